@@ -1,0 +1,3 @@
+"""`cdc` commands: service (not written yet)."""
+
+from cdc.cli import app  # noqa: F401

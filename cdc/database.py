@@ -1,0 +1,48 @@
+"""Connecting to the three PostgreSQL databases (ERP, CRM, state) with errors a user can read."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+from urllib.parse import urlsplit
+
+import asyncpg
+
+from cdc.errors import ServiceUnavailable
+
+
+def describe(dsn: str) -> str:
+    """host:port/database of a DSN, without user or password (safe to print)."""
+    parts = urlsplit(dsn)
+    host = parts.hostname or "localhost"
+    port = parts.port or 5432
+    return f"{host}:{port}{parts.path or '/'}"
+
+
+async def connect(dsn: str, *, role: str, timeout: float = 10.0, **kwargs: Any) -> asyncpg.Connection:
+    """Open one connection; failures become ServiceUnavailable naming the database, never the password."""
+    try:
+        return await asyncpg.connect(dsn, timeout=timeout, **kwargs)
+    except (OSError, asyncio.TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        raise ServiceUnavailable(f"{role} database at {describe(dsn)} is unreachable: {_reason(exc)}") from None
+
+
+async def pool(dsn: str, *, role: str, min_size: int = 1, max_size: int = 4, **kwargs: Any) -> asyncpg.Pool:
+    try:
+        return await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size, timeout=10, **kwargs)
+    except (OSError, asyncio.TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        raise ServiceUnavailable(f"{role} database at {describe(dsn)} is unreachable: {_reason(exc)}") from None
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return text
+
+
+def quote_ident(name: str) -> str:
+    """Quote an identifier for SQL. Callers pass only names checked against the catalog."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def qualified(schema: str, table: str) -> str:
+    return f"{quote_ident(schema)}.{quote_ident(table)}"

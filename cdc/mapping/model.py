@@ -1,0 +1,385 @@
+"""The mapping model: the single, validated description of what syncs with what.
+
+A mapping file (YAML) holds table mappings. Each pairs an ERP table with a CRM table, says which way records flow,
+which records are in scope (filters), how records are matched and coupled, what happens on conflicts and deletes,
+and how each field is carried across (field mappings with transforms, value maps, constants and lookups).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from cdc.settings import System
+
+IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+MAPPING_NAME = re.compile(r"^[A-Z][A-Z0-9_-]{0,62}$")
+
+Direction = Literal["both", "to_crm", "to_erp"]
+ConflictPolicy = Literal["fail", "erp-wins", "crm-wins", "newest-wins", "merge"]
+DeletionPolicy = Literal["propagate", "uncouple", "restore", "fail"]
+
+
+class Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+def identifier(value: str) -> str:
+    if not IDENTIFIER.match(value):
+        raise ValueError(f"{value!r} is not a plain SQL identifier (letters, digits, underscore; at most 63)")
+    return value
+
+
+Identifier = Annotated[str, Field(min_length=1, max_length=63)]
+
+
+def other(system: System) -> System:
+    return "crm" if system == "erp" else "erp"
+
+
+def flows(direction: Direction, source: System) -> bool:
+    """Whether `direction` carries changes from `source` to the other system."""
+    return direction == "both" or direction == f"to_{other(source)}"
+
+
+# ---------------------------------------------------------------- filters
+
+FilterOp = Literal["eq", "ne", "lt", "le", "gt", "ge", "in", "not_in", "is_null", "not_null", "starts_with",
+                   "contains"]
+
+
+class Condition(Frozen):
+    """One comparison: `field op value`. NULL compares false except with `ne`, `not_in`, `is_null`."""
+
+    field: str
+    op: FilterOp = "eq"
+    value: Any = None
+
+    _check_field = field_validator("field")(classmethod(lambda cls, v: identifier(v)))
+
+    @model_validator(mode="after")
+    def _value_fits_op(self) -> Condition:
+        if self.op in ("in", "not_in"):
+            if not isinstance(self.value, list) or not self.value:
+                raise ValueError(f"filter on {self.field}: '{self.op}' needs a non-empty list")
+        elif self.op in ("is_null", "not_null"):
+            if self.value is not None:
+                raise ValueError(f"filter on {self.field}: '{self.op}' takes no value")
+        elif self.value is None:
+            raise ValueError(f"filter on {self.field}: '{self.op}' needs a value (use is_null for NULL)")
+        if isinstance(self.value, dict):
+            raise ValueError(f"filter on {self.field}: a value must be a scalar or a list of scalars")
+        return self
+
+
+class AllOf(Frozen):
+    all: list[Filter] = Field(min_length=1)
+
+
+class AnyOf(Frozen):
+    any: list[Filter] = Field(min_length=1)
+
+
+class Not(Frozen):
+    not_: Filter = Field(alias="not")
+
+
+Filter = Condition | AllOf | AnyOf | Not
+AllOf.model_rebuild()
+AnyOf.model_rebuild()
+Not.model_rebuild()
+
+
+def filter_fields(f: Filter | None) -> list[str]:
+    if f is None:
+        return []
+    if isinstance(f, Condition):
+        return [f.field]
+    if isinstance(f, AllOf):
+        return [name for sub in f.all for name in filter_fields(sub)]
+    if isinstance(f, AnyOf):
+        return [name for sub in f.any for name in filter_fields(sub)]
+    return filter_fields(f.not_)
+
+
+# ---------------------------------------------------------------- transforms
+
+class Trim(Frozen):
+    op: Literal["trim"]
+
+
+class Upper(Frozen):
+    op: Literal["upper"]
+
+
+class Lower(Frozen):
+    op: Literal["lower"]
+
+
+class Title(Frozen):
+    op: Literal["title"]
+
+
+class Replace(Frozen):
+    op: Literal["replace"]
+    old: str
+    new: str = ""
+
+
+class RegexReplace(Frozen):
+    op: Literal["regex"]
+    pattern: str
+    replacement: str = ""
+
+    @field_validator("pattern")
+    @classmethod
+    def _compiles(cls, v: str) -> str:
+        try:
+            re.compile(v)
+        except re.error as exc:
+            raise ValueError(f"regex {v!r} does not compile: {exc}") from None
+        return v
+
+
+class Round(Frozen):
+    op: Literal["round"]
+    digits: int = 2
+
+
+class Truncate(Frozen):
+    op: Literal["truncate"]
+    length: int = Field(gt=0)
+
+
+class FormatDate(Frozen):
+    op: Literal["format_date"]
+    format: str = "%Y-%m-%d"
+
+
+class FormatNumber(Frozen):
+    op: Literal["format_number"]
+    format: str = "{:.2f}"
+
+
+Transform = Annotated[
+    Trim | Upper | Lower | Title | Replace | RegexReplace | Round | Truncate | FormatDate | FormatNumber,
+    Field(discriminator="op"),
+]
+
+
+# ---------------------------------------------------------------- field mappings
+
+class FieldMapping(Frozen):
+    """How one field is carried between the two tables.
+
+    Either both `erp` and `crm` name a column, or one of them is written from `constant` (e.g. a CRM customer type
+    always 3). `lookup` names another mapping: the value is a key of that mapping's table on the source side and is
+    translated to the coupled partner's key. `value_map` translates ERP values to CRM values (and back).
+    """
+
+    erp: str | None = None
+    crm: str | None = None
+    direction: Direction = "both"
+    constant: Any = None
+    lookup: str | None = None
+    value_map: dict[str, Any] | None = None
+    to_crm: list[Transform] = Field(default_factory=list)
+    to_erp: list[Transform] = Field(default_factory=list)
+    enabled: bool = True
+    not_null: bool = False
+
+    @field_validator("erp", "crm")
+    @classmethod
+    def _plain(cls, v: str | None) -> str | None:
+        return None if v is None else identifier(v)
+
+    @model_validator(mode="after")
+    def _shape(self) -> FieldMapping:
+        if self.erp is None and self.crm is None:
+            raise ValueError("a field mapping needs an erp or a crm column")
+        if self.constant is not None:
+            if self.erp is not None and self.crm is not None:
+                raise ValueError("a constant field mapping names only its destination column")
+            expected = "to_crm" if self.crm is not None else "to_erp"
+            if self.direction == "both":
+                object.__setattr__(self, "direction", expected)
+            elif self.direction != expected:
+                raise ValueError(f"a constant for the {'crm' if self.crm else 'erp'} column flows {expected}")
+        elif self.erp is None or self.crm is None:
+            raise ValueError("a field mapping without a constant needs both an erp and a crm column")
+        if self.lookup is not None and self.value_map is not None:
+            raise ValueError("a field mapping takes a lookup or a value map, not both")
+        if self.value_map is not None:
+            reverse = [str(v) for v in self.value_map.values()]
+            if len(set(reverse)) != len(reverse) and self.direction != "to_crm":
+                raise ValueError("a value map used towards the ERP must be one-to-one")
+        return self
+
+    def column(self, system: System) -> str | None:
+        return self.erp if system == "erp" else self.crm
+
+    def flows_from(self, source: System) -> bool:
+        return self.enabled and flows(self.direction, source)
+
+    @property
+    def label(self) -> str:
+        return f"{self.erp or '<constant>'} <-> {self.crm or '<constant>'}"
+
+
+# ---------------------------------------------------------------- sides and mappings
+
+class NewKey(Frozen):
+    """How the key of a record created on this side is made.
+
+    Keys of created records are derived deterministically from the source record's key, so a create that is
+    replayed after a crash lands on the same row instead of making a duplicate.
+    - `uuid`: a name-based UUID (v5) of mapping and source key;
+    - `code`: `prefix` + upper-case base32 digest of mapping and source key, `length` characters in all;
+    - `field`: the value of the source record's column `field` (e.g. a product number becoming an item no.),
+      falling back to `code` when that value is empty or already taken.
+    """
+
+    strategy: Literal["uuid", "code", "field"] = "uuid"
+    prefix: str = ""
+    length: int = Field(10, ge=6, le=63)
+    field: str | None = None
+
+    @model_validator(mode="after")
+    def _field_named(self) -> NewKey:
+        if self.strategy == "field" and not self.field:
+            raise ValueError("new_key strategy 'field' names the field")
+        return self
+
+
+class Side(Frozen):
+    """One side of a mapping: a table in one system."""
+
+    table: str
+    key: str
+    modified_on: str
+    schema_: str = Field("public", alias="schema")
+    filter: Filter | None = None
+    defaults: dict[str, Any] = Field(default_factory=dict)
+    new_key: NewKey = Field(default_factory=NewKey)
+
+    _ids = field_validator("table", "key", "modified_on", "schema_")(classmethod(lambda cls, v: identifier(v)))
+
+    @field_validator("defaults")
+    @classmethod
+    def _default_columns(cls, v: dict[str, Any]) -> dict[str, Any]:
+        for column in v:
+            identifier(column)
+        return v
+
+
+class MatchField(Frozen):
+    """A pair of columns used to find an existing partner for an uncoupled record (match-based coupling)."""
+
+    erp: str
+    crm: str
+    priority: int = 1
+    case_sensitive: bool = False
+
+    _ids = field_validator("erp", "crm")(classmethod(lambda cls, v: identifier(v)))
+
+
+class TableMapping(Frozen):
+    name: str
+    erp: Side
+    crm: Side
+    direction: Direction = "both"
+    sync_only_coupled: bool = True
+    conflict: ConflictPolicy = "fail"
+    deletion: DeletionPolicy = "uncouple"
+    match_on: list[MatchField] = Field(default_factory=list)
+    depends_on: list[str] = Field(default_factory=list)
+    fields: list[FieldMapping] = Field(min_length=1)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if not MAPPING_NAME.match(v):
+            raise ValueError(f"mapping name {v!r} must be upper case letters, digits, '-' or '_'")
+        return v
+
+    @model_validator(mode="after")
+    def _consistent(self) -> TableMapping:
+        enabled = [f for f in self.fields if f.enabled]
+        if not any(f.direction == self.direction or f.direction == "both" or self.direction == "both"
+                   for f in enabled):
+            raise ValueError(f"direction {self.direction} is not shared by any enabled field mapping")
+        for system in ("erp", "crm"):
+            columns = [f.column(system) for f in enabled if f.column(system) is not None
+                       and f.flows_from(other(system))]
+            duplicates = {c for c in columns if columns.count(c) > 1}
+            if duplicates:
+                raise ValueError(f"{system} column(s) {sorted(duplicates)} written by more than one field mapping")
+        return self
+
+    def side(self, system: System) -> Side:
+        return self.erp if system == "erp" else self.crm
+
+    def allows(self, source: System) -> bool:
+        return flows(self.direction, source)
+
+    def fields_from(self, source: System) -> list[FieldMapping]:
+        """The enabled field mappings that carry values from `source` to the other side."""
+        if not self.allows(source):
+            return []
+        return [f for f in self.fields if f.flows_from(source)]
+
+    def mapped_columns(self, system: System) -> list[str]:
+        """Every column of `system`'s table that any enabled field mapping reads or writes (the fingerprint)."""
+        seen: list[str] = []
+        for f in self.fields:
+            column = f.column(system)
+            if f.enabled and column is not None and column not in seen:
+                seen.append(column)
+        return seen
+
+    @property
+    def lookups(self) -> list[str]:
+        return sorted({f.lookup for f in self.fields if f.enabled and f.lookup})
+
+
+class SystemConfig(Frozen):
+    database: Literal["erp", "crm"]
+    description: str = ""
+
+
+class MappingFile(Frozen):
+    version: Literal[1] = 1
+    mappings: list[TableMapping] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _references(self) -> MappingFile:
+        names = [m.name for m in self.mappings]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"mapping names used twice: {duplicates}")
+        for m in self.mappings:
+            for f in m.fields:
+                if f.lookup and f.lookup not in names:
+                    raise ValueError(f"mapping {m.name}, field {f.label}: lookup to unknown mapping {f.lookup!r}")
+            for d in m.depends_on:
+                if d not in names:
+                    raise ValueError(f"mapping {m.name}: depends_on names unknown mapping {d!r}")
+        return self
+
+    def get(self, name: str) -> TableMapping:
+        for m in self.mappings:
+            if m.name == name:
+                return m
+        raise KeyError(name)
+
+    def for_table(self, system: System, table: str) -> list[TableMapping]:
+        return [m for m in self.mappings if m.side(system).table == table]
+
+    def tables(self, system: System) -> list[str]:
+        seen: list[str] = []
+        for m in self.mappings:
+            if m.side(system).table not in seen:
+                seen.append(m.side(system).table)
+        return seen

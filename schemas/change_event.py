@@ -1,0 +1,145 @@
+"""The change event: Debezium's change-event value (JSON, no embedded schema) plus a few fields of our own.
+
+Debezium consumers can read our topics as they read a PostgreSQL connector's, and our worker reads topics written
+by a real Debezium PostgreSQL connector (JSON converter, with or without `schemas.enable`). Fields of our own:
+`event_id` (stable across re-publication, so duplicates are recognisable), `system` and `replay` (set by the
+orchestrator on replayed rows).
+
+Value encoding on our topics: numbers and text as JSON numbers/strings, `numeric` as a decimal string (Debezium's
+`decimal.handling.mode=string`), dates and timestamps as ISO-8601 strings, UUIDs as strings, booleans as JSON
+booleans. Consumers coerce every value to the destination column's type, and also accept Debezium's default
+temporal encodings (days / micro- or milliseconds since the epoch).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+SCHEMA_VERSION = 1
+SCHEMA_VERSION_HEADER = "cdc-schema-version"
+CONNECTOR = "cdc-sync"
+
+Op = Literal["c", "u", "d", "r"]
+
+
+class EventDecodeError(ValueError):
+    """A record on a topic that is not a change event we can act on (a poison message)."""
+
+
+class Source(BaseModel):
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    version: str = "1"
+    connector: str = CONNECTOR
+    name: str = ""
+    db: str = ""
+    schema_: str = Field("public", alias="schema")
+    table: str
+    ts_ms: int = 0
+    snapshot: str | bool | None = "false"
+    txId: int | None = None
+    lsn: int | None = None
+    commit_lsn: int | None = None
+    sequence: str | None = None
+
+    @property
+    def is_snapshot(self) -> bool:
+        return str(self.snapshot).lower() not in ("false", "none", "")
+
+
+class ReplayInfo(BaseModel):
+    """Set on events the orchestrator replays: which run, which mapping, and whether creation is allowed."""
+
+    model_config = ConfigDict(frozen=True)
+
+    run_id: str
+    job_id: str
+    mapping: str
+    create: bool = True
+
+
+class ChangeEvent(BaseModel):
+    model_config = ConfigDict(frozen=True, populate_by_name=True)
+
+    op: Op
+    before: dict[str, Any] | None = None
+    after: dict[str, Any] | None = None
+    source: Source
+    ts_ms: int = 0
+    transaction: dict[str, Any] | None = None
+    event_id: str | None = None
+    system: str | None = None
+    replay: ReplayInfo | None = None
+    schema_version: int = SCHEMA_VERSION
+
+    @model_validator(mode="after")
+    def _images(self) -> ChangeEvent:
+        if self.op in ("c", "u", "r") and self.after is None:
+            raise ValueError(f"op {self.op!r} needs an 'after' image")
+        if self.op == "d" and self.before is None:
+            raise ValueError("op 'd' needs a 'before' image (at least the key)")
+        return self
+
+    @property
+    def row(self) -> dict[str, Any]:
+        """The record as it is after the change (before it, for a delete)."""
+        image = self.before if self.op == "d" else self.after
+        assert image is not None
+        return image
+
+    @property
+    def position(self) -> tuple[int, int]:
+        """(commit LSN, change LSN): orders the changes of one system."""
+        return (self.source.commit_lsn or self.source.lsn or 0, self.source.lsn or 0)
+
+    def stable_id(self) -> str:
+        """The event id, or one derived from the source position (Debezium events carry none)."""
+        if self.event_id:
+            return self.event_id
+        commit, change = self.position
+        return f"{self.source.name or self.source.db}:{self.source.table}:{commit}:{change}"
+
+    def to_wire(self) -> bytes:
+        return json.dumps(self.model_dump(mode="json", by_alias=True, exclude_none=False),
+                          separators=(",", ":"), ensure_ascii=False).encode()
+
+    @classmethod
+    def from_wire(cls, value: bytes | None) -> ChangeEvent | None:
+        """Parse a topic record's value. None for a tombstone; EventDecodeError for anything unusable."""
+        if value is None:
+            return None
+        try:
+            payload = json.loads(value)
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise EventDecodeError(f"not JSON: {exc}") from None
+        if isinstance(payload, dict) and "payload" in payload and "schema" in payload:
+            payload = payload["payload"]  # Debezium with schemas.enable=true
+        if payload is None:
+            return None
+        if not isinstance(payload, dict):
+            raise EventDecodeError(f"expected a JSON object, got {type(payload).__name__}")
+        try:
+            return cls.model_validate(payload)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"]) or "event"
+            raise EventDecodeError(f"invalid change event at {where}: {first['msg']}") from None
+
+
+def encode_key(key: dict[str, Any]) -> bytes:
+    return json.dumps(key, separators=(",", ":"), ensure_ascii=False, default=str).encode()
+
+
+def decode_key(raw: bytes | None) -> dict[str, Any] | None:
+    if raw is None:
+        return None
+    try:
+        key = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    if isinstance(key, dict) and "payload" in key and "schema" in key:
+        key = key["payload"]
+    return key if isinstance(key, dict) else None
