@@ -1,0 +1,33 @@
+"""Bringing the whole local stack up and down: what `cdc stack`, `cdc demo` and the test fixtures call."""
+
+from __future__ import annotations
+
+import asyncio
+
+import structlog
+
+from cdc.settings import Settings
+from cdc.stack.kafka import KafkaStatus, LocalKafka
+from cdc.stack.postgres import LocalPostgres, PostgresStatus
+
+log = structlog.get_logger()
+
+
+async def up(settings: Settings) -> None:
+    """Idempotent: starts what is not running and returns when both services answer."""
+    postgres, kafka = LocalPostgres(settings), LocalKafka(settings)
+    settings.home.mkdir(parents=True, exist_ok=True)
+    await asyncio.to_thread(kafka.start)
+    await asyncio.to_thread(postgres.start)
+    await postgres.wait_ready(settings.stack_timeout)
+    await postgres.create_databases()
+    await kafka.wait_ready(settings.stack_timeout)
+    log.info("stack up", postgres=postgres.address, kafka=kafka.address)
+
+
+async def down(settings: Settings) -> None:
+    await asyncio.gather(asyncio.to_thread(LocalKafka(settings).stop), asyncio.to_thread(LocalPostgres(settings).stop))
+
+
+async def status(settings: Settings) -> tuple[PostgresStatus, KafkaStatus]:
+    return await asyncio.gather(LocalPostgres(settings).status(), LocalKafka(settings).status())
