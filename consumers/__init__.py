@@ -1,0 +1,1 @@
+"""The sync engine: consumers read change events, decide per record what the mapping says, and apply it."""

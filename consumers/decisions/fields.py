@@ -1,0 +1,111 @@
+"""Carrying a record's fields across: typing the source row, and computing what the destination should hold."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from cdc.mapping import transforms
+from cdc.mapping.model import FieldMapping, TableMapping, other
+from cdc.settings import System
+from consumers.decisions.values import canonical, coerce
+
+LookupKey = tuple[str, System, str]
+
+
+class ColumnShape(Protocol):
+    type_name: str
+    max_length: int | None
+
+
+class TableShape(Protocol):
+    columns: Mapping[str, ColumnShape]
+
+
+@dataclass(frozen=True)
+class LookupNeeded:
+    """A lookup field whose referenced record is not coupled yet: the change must wait for it."""
+
+    mapping: str
+    system: System
+    key: str
+    field: str
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.system} record {self.key!r} is not coupled in {self.mapping} yet"
+
+
+def typed_row(row: Mapping[str, Any], table: TableShape, columns: list[str]) -> dict[str, Any]:
+    """The named columns of an event row typed as the table declares them (CoercionError when impossible)."""
+    typed: dict[str, Any] = {}
+    for name in columns:
+        if name in row:
+            column = table.columns[name]
+            typed[name] = coerce(row[name], column.type_name)
+    return typed
+
+
+def snapshot(row: Mapping[str, Any], columns: list[str]) -> dict[str, Any]:
+    """Canonical values of the named columns (the fingerprint of one side)."""
+    return {name: canonical(row[name]) for name in columns if name in row}
+
+
+def lookup_needs(mapping: TableMapping, source: System, row: Mapping[str, Any]) -> list[tuple[str, System, str]]:
+    """The (mapping, system, key) lookups that carrying `row` from `source` requires."""
+    needs = []
+    for f in mapping.fields_from(source):
+        column = f.column(source)
+        if f.lookup and column is not None and row.get(column) is not None:
+            needs.append((f.lookup, source, str(canonical(row[column]))))
+    return needs
+
+
+def target_values(mapping: TableMapping, source: System, row: Mapping[str, Any], destination: TableShape,
+                  lookups: Mapping[LookupKey, str]) -> tuple[dict[str, Any], list[LookupNeeded]]:
+    """What each destination column written from `source` should hold, canonical, plus unresolved lookups."""
+    values: dict[str, Any] = {}
+    missing: list[LookupNeeded] = []
+    for f in mapping.fields_from(source):
+        target_column = f.column(other(source))
+        assert target_column is not None
+        try:
+            value = carry(f, source, row, lookups)
+        except Unresolved as need:
+            missing.append(need.need)
+            continue
+        column = destination.columns[target_column]
+        typed = coerce(value, column.type_name, column.max_length)
+        if typed is None and f.not_null:
+            continue
+        values[target_column] = canonical(typed)
+    return values, missing
+
+
+class Unresolved(Exception):
+    def __init__(self, need: LookupNeeded) -> None:
+        self.need = need
+
+
+def carry(f: FieldMapping, source: System, row: Mapping[str, Any], lookups: Mapping[LookupKey, str]) -> Any:
+    """One field's value on its way from `source` to the other side (before typing for the destination)."""
+    destination = other(source)
+    if f.constant is not None:
+        return f.constant
+    column = f.column(source)
+    assert column is not None
+    value = row.get(column)
+    if f.lookup:
+        if value is None:
+            return None
+        key = str(canonical(value))
+        partner = lookups.get((f.lookup, source, key))
+        if partner is None:
+            raise Unresolved(LookupNeeded(f.lookup, source, key, f.label))
+        return partner
+    steps = f.to_crm if destination == "crm" else f.to_erp
+    if steps:
+        value = transforms.apply(steps, value)
+    if f.value_map is not None:
+        value = transforms.map_value(f, value, destination)
+    return value

@@ -1,0 +1,357 @@
+"""The decision for one change of one record under one mapping.
+
+Given the change (typed source row), what the state store and the destination hold (coupling, partner row, match
+candidates, resolved lookups) and the mapping, say what happens — following the reference's rules:
+direction and filters first, then coupling (skip, match, create), then field-by-field sync with conflict
+detection, and the deletion policy for deletes. Pure: every input is passed in, nothing is read or written here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal, Protocol
+
+from cdc.mapping.filters import matches
+from cdc.mapping.model import TableMapping, other
+from cdc.settings import System
+from consumers.decisions.fields import LookupKey, TableShape, Unresolved, carry, snapshot, target_values
+from consumers.decisions.keys import candidate_keys
+from consumers.decisions.outcome import CouplingChange, Decision, Write
+from consumers.decisions.values import canonical
+
+Op = Literal["c", "u", "d", "r"]
+
+
+class CouplingLike(Protocol):
+    erp_key: str
+    crm_key: str
+    erp_values: dict[str, Any] | None
+    crm_values: dict[str, Any] | None
+    erp_position: int | None
+    crm_position: int | None
+    skipped: bool
+
+
+@dataclass(frozen=True)
+class Change:
+    source: System
+    op: Op
+    key: str
+    row: dict[str, Any]
+    position: int = 0
+    modified_on: datetime | None = None
+    replay: bool = False
+
+
+@dataclass(frozen=True)
+class Situation:
+    coupling: CouplingLike | None = None
+    partner: dict[str, Any] | None = None
+    candidates: tuple[tuple[dict[str, Any], ...], ...] = ()
+    lookups: Mapping[LookupKey, str] = field(default_factory=dict)
+    sync_only_coupled: bool = True
+    taken_keys: frozenset[str] = frozenset()
+    retry: bool = False
+
+
+@dataclass(frozen=True)
+class Shapes:
+    erp: TableShape
+    crm: TableShape
+    erp_key_type: str = "varchar"
+    crm_key_type: str = "uuid"
+    erp_key_length: int | None = None
+    crm_key_length: int | None = None
+
+    def table(self, system: System) -> TableShape:
+        return self.erp if system == "erp" else self.crm
+
+
+def decide(mapping: TableMapping, change: Change, situation: Situation, shapes: Shapes) -> Decision:
+    if change.op == "d":
+        return _deleted(mapping, change, situation, shapes)
+    source = change.source
+    if not mapping.allows(source):
+        return Decision("ignored", f"{mapping.name} does not sync from {source}")
+    if not matches(mapping.side(source).filter, change.row):
+        return Decision("ignored", "outside the mapping's filter")
+    coupling = situation.coupling
+    if coupling is not None and coupling.skipped and not situation.retry:
+        return Decision("skipped", "coupling is skipped after repeated failures: cdc retry clears it",
+                        counts={"skipped": 1}, partner_key=_key(coupling, other(source)))
+    if coupling is not None and change.position and change.position < (_position(coupling, source) or 0):
+        return Decision("unchanged", "older than the change already synced", counts={"unchanged": 1},
+                        partner_key=_key(coupling, other(source)))
+    target, missing = target_values(mapping, source, change.row, shapes.table(other(source)), situation.lookups)
+    if missing:
+        return Decision("parked", "; ".join(str(m) for m in missing))
+    if coupling is None:
+        return _uncoupled(mapping, change, situation, shapes, target)
+    if situation.partner is None:
+        return _partner_missing(mapping, change, situation, shapes, target, coupling)
+    return _coupled(mapping, change, situation, target, coupling)
+
+
+def _uncoupled(mapping: TableMapping, change: Change, situation: Situation, shapes: Shapes,
+               target: dict[str, Any]) -> Decision:
+    source, destination = change.source, other(change.source)
+    if situation.sync_only_coupled:
+        return Decision("skipped", "not coupled, and the mapping syncs only coupled records", counts={"skipped": 1})
+    for group in situation.candidates:
+        if len(group) > 1:
+            dest_key = mapping.side(destination).key
+            keys = ", ".join(sorted(str(row[dest_key]) for row in group)[:5])
+            return Decision("failed", f"{len(group)} {destination} records match on "
+                            f"{_match_label(mapping, group)}: {keys} — couple one by hand (cdc couple)",
+                            counts={"failed": 1}, error="ambiguous match")
+        if len(group) == 1:
+            partner = group[0]
+            partner_key = str(partner[mapping.side(destination).key])
+            matched = _Pair.new(mapping, change, partner_key)
+            decision = _sync_fields(mapping, change, situation, target, matched, partner)
+            counts = dict(decision.counts)
+            counts["coupled"] = 1
+            return Decision("coupled", f"coupled by match; {decision.reason}", counts=counts,
+                            writes=decision.writes, coupling=decision.coupling, partner_key=partner_key)
+    return _create(mapping, change, situation, shapes, target)
+
+
+def _create(mapping: TableMapping, change: Change, situation: Situation, shapes: Shapes,
+            target: dict[str, Any], *, reuse_key: str | None = None) -> Decision:
+    source, destination = change.source, other(change.source)
+    side = mapping.side(destination)
+    if reuse_key is not None:
+        new_key = reuse_key
+    else:
+        key_type = shapes.erp_key_type if destination == "erp" else shapes.crm_key_type
+        key_length = shapes.erp_key_length if destination == "erp" else shapes.crm_key_length
+        options = candidate_keys(mapping, side, key_type, key_length, change.key, change.row)
+        free = [k for k in options if k not in situation.taken_keys]
+        if not free:
+            return Decision("failed", f"every key for the new {destination} record is taken: {options}",
+                            counts={"failed": 1}, error="key taken")
+        new_key = free[0]
+    values = {**side.defaults, **target, side.key: new_key}
+    pair = _Pair.new(mapping, change, new_key)
+    coupling = pair.change(
+        source_values=snapshot(change.row, mapping.mapped_columns(source)),
+        destination_values={c: values[c] for c in mapping.mapped_columns(destination) if c in values},
+    )
+    verdict = "restored" if reuse_key else "created"
+    return Decision(verdict, f"{'re-created' if reuse_key else 'created'} {destination} {new_key}",
+                    counts={"inserted": 1}, writes=(Write(destination, "insert", new_key, values),),
+                    coupling=coupling, partner_key=new_key)
+
+
+def _partner_missing(mapping: TableMapping, change: Change, situation: Situation, shapes: Shapes,
+                     target: dict[str, Any], coupling: CouplingLike) -> Decision:
+    destination = other(change.source)
+    partner_key = _key(coupling, destination)
+    if mapping.deletion == "restore":
+        return _create(mapping, change, situation, shapes, target, reuse_key=partner_key)
+    if mapping.deletion == "fail":
+        return _failure(mapping, change, coupling, f"coupled {destination} record {partner_key} no longer exists")
+    return Decision("uncoupled", f"coupled {destination} record {partner_key} no longer exists: coupling removed",
+                    counts={"uncoupled": 1}, coupling=_removal(coupling), partner_key=partner_key)
+
+
+def _coupled(mapping: TableMapping, change: Change, situation: Situation, target: dict[str, Any],
+             coupling: CouplingLike) -> Decision:
+    partner = situation.partner
+    assert partner is not None
+    pair = _Pair(change.source, coupling.erp_key, coupling.crm_key, coupling)
+    return _sync_fields(mapping, change, situation, target, pair, partner)
+
+
+@dataclass(frozen=True)
+class _Pair:
+    """The two keys of a (possibly new) coupling, and the coupling as stored if it exists."""
+
+    source: System
+    erp_key: str
+    crm_key: str
+    stored: CouplingLike | None
+
+    @staticmethod
+    def new(mapping: TableMapping, change: Change, partner_key: str) -> _Pair:
+        if change.source == "erp":
+            return _Pair("erp", change.key, partner_key, None)
+        return _Pair("crm", partner_key, change.key, None)
+
+    def values(self, system: System) -> dict[str, Any]:
+        if self.stored is None:
+            return {}
+        return dict((self.stored.erp_values if system == "erp" else self.stored.crm_values) or {})
+
+    def change(self, *, source_values: dict[str, Any], destination_values: dict[str, Any],
+               change: Change | None = None) -> CouplingChange:
+        erp_values = source_values if self.source == "erp" else destination_values
+        crm_values = destination_values if self.source == "erp" else source_values
+        positions: dict[str, Any] = {}
+        if self.stored is not None:
+            positions = {"erp_position": self.stored.erp_position, "crm_position": self.stored.crm_position}
+        if change is not None and change.position:
+            positions[f"{self.source}_position"] = change.position
+        modified: dict[str, Any] = {}
+        if change is not None and change.modified_on is not None:
+            modified[f"{self.source}_modified_on"] = change.modified_on
+        return CouplingChange(self.erp_key, self.crm_key, erp_values, crm_values,
+                              direction=f"to_{other(self.source)}", **positions, **modified)  # type: ignore[arg-type]
+
+
+def _sync_fields(mapping: TableMapping, change: Change, situation: Situation, target: dict[str, Any],
+                 pair: _Pair, partner: dict[str, Any]) -> Decision:
+    source, destination = change.source, other(change.source)
+    partner_key = pair.erp_key if destination == "erp" else pair.crm_key
+    src_print, dst_print = pair.values(source), pair.values(destination)
+    src_now = snapshot(change.row, mapping.mapped_columns(source))
+    dst_now = snapshot(partner, mapping.mapped_columns(destination))
+    diff: dict[str, Any] = {}
+    conflicts: list[tuple[str | None, str]] = []
+    for f in mapping.fields_from(source):
+        dcol, scol = f.column(destination), f.column(source)
+        assert dcol is not None
+        if dcol not in target:
+            continue
+        wanted = target[dcol]
+        if wanted == dst_now.get(dcol):
+            if scol is not None:
+                src_print[scol] = src_now.get(scol)
+            dst_print[dcol] = wanted
+            continue
+        source_changed = scol is None or scol not in src_print or src_print[scol] != src_now.get(scol)
+        if not source_changed:
+            continue  # the destination's own change: its event carries it the other way
+        destination_changed = dcol in dst_print and dst_print[dcol] != dst_now.get(dcol)
+        if destination_changed and f.direction == "both" and mapping.direction == "both":
+            conflicts.append((scol, dcol))
+            continue
+        diff[dcol] = wanted
+        if scol is not None:
+            src_print[scol] = src_now.get(scol)
+        dst_print[dcol] = wanted
+
+    reverse: dict[str, Any] = {}
+    error = None
+    if conflicts:
+        winner = _winner(mapping, change, partner)
+        names = ", ".join(d for _, d in conflicts)
+        if winner == source:
+            for scol, dcol in conflicts:
+                diff[dcol] = target[dcol]
+                if scol is not None:
+                    src_print[scol] = src_now.get(scol)
+                dst_print[dcol] = target[dcol]
+        elif winner == destination:
+            for scol, dcol in conflicts:
+                if scol is None:
+                    continue
+                back = _reverse_value(mapping, scol, destination, partner, situation)
+                if back is _UNRESOLVED:
+                    error = f"conflict on {names}: {destination} wins but {scol} cannot be carried back"
+                    continue
+                reverse[scol] = back
+                src_print[scol] = back
+                dst_print[dcol] = dst_now.get(dcol)
+        else:
+            error = f"conflict: both systems changed {names} since the last sync"
+
+    writes: list[Write] = []
+    if diff:
+        writes.append(Write(destination, "update", partner_key, diff))
+    if reverse:
+        writes.append(Write(source, "update", change.key, reverse))
+    coupling = pair.change(source_values=src_print, destination_values=dst_print, change=change)
+    if error is not None:
+        failure = CouplingChange(**{**coupling.__dict__, "failure": error})
+        return Decision("conflict", error, counts={"failed": 1}, writes=tuple(writes), coupling=failure,
+                        error=error, partner_key=partner_key)
+    if writes:
+        fields = sorted(diff) + [f"{source}.{c}" for c in sorted(reverse)]
+        return Decision("applied", f"wrote {', '.join(fields)}", counts={"modified": 1}, writes=tuple(writes),
+                        coupling=coupling, partner_key=partner_key)
+    return Decision("unchanged", "nothing to write", counts={"unchanged": 1}, coupling=coupling,
+                    partner_key=partner_key)
+
+
+_UNRESOLVED = object()
+
+
+def _reverse_value(mapping: TableMapping, column: str, source: System, row: Mapping[str, Any],
+                   situation: Situation) -> Any:
+    """The value the winning side (`source`) gives `column` on the other side, when a conflict goes its way."""
+    for f in mapping.fields:
+        if f.enabled and f.column(other(source)) == column and f.column(source) is not None:
+            try:
+                return canonical(carry(f, source, row, situation.lookups))
+            except Unresolved:
+                return _UNRESOLVED
+    return _UNRESOLVED
+
+
+def _winner(mapping: TableMapping, change: Change, partner: Mapping[str, Any]) -> System | None:
+    policy = mapping.conflict
+    if policy in ("erp-wins", "crm-wins"):
+        return "erp" if policy == "erp-wins" else "crm"
+    if policy == "newest-wins":
+        destination = other(change.source)
+        theirs = partner.get(mapping.side(destination).modified_on)
+        ours = change.modified_on or change.row.get(mapping.side(change.source).modified_on)
+        if ours is None or theirs is None:
+            return change.source
+        return change.source if ours >= theirs else destination
+    return None  # fail, merge: overlapping changes are reported, not resolved
+
+
+def _deleted(mapping: TableMapping, change: Change, situation: Situation, shapes: Shapes) -> Decision:
+    coupling = situation.coupling
+    source, destination = change.source, other(change.source)
+    if coupling is None:
+        return Decision("ignored", "deleted record was not coupled")
+    partner_key = _key(coupling, destination)
+    policy = mapping.deletion
+    if policy == "propagate" and mapping.allows(source):
+        return Decision("deleted", f"deleted {destination} {partner_key}", counts={"deleted": 1},
+                        writes=(Write(destination, "delete", partner_key),), coupling=_removal(coupling),
+                        partner_key=partner_key)
+    if policy == "restore" and mapping.allows(destination) and situation.partner is not None:
+        restore = Change(destination, "c", partner_key, situation.partner, replay=True)
+        target, missing = target_values(mapping, destination, situation.partner, shapes.table(source),
+                                        situation.lookups)
+        if missing:
+            return Decision("parked", "; ".join(str(m) for m in missing))
+        decision = _create(mapping, restore, situation, shapes, target, reuse_key=change.key)
+        return Decision("restored", f"re-created {source} {change.key} from {destination} {partner_key}",
+                        counts={"inserted": 1}, writes=decision.writes, coupling=decision.coupling,
+                        partner_key=partner_key)
+    if policy == "fail":
+        return _failure(mapping, change, coupling, f"{source} record {change.key} was deleted while coupled "
+                        f"to {destination} {partner_key}")
+    return Decision("uncoupled", f"{source} record deleted: coupling to {destination} {partner_key} removed",
+                    counts={"uncoupled": 1}, coupling=_removal(coupling), partner_key=partner_key)
+
+
+def _failure(mapping: TableMapping, change: Change, coupling: CouplingLike, message: str) -> Decision:
+    failure = CouplingChange(coupling.erp_key, coupling.crm_key, dict(coupling.erp_values or {}),
+                             dict(coupling.crm_values or {}), coupling.erp_position, coupling.crm_position,
+                             failure=message, direction=f"to_{other(change.source)}")  # type: ignore[arg-type]
+    return Decision("failed", message, counts={"failed": 1}, coupling=failure, error=message,
+                    partner_key=_key(coupling, other(change.source)))
+
+
+def _removal(coupling: CouplingLike) -> CouplingChange:
+    return CouplingChange(coupling.erp_key, coupling.crm_key, {}, {}, remove=True)
+
+
+def _key(coupling: CouplingLike, system: System) -> str:
+    return coupling.erp_key if system == "erp" else coupling.crm_key
+
+
+def _position(coupling: CouplingLike, system: System) -> int | None:
+    return coupling.erp_position if system == "erp" else coupling.crm_position
+
+
+def _match_label(mapping: TableMapping, group: tuple[dict[str, Any], ...]) -> str:
+    return "/".join(sorted({m.erp + "=" + m.crm for m in mapping.match_on}))
