@@ -84,6 +84,8 @@ def decide(mapping: TableMapping, change: Change, situation: Situation, shapes: 
     if coupling is not None and change.position and change.position < (_position(coupling, source) or 0):
         return Decision("unchanged", "older than the change already synced", counts={"unchanged": 1},
                         partner_key=_key(coupling, other(source)))
+    if coupling is None and situation.sync_only_coupled:
+        return Decision("skipped", "not coupled, and the mapping syncs only coupled records", counts={"skipped": 1})
     target, missing = target_values(mapping, source, change.row, shapes.table(other(source)), situation.lookups)
     if missing:
         return Decision("parked", "; ".join(str(m) for m in missing))
@@ -96,9 +98,7 @@ def decide(mapping: TableMapping, change: Change, situation: Situation, shapes: 
 
 def _uncoupled(mapping: TableMapping, change: Change, situation: Situation, shapes: Shapes,
                target: dict[str, Any]) -> Decision:
-    source, destination = change.source, other(change.source)
-    if situation.sync_only_coupled:
-        return Decision("skipped", "not coupled, and the mapping syncs only coupled records", counts={"skipped": 1})
+    destination = other(change.source)
     for group in situation.candidates:
         if len(group) > 1:
             dest_key = mapping.side(destination).key

@@ -1,0 +1,1 @@
+"""The only code that writes into the ERP or the CRM."""

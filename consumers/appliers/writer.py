@@ -1,0 +1,133 @@
+"""Writing decided rows into one system table, idempotently.
+
+Inserts are upserts on the primary key (a create replayed after a crash lands on the row it made the first time),
+updates set only the decided columns, deletes are by key. A batch is written in one transaction; when it fails, each
+record is retried in its own savepoint so one bad record fails alone.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import asyncpg
+
+from cdc.database import qualified, quote_ident
+from consumers.decisions.outcome import Write
+from consumers.decisions.values import CoercionError, coerce
+
+
+class ColumnShape(Protocol):
+    type_name: str
+    max_length: int | None
+
+
+class TableShape(Protocol):
+    name: str
+    schema: str
+    columns: Mapping[str, ColumnShape]
+    primary_key: list[str]
+
+
+@dataclass(frozen=True)
+class TableWrite:
+    table: TableShape
+    write: Write
+    ref: int  # the caller's index of the record this write belongs to
+
+
+class WriteFailed(Exception):
+    def __init__(self, ref: int, message: str) -> None:
+        super().__init__(message)
+        self.ref = ref
+
+
+def _typed(table: TableShape, values: Mapping[str, Any]) -> dict[str, Any]:
+    out = {}
+    for name, value in values.items():
+        column = table.columns[name]
+        out[name] = coerce(value, column.type_name, column.max_length)
+    return out
+
+
+def _statement(tw: TableWrite) -> tuple[str, tuple[Any, ...]]:
+    """The SQL text (shared by writes of the same shape) and the arguments of one write."""
+    table, write = tw.table, tw.write
+    key_column = table.primary_key[0]
+    name = qualified(table.schema, table.name)
+    key = coerce(write.key, table.columns[key_column].type_name)
+    if write.kind == "delete":
+        return f"DELETE FROM {name} WHERE {quote_ident(key_column)} = $1", (key,)
+    values = _typed(table, write.values)
+    if write.kind == "insert":
+        values[key_column] = key
+        columns = list(values)
+        placeholders = ", ".join(f"${i}" for i in range(1, len(columns) + 1))
+        updates = ", ".join(f"{quote_ident(c)} = EXCLUDED.{quote_ident(c)}" for c in columns if c != key_column)
+        conflict = f"DO UPDATE SET {updates}" if updates else "DO NOTHING"
+        return (f"INSERT INTO {name} ({', '.join(quote_ident(c) for c in columns)}) VALUES ({placeholders}) "
+                f"ON CONFLICT ({quote_ident(key_column)}) {conflict}", tuple(values.values()))
+    columns = list(values)
+    sets = ", ".join(f"{quote_ident(c)} = ${i}" for i, c in enumerate(columns, start=1))
+    return (f"UPDATE {name} SET {sets} WHERE {quote_ident(key_column)} = ${len(columns) + 1}",
+            (*values.values(), key))
+
+
+async def _write_one(conn: asyncpg.Connection, tw: TableWrite) -> None:
+    if tw.write.kind == "update" and not tw.write.values:
+        return
+    sql, args = _statement(tw)
+    await conn.execute(sql, *args)
+
+
+async def _write_bulk(conn: asyncpg.Connection, writes: list[TableWrite]) -> None:
+    """Consecutive writes of the same statement shape go out as one pipelined executemany."""
+    run_sql: str | None = None
+    run_args: list[tuple[Any, ...]] = []
+    for tw in writes:
+        if tw.write.kind == "update" and not tw.write.values:
+            continue
+        sql, args = _statement(tw)
+        if sql != run_sql and run_args:
+            await conn.executemany(run_sql, run_args)  # type: ignore[arg-type]
+            run_args = []
+        run_sql = sql
+        run_args.append(args)
+    if run_args:
+        await conn.executemany(run_sql, run_args)  # type: ignore[arg-type]
+
+
+async def apply(conn: asyncpg.Connection, writes: list[TableWrite]) -> dict[int, str]:
+    """Write all `writes`; returns {ref: error message} for the records that failed (the rest are committed)."""
+    if not writes:
+        return {}
+    failures: dict[int, str] = {}
+    by_ref: dict[int, list[TableWrite]] = defaultdict(list)
+    for tw in writes:
+        by_ref[tw.ref].append(tw)
+    try:
+        async with conn.transaction():
+            await _write_bulk(conn, writes)
+        return {}
+    except (asyncpg.PostgresError, CoercionError):
+        pass
+    async with conn.transaction():
+        for ref, record_writes in by_ref.items():
+            try:
+                async with conn.transaction():
+                    for tw in record_writes:
+                        await _write_one(conn, tw)
+            except CoercionError as exc:
+                failures[ref] = str(exc)
+            except asyncpg.PostgresError as exc:
+                failures[ref] = _describe(exc, record_writes[0])
+    return failures
+
+
+def _describe(exc: asyncpg.PostgresError, tw: TableWrite) -> str:
+    message = str(exc).splitlines()[0]
+    detail = getattr(exc, "detail", None)
+    return f"{tw.write.kind} into {tw.table.name} {tw.write.key!r} failed: {message}" + (
+        f" ({detail})" if detail else "")

@@ -1,0 +1,250 @@
+"""Processing one batch of changes: decide, apply, and record — state and offsets in one transaction.
+
+Order of effects, and why it is safe to crash anywhere (docs/exactly-once.md):
+1. the state transaction opens and takes advisory locks on the records (workers exclude each other);
+2. decisions are made on freshly loaded couplings and rows;
+3. destination writes commit (idempotent: upserts on deterministic keys, column sets, deletes by key);
+4. couplings, job counters, errors, parked events and the consumed offsets commit together.
+A crash before 4 replays the batch: the writes find their effect already there; counters were never counted.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections import defaultdict
+from datetime import UTC, datetime, timedelta
+from uuid import UUID
+
+import asyncpg
+import structlog
+
+from cdc.mapping.model import MappingFile, other
+from cdc.mapping.order import dependency_order
+from cdc.settings import Settings, System
+from cdc.state import couplings as coupling_store
+from cdc.state import job_errors, jobs, offsets, parking, record_log
+from cdc.state import mapping_settings as flags
+from cdc.state.couplings import Coupling
+from consumers.appliers.writer import TableWrite, apply
+from consumers.decisions.fields import typed_row
+from consumers.decisions.outcome import CouplingChange, Decision
+from consumers.decisions.record import Shapes, decide
+from consumers.decisions.values import CoercionError
+from consumers.incoming import Incoming
+from consumers.situation import load
+from consumers.systems import SystemLink
+
+log = structlog.get_logger()
+
+TopicPartition = tuple[str, int]
+PARK_DELAYS = [1, 2, 5, 10, 30, 60, 120, 300]
+
+
+def park_delay(attempts: int) -> timedelta:
+    return timedelta(seconds=PARK_DELAYS[min(attempts, len(PARK_DELAYS) - 1)])
+
+
+class Engine:
+    def __init__(self, settings: Settings, mapping_file: MappingFile, links: dict[System, SystemLink]) -> None:
+        self.settings = settings
+        self.mapping_file = mapping_file
+        self.links = links
+        self._flags: dict[str, bool] = {}
+        self._flags_at = datetime.min.replace(tzinfo=UTC)
+        self.order = dependency_order(mapping_file)
+
+    def shapes(self, mapping_name: str) -> Shapes:
+        m = self.mapping_file.get(mapping_name)
+        erp = self.links["erp"].tables[m.erp.table]
+        crm = self.links["crm"].tables[m.crm.table]
+        ek, ck = erp.columns[erp.primary_key[0]], crm.columns[crm.primary_key[0]]
+        return Shapes(erp, crm, ek.type_name, ck.type_name, ek.max_length, ck.max_length)
+
+    async def sync_only_coupled(self, state: asyncpg.Connection) -> dict[str, bool]:
+        now = datetime.now(UTC)
+        if now - self._flags_at > timedelta(seconds=1):
+            self._flags = await flags.effective_sync_only_coupled(state, self.mapping_file)
+            self._flags_at = now
+        return self._flags
+
+    async def process(self, state: asyncpg.Connection, items: list[Incoming], *,
+                      consumed: dict[TopicPartition, int] | None = None, group: str | None = None
+                      ) -> list[tuple[Incoming, Decision]]:
+        """Decide and apply `items` (in order per record); commit state and `consumed` offsets atomically."""
+        results: list[tuple[Incoming, Decision]] = []
+        async with state.transaction():
+            only_coupled = await self.sync_only_coupled(state)
+            for round_items in _rounds(items):
+                results.extend(await self._round(state, round_items, only_coupled))
+            if consumed and group:
+                await offsets.store(state, group, consumed)
+        return results
+
+    async def _round(self, state: asyncpg.Connection, items: list[Incoming], only_coupled: dict[str, bool]
+                     ) -> list[tuple[Incoming, Decision]]:
+        """Mapping by mapping in dependency order, each group decided, applied and recorded before the next
+        (a customer coupled here resolves the lookup of its contact later in the same batch)."""
+        decided: dict[int, Decision] = {}
+        groups: dict[tuple[str, System], list[int]] = defaultdict(list)
+        for i, item in enumerate(items):
+            groups[(item.mapping.name, item.source)].append(i)
+        rank = {m.name: n for n, m in enumerate(self.order)}
+        for (mapping_name, source), indexes in sorted(groups.items(), key=lambda g: (rank[g[0][0]], g[0][1])):
+            group_decided = await self._decide_group(state, items, mapping_name, source, indexes, only_coupled)
+            await self._apply(items, group_decided)
+            await self._record(state, items, group_decided)
+            decided.update(group_decided)
+        return [(items[i], decided[i]) for i in range(len(items))]
+
+    async def _decide_group(self, state: asyncpg.Connection, items: list[Incoming], mapping_name: str,
+                            source: System, indexes: list[int], only_coupled: dict[str, bool]
+                            ) -> dict[int, Decision]:
+        decided: dict[int, Decision] = {}
+        mapping = self.mapping_file.get(mapping_name)
+        fresh = [items[i].change.key for i in indexes if not items[i].parked_id]
+        if fresh:
+            waiting = await parking.is_parked(state, mapping_name, source, fresh)
+            for i in indexes:
+                if not items[i].parked_id and items[i].change.key in waiting:
+                    decided[i] = Decision("parked", "waiting behind an earlier parked change of this record")
+        await self._refresh_replays(items, [i for i in indexes if i not in decided], decided)
+        live = [i for i in indexes if i not in decided]
+        if not live:
+            return decided
+        changes = [items[i].change for i in live]
+        create_flags = {}
+        for n, i in enumerate(live):
+            replay = items[i].event.replay
+            create_flags[n] = (not replay.create) if replay is not None else only_coupled.get(mapping_name, True)
+        situations = await load(state, self.links, mapping, source, changes, sync_only_coupled=create_flags)
+        shapes = self.shapes(mapping_name)
+        for n, i in enumerate(live):
+            try:
+                decided[i] = decide(mapping, changes[n], situations[n], shapes)
+            except CoercionError as exc:
+                decided[i] = Decision("failed", str(exc), counts={"failed": 1}, error=str(exc))
+        return decided
+
+    async def _refresh_replays(self, items: list[Incoming], indexes: list[int], decided: dict[int, Decision]) -> None:
+        """A replayed row is re-read at apply time, so a replay never overwrites a newer change with an older row."""
+        replays = [i for i in indexes if items[i].change.replay and items[i].change.op != "d"]
+        if not replays:
+            return
+        by_table: dict[tuple[System, str], list[int]] = defaultdict(list)
+        for i in replays:
+            by_table[(items[i].source, items[i].event.source.table)].append(i)
+        for (system, table), group in by_table.items():
+            link = self.links[system]
+            rows = await link.rows_by_key(table, [items[i].change.key for i in group])
+            for i in group:
+                row = rows.get(items[i].change.key)
+                if row is None:
+                    decided[i] = Decision("ignored", "record no longer exists (its delete is on the way)")
+                    continue
+                shape = link.tables[table]
+                change = dataclasses.replace(items[i].change, row=typed_row(row, shape, list(row)),
+                                             modified_on=row.get(items[i].mapping.side(system).modified_on))
+                items[i] = dataclasses.replace(items[i], change=change)
+
+    async def _apply(self, items: list[Incoming], decided: dict[int, Decision]) -> None:
+        per_system: dict[System, list[TableWrite]] = defaultdict(list)
+        for i, decision in decided.items():
+            mapping = items[i].mapping
+            for write in decision.writes:
+                table = self.links[write.system].tables[mapping.side(write.system).table]
+                per_system[write.system].append(TableWrite(table, write, i))
+        for system, writes in per_system.items():
+            failures = await apply(self.links[system].writer, writes)
+            for i, message in failures.items():
+                old = decided[i]
+                coupling = old.coupling
+                if coupling is not None and not coupling.remove and old.verdict not in ("coupled", "created"):
+                    coupling = dataclasses.replace(coupling, failure=message)
+                elif old.verdict in ("coupled", "created", "restored"):
+                    coupling = None
+                decided[i] = Decision("failed", message, counts={"failed": 1}, coupling=coupling, error=message,
+                                      partner_key=old.partner_key)
+
+    async def _record(self, state: asyncpg.Connection, items: list[Incoming], decided: dict[int, Decision]) -> None:
+        now = datetime.now(UTC)
+        upserts: list[Coupling] = []
+        entries: list[record_log.LogEntry] = []
+        job_counts: dict[UUID, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+        live_jobs: dict[tuple[str, str], UUID] = {}
+        for i in sorted(decided):
+            item, decision = items[i], decided[i]
+            mapping, source = item.mapping, item.source
+            direction = f"to_{other(source)}"
+            job_id: UUID | None = None
+            if decision.counted or decision.error:
+                if item.event.replay is not None:
+                    job_id = UUID(item.event.replay.job_id)
+                else:
+                    if (mapping.name, direction) not in live_jobs:
+                        live_jobs[(mapping.name, direction)] = await jobs.live_job(
+                            state, mapping.name, direction, now, self.settings.live_job_window_seconds)
+                    job_id = live_jobs[(mapping.name, direction)]
+                for counter, n in decision.counts.items():
+                    job_counts[job_id][counter] += n
+            change = decision.coupling
+            if change is not None:
+                if change.remove:
+                    await coupling_store.uncouple(state, mapping.name, erp_key=change.erp_key)
+                elif change.failure:
+                    await self._store_couplings(state, mapping.name, upserts)
+                    upserts = []
+                    if await coupling_store.fetch_one(state, mapping.name, "erp", change.erp_key) is None:
+                        upserts.append(_coupling(mapping.name, change))
+                        await self._store_couplings(state, mapping.name, upserts)
+                        upserts = []
+                    await coupling_store.mark_failure(state, mapping.name, change.erp_key, direction,
+                                                      change.failure)  # type: ignore[arg-type]
+                else:
+                    upserts.append(_coupling(mapping.name, change))
+            if decision.error:
+                await job_errors.record_error(
+                    state, job_id, mapping.name, source, item.change.key, other(source), decision.partner_key,
+                    decision.error if decision.reason == decision.error else f"{decision.error}",
+                    detail=decision.reason, event=item.raw)
+            if decision.verdict == "parked" and not item.parked_id:
+                await parking.park(state, mapping.name, source, item.change.key, item.raw, decision.reason,
+                                   park_delay(0))
+            entries.append(record_log.LogEntry(mapping.name, source, item.change.key, decision.verdict,
+                                               decision.partner_key, item.event.stable_id(), item.change.op,
+                                               decision.reason[:500]))
+        await self._store_couplings(state, "", upserts)
+        for job_id, counts in job_counts.items():
+            await jobs.add_counts(state, job_id, dict(counts))
+        await record_log.append_many(state, entries)
+
+    async def _store_couplings(self, state: asyncpg.Connection, mapping: str, upserts: list[Coupling]) -> None:
+        if upserts:
+            await coupling_store.upsert_many(state, upserts)
+
+
+def _coupling(mapping: str, change: CouplingChange) -> Coupling:
+    result = {"last_result_to_crm": "success"} if change.direction == "to_crm" else {"last_result_to_erp": "success"}
+    return Coupling(mapping=mapping, erp_key=change.erp_key, crm_key=change.crm_key,
+                    erp_values=change.erp_values, crm_values=change.crm_values,
+                    erp_modified_on=change.erp_modified_on, crm_modified_on=change.crm_modified_on,
+                    erp_position=change.erp_position, crm_position=change.crm_position,
+                    **result)  # type: ignore[arg-type]
+
+
+def _rounds(items: list[Incoming]) -> list[list[Incoming]]:
+    """Split so each round holds at most one change per record: later changes see the earlier ones' effects."""
+    rounds: list[list[Incoming]] = []
+    seen: dict[tuple[str, str, str], int] = {}
+    for item in items:
+        identity = (item.mapping.name, item.source, item.change.key)
+        n = seen.get(identity, -1) + 1
+        seen[identity] = n
+        if n == len(rounds):
+            rounds.append([])
+        rounds[n].append(item)
+    return rounds
+
+
+def event_json(item: Incoming) -> str:
+    return json.dumps(item.raw, default=str)

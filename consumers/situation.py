@@ -1,0 +1,146 @@
+"""Loading, in bulk, everything a batch of decisions needs: couplings, partner rows, lookups, match candidates."""
+
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+from typing import Any
+
+import asyncpg
+
+from cdc.database import qualified, quote_ident
+from cdc.mapping.filters import matches
+from cdc.mapping.model import TableMapping, other
+from cdc.settings import System
+from cdc.state import couplings as coupling_store
+from consumers.decisions.fields import LookupKey, lookup_needs
+from consumers.decisions.keys import candidate_keys
+from consumers.decisions.record import Change, Situation
+from consumers.decisions.values import canonical
+from consumers.systems import SystemLink
+
+
+def lock_id(*parts: str) -> int:
+    digest = hashlib.blake2b(":".join(parts).encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+async def lock_records(state: asyncpg.Connection, ids: set[int]) -> None:
+    """Serialise work on the same records across workers until the state transaction ends (sorted: no deadlock
+    within one call)."""
+    if ids:
+        await state.execute("SELECT pg_advisory_xact_lock(k) FROM unnest($1::bigint[]) AS k ORDER BY k",
+                            sorted(ids))
+
+
+async def load(state: asyncpg.Connection, links: dict[System, SystemLink], mapping: TableMapping, source: System,
+               changes: list[Change], *, sync_only_coupled: dict[int, bool]) -> list[Situation]:
+    """One Situation per change (same order). `sync_only_coupled` is per change index."""
+    destination = other(source)
+    keys = [c.key for c in changes]
+    found = await coupling_store.fetch_by_keys(state, mapping.name, source, keys)
+    locks = {lock_id(mapping.name, "erp", cp.erp_key) for cp in found.values()}
+    locks |= {lock_id(mapping.name, source, c.key) for c in changes if c.key not in found}
+    await lock_records(state, locks)
+    found = await coupling_store.fetch_by_keys(state, mapping.name, source, keys)
+
+    dest_link = links[destination]
+    dest_table = mapping.side(destination).table
+    partner_keys = sorted({cp.key(destination) for cp in found.values()})
+    partners = await dest_link.rows_by_key(dest_table, partner_keys)
+
+    needs: set[LookupKey] = set()
+    for c in changes:
+        needs.update(lookup_needs(mapping, source, c.row))
+        cp = found.get(c.key)
+        if cp is not None and cp.key(destination) in partners:
+            needs.update(lookup_needs(mapping, destination, partners[cp.key(destination)]))
+    lookups = await resolve_lookups(state, needs)
+
+    creating = [i for i, c in enumerate(changes) if c.key not in found and c.op != "d"
+                and not sync_only_coupled[i] and mapping.allows(source)]
+    dest_shape = dest_link.tables[dest_table]
+    key_column = dest_shape.primary_key[0]
+    own_keys: dict[int, list[str]] = {}
+    for i in creating:
+        key_type = dest_shape.columns[key_column].type_name
+        own_keys[i] = candidate_keys(mapping, mapping.side(destination), key_type,
+                                     dest_shape.columns[key_column].max_length, changes[i].key, changes[i].row)
+    all_own = sorted({k for ks in own_keys.values() for k in ks})
+    taken = set((await coupling_store.fetch_by_keys(state, mapping.name, destination, all_own)).keys())
+
+    candidates: dict[int, tuple[tuple[dict[str, Any], ...], ...]] = {}
+    if mapping.match_on and creating:
+        candidates = await find_candidates(state, dest_link, mapping, source, changes, creating, own_keys)
+
+    situations = []
+    for i, c in enumerate(changes):
+        cp = found.get(c.key)
+        partner = partners.get(cp.key(destination)) if cp is not None else None
+        situations.append(Situation(coupling=cp, partner=partner, candidates=candidates.get(i, ()),
+                                    lookups=lookups, sync_only_coupled=sync_only_coupled[i],
+                                    taken_keys=frozenset(taken)))
+    return situations
+
+
+async def resolve_lookups(state: asyncpg.Connection, needs: set[LookupKey]) -> dict[LookupKey, str]:
+    by_mapping: dict[tuple[str, System], list[str]] = defaultdict(list)
+    for mapping_name, system, key in needs:
+        by_mapping[(mapping_name, system)].append(key)
+    resolved: dict[LookupKey, str] = {}
+    for (mapping_name, system), keys in by_mapping.items():
+        found = await coupling_store.fetch_by_keys(state, mapping_name, system, sorted(set(keys)))
+        for key, cp in found.items():
+            resolved[(mapping_name, system, key)] = cp.key(other(system))
+    return resolved
+
+
+async def find_candidates(state: asyncpg.Connection, dest: SystemLink, mapping: TableMapping, source: System,
+                          changes: list[Change], indexes: list[int], own_keys: dict[int, list[str]]
+                          ) -> dict[int, tuple[tuple[dict[str, Any], ...], ...]]:
+    """Per change, per match priority: the uncoupled, in-filter destination records whose match fields agree."""
+    destination = other(source)
+    side = mapping.side(destination)
+    shape = dest.tables[side.table]
+    key_column = shape.primary_key[0]
+    priorities = sorted({m.priority for m in mapping.match_on})
+    result: dict[int, list[tuple[dict[str, Any], ...]]] = {i: [] for i in indexes}
+    for priority in priorities:
+        group = [m for m in mapping.match_on if m.priority == priority]
+        wanted: list[tuple[int, list[str]]] = []
+        for i in indexes:
+            values = []
+            for m in group:
+                value = changes[i].row.get(m.erp if source == "erp" else m.crm)
+                if value is None or canonical(value) == "":
+                    break
+                values.append(str(canonical(value)))
+            else:
+                wanted.append((i, values))
+        matched: dict[int, list[dict[str, Any]]] = defaultdict(list)
+        if wanted:
+            conditions = []
+            for n, m in enumerate(group, start=2):
+                column = quote_ident(m.erp if destination == "erp" else m.crm)
+                if m.case_sensitive:
+                    conditions.append(f"d.{column}::text = q.v{n}")
+                else:
+                    conditions.append(f"lower(d.{column}::text) = lower(q.v{n})")
+            arrays = ", ".join(f"${n}::text[]" for n in range(2, len(group) + 2))
+            names = ", ".join(f"v{n}" for n in range(2, len(group) + 2))
+            sql = (f"SELECT q.i AS cdc_match_index, d.* FROM unnest($1::int[], {arrays}) AS q(i, {names}) "
+                   f"JOIN {qualified(shape.schema, shape.name)} d ON {' AND '.join(conditions)}")
+            columns = [[w[1][k] for w in wanted] for k in range(len(group))]
+            rows = await dest.reader.fetch(sql, [w[0] for w in wanted], *columns)
+            found_keys = sorted({str(r[key_column]) for r in rows})
+            coupled = await coupling_store.fetch_by_keys(state, mapping.name, destination, found_keys)
+            for r in rows:
+                row = dict(r)
+                index = row.pop("cdc_match_index")
+                key = str(row[key_column])
+                if key in coupled or key in own_keys.get(index, []) or not matches(side.filter, row):
+                    continue
+                matched[index].append(row)
+        for i in indexes:
+            result[i].append(tuple(matched.get(i, [])))
+    return {i: tuple(groups) for i, groups in result.items()}

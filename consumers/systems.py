@@ -1,0 +1,66 @@
+"""The worker's links to the two systems: a read pool, an origin-tagged writer connection, and their catalogs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import asyncpg
+
+from cdc import catalog, database
+from cdc.database import qualified, quote_ident
+from cdc.mapping.model import MappingFile
+from cdc.settings import SYSTEMS, Settings, System
+from consumers.appliers import origin
+from consumers.decisions.values import coerce
+
+
+@dataclass
+class SystemLink:
+    system: System
+    reader: asyncpg.Pool
+    writer: asyncpg.Connection
+    origin: str
+    tables: dict[str, catalog.Table]
+
+    async def rows_by_key(self, table: str, keys: list[str]) -> dict[str, dict]:
+        """The current rows of `table` with these keys, by canonical key text."""
+        if not keys:
+            return {}
+        shape = self.tables[table]
+        key_column = shape.primary_key[0]
+        type_name = shape.columns[key_column].type_name
+        typed = [coerce(k, type_name) for k in keys]
+        rows = await self.reader.fetch(
+            f"SELECT * FROM {qualified(shape.schema, shape.name)} WHERE {quote_ident(key_column)} = ANY($1::"
+            f"{type_name}[])", typed)
+        return {str(row[key_column]): dict(row) for row in rows}
+
+    async def close(self) -> None:
+        await self.writer.close()
+        await self.reader.close()
+
+
+async def open_links(settings: Settings, mapping_file: MappingFile) -> dict[System, SystemLink]:
+    links: dict[System, SystemLink] = {}
+    try:
+        for system in SYSTEMS:
+            dsn = settings.dsn(system)
+            reader = await database.pool(dsn, role=system.upper(), min_size=1, max_size=4)
+            writer = await database.connect(dsn, role=system.upper())
+            name = await origin.claim(writer, settings.replication_origin_prefix, system)
+            schema_tables: dict[str, list[str]] = {}
+            for m in mapping_file.mappings:
+                side = m.side(system)
+                schema_tables.setdefault(side.schema_, [])
+                if side.table not in schema_tables[side.schema_]:
+                    schema_tables[side.schema_].append(side.table)
+            tables: dict[str, catalog.Table] = {}
+            async with reader.acquire() as conn:
+                for schema, names in schema_tables.items():
+                    tables.update(await catalog.read_tables(conn, schema, names))
+            links[system] = SystemLink(system, reader, writer, name, tables)
+    except BaseException:
+        for link in links.values():
+            await link.close()
+        raise
+    return links

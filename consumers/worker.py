@@ -1,0 +1,265 @@
+"""`cdc worker`: a consumer-group member that reads the mapped topics and runs the engine on each batch.
+
+Offsets: the truth is the state database's tracked offsets, written in the same transaction as the batch's
+couplings and counters; Kafka's committed offsets follow (best effort). On assignment a partition resumes at the
+later of the two. Parked changes (lookups waiting for a coupling, `cdc retry`) are retried by a side loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import socket
+from datetime import UTC, datetime
+
+import asyncpg
+import structlog
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import CommitFailedError, KafkaError
+
+from cdc import database
+from cdc.errors import ConfigError
+from cdc.mapping.load import load_mapping_file
+from cdc.mapping.model import MappingFile
+from cdc.mapping.validate import validate_against_catalog
+from cdc.settings import Settings, System
+from cdc.state import job_errors, parking
+from cdc.state.migrate import migrate
+from consumers import dead_letter
+from consumers.batch import Engine, park_delay
+from consumers.decisions.outcome import Decision
+from consumers.incoming import Incoming, Poison, Routes, decode, interpret, system_of
+from consumers.systems import SystemLink, open_links
+from schemas.change_event import ChangeEvent
+
+log = structlog.get_logger()
+
+
+class Worker:
+    def __init__(self, settings: Settings, mapping_file: MappingFile | None = None) -> None:
+        self.settings = settings
+        self.mapping_file = mapping_file or load_mapping_file(settings.mapping_file)
+        self.routes = Routes(settings, self.mapping_file)
+        self.name = f"{socket.gethostname()}-{os.getpid()}"
+        self.links: dict[System, SystemLink] = {}
+        self.state: asyncpg.Connection | None = None
+        self.engine: Engine | None = None
+        self.consumer: AIOKafkaConsumer | None = None
+        self.producer: AIOKafkaProducer | None = None
+        self.processed = 0
+        self.lock = asyncio.Lock()
+
+    async def start(self) -> None:
+        s = self.settings
+        self.state = await database.connect(s.dsn("state"), role="state")
+        await migrate(self.state)
+        self.links = await open_links(s, self.mapping_file)
+        problems = validate_against_catalog(self.mapping_file, self.links["erp"].tables, self.links["crm"].tables)
+        if problems:
+            raise ConfigError("; ".join(problems[:5]))
+        self.engine = Engine(s, self.mapping_file, self.links)
+        from cdc.topics.admin import ensure_topics
+
+        await ensure_topics(s, self.routes.topics + [s.dead_letter_topic])
+        self.producer = AIOKafkaProducer(bootstrap_servers=s.kafka_bootstrap, enable_idempotence=True,
+                                         linger_ms=5)
+        await self.producer.start()
+        self.consumer = AIOKafkaConsumer(
+            bootstrap_servers=s.kafka_bootstrap, group_id=s.consumer_group, enable_auto_commit=False,
+            auto_offset_reset="earliest", max_poll_records=s.worker_batch_size, client_id=self.name,
+            session_timeout_ms=20000, heartbeat_interval_ms=3000, max_poll_interval_ms=600000)
+        self.consumer.subscribe(self.routes.topics, listener=_Resume(self))
+        await self.consumer.start()
+        log.info("worker started", worker=self.name, topics=len(self.routes.topics), group=s.consumer_group,
+                 origins={k: v.origin for k, v in self.links.items()})
+
+    async def stop(self) -> None:
+        for closer in (self.consumer and self.consumer.stop, self.producer and self.producer.stop):
+            if closer is not None:
+                with contextlib.suppress(Exception):
+                    await closer()
+        for link in self.links.values():
+            with contextlib.suppress(Exception):
+                await link.close()
+        if self.state is not None:
+            with contextlib.suppress(Exception):
+                await self.state.close()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        await self.start()
+        retrier = asyncio.create_task(self._retry_parked(stop))
+        try:
+            while not stop.is_set():
+                assert self.consumer is not None
+                batches = await self.consumer.getmany(timeout_ms=200, max_records=self.settings.worker_batch_size)
+                if batches:
+                    async with self.lock:
+                        await self._handle(batches)
+        finally:
+            retrier.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await retrier
+            await self.stop()
+
+    async def _handle(self, batches: dict[TopicPartition, list]) -> None:
+        assert self.engine and self.state and self.producer and self.consumer
+        items: list[Incoming] = []
+        letters: list[dead_letter.DeadLetter] = []
+        poison: list[tuple[Poison, bytes | None]] = []
+        consumed: dict[tuple[str, int], int] = {}
+        for tp, records in batches.items():
+            for record in records:
+                consumed[(tp.topic, tp.partition)] = record.offset + 1
+                event, raw, reason = decode(record.value)
+                if reason is None and event is None:
+                    continue  # tombstone
+                found: list | Poison
+                if event is None:
+                    found = Poison(reason or "undecodable", self.routes.by_topic.get(tp.topic, (None,))[0], None, None)
+                else:
+                    found = self._interpret(event, raw or {}, tp.topic)
+                if isinstance(found, Poison):
+                    letters.append(dead_letter.DeadLetter(tp.topic, tp.partition, record.offset, record.key,
+                                                          record.value, found.reason))
+                    poison.append((found, record.value))
+                    continue
+                for mapping, change in found:
+                    items.append(Incoming(event, raw or {}, mapping, change, tp.topic, tp.partition, record.offset))
+        if letters:
+            await dead_letter.send(self.producer, self.settings.dead_letter_topic, letters)
+            for letter, (p, _) in zip(letters, poison, strict=True):
+                await job_errors.record_error(
+                    self.state, None, "-", (p.system or "erp"), p.key or f"{letter.topic}@{letter.partition}:"
+                    f"{letter.offset}", None, None, f"dead letter: {p.reason}",
+                    detail=f"{letter.topic} partition {letter.partition} offset {letter.offset}")
+                log.warning("dead letter", topic=letter.topic, partition=letter.partition, offset=letter.offset,
+                            reason=p.reason)
+        results = await self._process(items, consumed)
+        self.processed += len(results)
+        offsets = {TopicPartition(t, p): o for (t, p), o in consumed.items()}
+        try:
+            await self.consumer.commit(offsets)
+        except (CommitFailedError, KafkaError) as exc:
+            log.warning("offset commit failed; the state database holds the position", error=str(exc))
+
+    async def _process(self, items: list[Incoming], consumed: dict[tuple[str, int], int]
+                       ) -> list[tuple[Incoming, Decision]]:
+        assert self.engine and self.state
+        attempt = 0
+        while True:
+            try:
+                return await self.engine.process(self.state, items, consumed=consumed,
+                                                 group=self.settings.consumer_group)
+            except (asyncpg.DeadlockDetectedError, asyncpg.SerializationError,
+                    asyncpg.UniqueViolationError) as exc:
+                attempt += 1
+                if attempt > 5:
+                    raise
+                log.warning("batch retried", error=str(exc).splitlines()[0], attempt=attempt)
+                await asyncio.sleep(0.05 * attempt)
+
+    def _interpret(self, event: ChangeEvent, raw: dict, topic: str | None) -> list | Poison:
+        system = system_of(event, topic, self.routes)
+        if system is None:
+            return Poison(f"cannot tell which system topic {topic!r} belongs to", None, event.source.table, None)
+        mappings = self.mapping_file.for_table(system, event.source.table)
+        return interpret(event, raw, system, self.links[system].tables, mappings)
+
+    async def _retry_parked(self, stop: asyncio.Event) -> None:
+        assert self.state is not None
+        conn = await database.connect(self.settings.dsn("state"), role="state")
+        try:
+            while not stop.is_set():
+                try:
+                    handled = await self._retry_once(conn)
+                except Exception as exc:  # noqa: BLE001 - the retrier reports and keeps going
+                    log.error("parked-event retry failed", error=str(exc).splitlines()[0] if str(exc) else repr(exc))
+                    handled = 0
+                if not handled:
+                    with contextlib.suppress(asyncio.TimeoutError):
+                        await asyncio.wait_for(stop.wait(), 1.0)
+        finally:
+            await conn.close()
+
+    async def _retry_once(self, conn: asyncpg.Connection) -> int:
+        """Retry due parked events, the oldest per record only (keeps per-record order)."""
+        assert self.engine and self.state
+        async with self.lock:
+            due = await parking.due(conn, datetime.now(UTC), 200)
+            if not due:
+                return 0
+            first: dict[tuple[str, str, str], parking.ParkedEvent] = {}
+            for p in due:
+                first.setdefault((p.mapping, p.system, p.key), p)
+            items: list[Incoming] = []
+            dropped: list[int] = []
+            for p in first.values():
+                incoming = self._parked_item(p)
+                if incoming is None:
+                    dropped.append(p.id)
+                else:
+                    items.append(incoming)
+            results = await self._process(items, {})
+            done, again = list(dropped), []
+            for item, decision in results:
+                (again if decision.verdict == "parked" else done).append((item, decision))
+            async with self.state.transaction():
+                await parking.release(self.state, [i.parked_id for i, _ in done if isinstance(i, Incoming)]
+                                      + dropped)
+                for item, decision in again:
+                    p = next(x for x in first.values() if x.id == item.parked_id)
+                    await parking.reschedule(self.state, p.id, p.attempts + 1,
+                                             datetime.now(UTC) + park_delay(p.attempts + 1), decision.reason)
+            return len(results)
+
+    def _parked_item(self, p: parking.ParkedEvent) -> Incoming | None:
+        try:
+            event = ChangeEvent.model_validate(p.event)
+        except Exception:  # noqa: BLE001
+            return None
+        found = self._interpret(event, p.event, None) if event.system else Poison("no system", None, None, None)
+        if isinstance(found, Poison):
+            return None
+        for mapping, change in found:
+            if mapping.name == p.mapping:
+                return Incoming(event, p.event, mapping, change, parked_id=p.id)
+        return None
+
+
+class _Resume(ConsumerRebalanceListener):
+    """On assignment, resume each partition at the state database's tracked offset when it is ahead."""
+
+    def __init__(self, worker: Worker) -> None:
+        self.worker = worker
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        pass
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        from cdc.state import offsets
+
+        w = self.worker
+        if not assigned or w.state is None or w.consumer is None:
+            return
+        conn = await database.connect(w.settings.dsn("state"), role="state")
+        try:
+            tracked = await offsets.load(conn, w.settings.consumer_group, sorted({tp.topic for tp in assigned}))
+        finally:
+            await conn.close()
+        for tp in assigned:
+            position = tracked.get((tp.topic, tp.partition))
+            if position is not None:
+                committed = await w.consumer.committed(tp)
+                if committed is None or committed < position:
+                    w.consumer.seek(tp, position)
+        log.info("partitions assigned", worker=w.name, count=len(assigned))
+
+
+async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
+    await Worker(settings).run(stop)
+
+
+def dumps(obj: object) -> str:
+    return json.dumps(obj, default=str)
