@@ -13,7 +13,6 @@ from pathlib import Path
 import asyncpg
 
 from cdc.database import quote_ident
-
 from cdc.settings import Settings
 from cdc.stack.process import StackError, apt_install, is_root, make_reachable, os_user_exists, pid_alive, run
 
@@ -134,7 +133,7 @@ class LocalPostgres:
     async def answers(self) -> bool:
         try:
             conn = await asyncpg.connect(self.settings.local_dsn("postgres"), timeout=3)
-        except (OSError, asyncio.TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError):
+        except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
             return False
         try:
             return await conn.fetchval("SELECT 1") == 1
