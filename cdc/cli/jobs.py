@@ -1,3 +1,270 @@
-"""`cdc` commands: jobs (not written yet)."""
+"""`cdc` commands on the state database: `db migrate`, `jobs`, `job`, `errors [purge]`, `retry`, `skip`."""
 
-from cdc.cli import app  # noqa: F401
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import re
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
+from uuid import UUID
+
+import asyncpg
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from cdc.cli import app, fail, settings
+from cdc.database import connect, describe
+from cdc.state import job_errors, jobs, migrate
+
+T = TypeVar("T")
+
+db_app = typer.Typer(no_args_is_help=True, help="The state database.")
+app.add_typer(db_app, name="db")
+errors_app = typer.Typer(invoke_without_command=True, help="Job errors: list (the default), purge.")
+app.add_typer(errors_app, name="errors")
+
+_DURATION = re.compile(r"(\d+)\s*([wdhms])")
+_UNITS = {"w": "weeks", "d": "days", "h": "hours", "m": "minutes", "s": "seconds"}
+
+
+def parse_duration(text: str) -> timedelta:
+    """'7d', '12h', '30m', '45s', '2w' or a sum such as '1d12h'."""
+    compact = text.strip().lower()
+    parts = _DURATION.findall(compact)
+    if not compact or _DURATION.sub("", compact).strip():
+        raise ValueError(f"{text!r} is not a duration such as 7d, 12h, 30m or 1d12h")
+    total = timedelta()
+    for amount, unit in parts:
+        total += timedelta(**{_UNITS[unit]: int(amount)})
+    return total
+
+
+def _state(work: Callable[[asyncpg.Connection], Awaitable[T]], *, require_current: bool = True) -> T:
+    """Run `work` on one connection to the state database (unreachable: one line, exit 3)."""
+
+    async def run() -> T:
+        conn = await connect(settings().dsn("state"), role="state")
+        try:
+            if require_current:
+                await migrate.require_current(conn)
+            return await work(conn)
+        finally:
+            await conn.close()
+
+    return asyncio.run(run())
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, UUID):
+        return str(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def _print_json(value: Any) -> None:
+    typer.echo(json.dumps(value, default=_plain, indent=2))
+
+
+def _job_json(job: jobs.Job) -> dict[str, Any]:
+    data = dataclasses.asdict(job)
+    data.update(data.pop("counts"))
+    return data
+
+
+def _when(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M:%S") -> str:
+    """Local time, to the second."""
+    return "" if value is None else value.astimezone().strftime(fmt)
+
+
+_SHORT = {"inserted": "ins", "modified": "mod", "deleted": "del", "unchanged": "same", "skipped": "skip",
+          "failed": "fail", "coupled": "coup", "uncoupled": "uncoup"}
+
+
+# ---------------------------------------------------------------- db
+
+@db_app.command("migrate")
+def db_migrate() -> None:
+    """Create or upgrade the `cdc` schema of the state database (safe to run concurrently)."""
+    dsn = settings().dsn("state")
+
+    async def work(conn: asyncpg.Connection) -> tuple[list[int], list[int]]:
+        return await migrate.migrate(conn), await migrate.applied(conn)
+
+    applied, present = _state(work, require_current=False)
+    names = {m.version: m.name for m in migrate.available()}
+    for version in applied:
+        typer.echo(f"applied {version:04d}_{names[version]}")
+    typer.echo(f"state database {describe(dsn)} is at version {max(present, default=0):04d}")
+
+
+# ---------------------------------------------------------------- jobs
+
+@app.command("jobs")
+def list_jobs(
+    mapping: str | None = typer.Option(None, "--mapping", "-m", help="Only this mapping."),
+    kind: str | None = typer.Option(None, "--kind", "-k", help=f"One of {', '.join(jobs.KINDS)}."),
+    limit: int = typer.Option(50, "--limit", "-n", min=1, help="At most this many, newest first."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+) -> None:
+    """Recent jobs with their counters."""
+    if kind is not None and kind not in jobs.KINDS:
+        raise typer.BadParameter(f"{kind!r} is not one of {', '.join(jobs.KINDS)}", param_hint="--kind")
+    found = _state(lambda conn: jobs.list_jobs(conn, mapping, kind, limit))  # type: ignore[arg-type]
+    if as_json:
+        _print_json([_job_json(j) for j in found])
+        return
+    if not found:
+        typer.echo("no jobs")
+        return
+    table = Table("id", "mapping", "kind", "dir", "status", "started", "counts", "message")
+    for column in (table.columns[0], table.columns[5]):
+        column.no_wrap = True
+    for j in found:
+        counts = " ".join(f"{_SHORT[name]} {value}" for name, value in j.counts.as_dict().items() if value)
+        table.add_row(str(j.id)[:8], j.mapping, j.kind, j.direction or "", j.status,
+                      _when(j.started_at, "%m-%d %H:%M:%S"), counts or "-", j.message or "")
+    Console().print(table)
+
+
+@app.command("job")
+def show_job(
+    job_id: str = typer.Argument(..., metavar="ID", help="A job id or its first characters."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """One job: its counters and its errors."""
+    try:
+        jobs.id_range(job_id)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="ID") from None
+
+    async def work(conn: asyncpg.Connection) -> tuple[jobs.Job | None, list[job_errors.JobError]]:
+        job = await jobs.get_job(conn, job_id)
+        if job is None:
+            return None, []
+        return job, await job_errors.list_errors(conn, limit=1000, job_id=job.id)
+
+    job, errors = _state(work)
+    if job is None:
+        fail(f"no job matches {job_id!r}")
+        return
+    if as_json:
+        _print_json({**_job_json(job), "errors": [dataclasses.asdict(e) for e in errors]})
+        return
+    console = Console()
+    about = Table.grid(padding=(0, 2))
+    for label, value in (("id", str(job.id)), ("mapping", job.mapping), ("kind", job.kind),
+                         ("direction", job.direction or ""), ("status", job.status),
+                         ("started", _when(job.started_at)), ("finished", _when(job.finished_at)),
+                         ("window", _when(job.window_start)), ("run", str(job.run_id or "")),
+                         ("message", job.message or "")):
+        about.add_row(label, value)
+    console.print(about)
+    counters = Table(*jobs.COUNTERS)
+    counters.add_row(*(str(v) for v in job.counts.as_dict().values()))
+    console.print(counters)
+    if errors:
+        console.print(_errors_table(errors))
+    else:
+        console.print("no errors")
+
+
+# ---------------------------------------------------------------- errors
+
+def _errors_table(errors: list[job_errors.JobError]) -> Table:
+    table = Table("id", "mapping", "source", "destination", "state", "times", "last seen", "message")
+    for e in errors:
+        destination = f"{e.destination_system}:{e.destination_key}" if e.destination_key else ""
+        table.add_row(str(e.id), e.mapping, f"{e.source_system}:{e.source_key}", destination, e.state,
+                      str(e.occurrences), _when(e.updated_at), e.message)
+    return table
+
+
+@errors_app.callback()
+def list_errors(
+    ctx: typer.Context,
+    open_only: bool = typer.Option(False, "--open", help="Only errors still open."),
+    mapping: str | None = typer.Option(None, "--mapping", "-m", help="Only this mapping."),
+    limit: int = typer.Option(100, "--limit", "-n", min=1, help="At most this many, most recent first."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+) -> None:
+    """Job errors, most recently seen first."""
+    if ctx.invoked_subcommand is not None:
+        return
+    found = _state(lambda conn: job_errors.list_errors(conn, open_only, mapping, limit))
+    if as_json:
+        _print_json([dataclasses.asdict(e) for e in found])
+    elif not found:
+        typer.echo("no open errors" if open_only else "no errors")
+    else:
+        Console().print(_errors_table(found))
+
+
+@errors_app.command("purge")
+def purge_errors(
+    older_than: str = typer.Option("7d", "--older-than", help="Age such as 7d, 12h, 30m (last seen)."),
+) -> None:
+    """Delete errors (any state) not seen for the given time."""
+    try:
+        age = parse_duration(older_than)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--older-than") from None
+    deleted = _state(lambda conn: job_errors.purge(conn, age))
+    typer.echo(f"purged {deleted} error(s) last seen more than {older_than} ago")
+
+
+@app.command("retry")
+def retry(
+    error_id: int | None = typer.Argument(None, metavar="ID", help="The error to retry."),
+    all_open: bool = typer.Option(False, "--all", help="Retry every open error."),
+    mapping: str | None = typer.Option(None, "--mapping", "-m", help="With --all: only this mapping."),
+) -> None:
+    """Retry errors: mark them retried, un-skip their records and re-queue their change events.
+
+    Each stored event is inserted into cdc.parked_events, due now.
+    The worker's parked-event retrier picks it up and applies it (the worker must be running).
+    An error without a stored event only has its record un-skipped: its next change syncs it.
+    """
+    if (error_id is None) == (not all_open):
+        fail("give an error ID or --all")
+    if mapping is not None and not all_open:
+        fail("--mapping goes with --all")
+
+    async def work(conn: asyncpg.Connection) -> list[job_errors.JobError]:
+        async with conn.transaction():
+            ids = [error_id] if error_id is not None else await job_errors.open_ids(conn, mapping)
+            return await job_errors.retry(conn, ids)  # type: ignore[arg-type]
+
+    retried = _state(work)
+    if error_id is not None and not retried:
+        fail(f"no error #{error_id}")
+    if not retried:
+        typer.echo("no open errors to retry")
+        return
+    requeued = sum(1 for e in retried if e.event is not None)
+    typer.echo(f"retried {len(retried)} error(s); {requeued} event(s) queued for the worker")
+    if requeued < len(retried):
+        typer.echo(f"{len(retried) - requeued} error(s) had no stored event: "
+                   "their records sync on their next change")
+
+
+@app.command("skip")
+def skip(error_id: int = typer.Argument(..., metavar="ID", help="The error to ignore.")) -> None:
+    """Ignore an error and mark its record's coupling skipped (until `cdc retry`)."""
+
+    async def work(conn: asyncpg.Connection) -> tuple[job_errors.JobError, bool] | None:
+        async with conn.transaction():
+            return await job_errors.skip(conn, error_id)
+
+    outcome = _state(work)
+    if outcome is None:
+        fail(f"no error #{error_id}")
+        return
+    error, coupled = outcome
+    record = f"{error.mapping} {error.source_system.upper()} record {error.source_key!r}"
+    typer.echo(f"error #{error.id} ignored; {record} "
+               + ("is skipped until `cdc retry`" if coupled else "is not coupled, nothing to skip"))

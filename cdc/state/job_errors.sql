@@ -1,0 +1,42 @@
+-- Job errors: what failed for which record, with the change event to retry.
+
+-- name: record
+-- A repeat of an open error for the same record counts an occurrence and keeps the newest job, detail and event.
+INSERT INTO cdc.job_errors AS e (job_id, mapping, source_system, source_key, destination_system,
+                                 destination_key, message, detail, event)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::text::jsonb)
+ON CONFLICT (mapping, source_system, source_key, md5(message)) WHERE state = 'open'
+DO UPDATE SET
+    occurrences = e.occurrences + 1,
+    job_id = coalesce(EXCLUDED.job_id, e.job_id),
+    destination_system = coalesce(EXCLUDED.destination_system, e.destination_system),
+    destination_key = coalesce(EXCLUDED.destination_key, e.destination_key),
+    detail = coalesce(EXCLUDED.detail, e.detail),
+    event = coalesce(EXCLUDED.event, e.event),
+    updated_at = now()
+RETURNING *
+
+-- name: list
+SELECT * FROM cdc.job_errors
+WHERE (NOT $1::boolean OR state = 'open')
+  AND ($2::text IS NULL OR mapping = $2)
+  AND ($3::uuid IS NULL OR job_id = $3)
+ORDER BY updated_at DESC, id DESC
+LIMIT $4
+
+-- name: get
+SELECT * FROM cdc.job_errors WHERE id = $1
+
+-- name: open_ids
+SELECT id FROM cdc.job_errors WHERE state = 'open' AND ($1::text IS NULL OR mapping = $1) ORDER BY id
+
+-- name: mark
+UPDATE cdc.job_errors SET state = $2, updated_at = now()
+WHERE id = ANY($1::bigint[])
+RETURNING *
+
+-- name: purge
+DELETE FROM cdc.job_errors WHERE updated_at < now() - $1::interval
+
+-- name: open_count
+SELECT count(*) FROM cdc.job_errors WHERE state = 'open'

@@ -1,0 +1,30 @@
+-- Parked events: changes the worker could not apply yet (a missing partner, a retry), due again later.
+
+-- name: park_many
+INSERT INTO cdc.parked_events (mapping, source_system, source_key, event, reason, next_attempt_at)
+SELECT u.mapping, u.source_system, u.source_key, u.event::jsonb, u.reason, now() + $6::interval
+FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[])
+     AS u(mapping, source_system, source_key, event, reason)
+RETURNING id
+
+-- name: due
+-- SKIP LOCKED: inside a transaction, two retriers never take the same event.
+SELECT * FROM cdc.parked_events
+WHERE next_attempt_at <= $1
+ORDER BY next_attempt_at, id
+LIMIT $2
+FOR UPDATE SKIP LOCKED
+
+-- name: parked_keys
+SELECT DISTINCT source_key FROM cdc.parked_events
+WHERE mapping = $1 AND source_system = $2 AND source_key = ANY($3::text[])
+
+-- name: release
+DELETE FROM cdc.parked_events WHERE id = ANY($1::bigint[])
+
+-- name: reschedule
+UPDATE cdc.parked_events SET attempts = $2, next_attempt_at = $3, reason = coalesce($4, reason)
+WHERE id = $1
+
+-- name: count
+SELECT count(*) FROM cdc.parked_events WHERE $1::text IS NULL OR mapping = $1
