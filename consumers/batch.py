@@ -27,9 +27,9 @@ from cdc.state import job_errors, jobs, offsets, parking, record_log
 from cdc.state import mapping_settings as flags
 from cdc.state.couplings import Coupling
 from consumers.appliers.writer import TableWrite, apply
-from consumers.decisions.fields import typed_row
+from consumers.decisions.fields import lookup_needs, typed_row
 from consumers.decisions.outcome import CouplingChange, Decision
-from consumers.decisions.record import Shapes, decide
+from consumers.decisions.record import Change, Shapes, Situation, decide
 from consumers.decisions.values import CoercionError
 from consumers.incoming import Incoming
 from consumers.situation import load
@@ -108,10 +108,10 @@ class Engine:
             for i in indexes:
                 if not items[i].parked_id and items[i].change.key in waiting:
                     decided[i] = Decision("parked", "waiting behind an earlier parked change of this record")
-        await self._refresh_replays(items, [i for i in indexes if i not in decided], decided)
+        await self._refresh_rows(items, [i for i in indexes if i not in decided], decided)
         live = [i for i in indexes if i not in decided]
         if not live:
-            return decided
+            return self._unpark_replays(items, mapping_name, decided, {})
         changes = [items[i].change for i in live]
         create_flags = {}
         for n, i in enumerate(live):
@@ -124,21 +124,36 @@ class Engine:
                 decided[i] = decide(mapping, changes[n], situations[n], shapes)
             except CoercionError as exc:
                 decided[i] = Decision("failed", str(exc), counts={"failed": 1}, error=str(exc))
+        return self._unpark_replays(items, mapping_name, decided, {i: situations[n] for n, i in enumerate(live)})
+
+    def _unpark_replays(self, items: list[Incoming], mapping_name: str, decided: dict[int, Decision],
+                        situations: dict[int, Situation]) -> dict[int, Decision]:
+        """A replay is never parked: the orchestrator replays a mapping only after the mappings it looks up, so a
+        lookup still not coupled will not become coupled by waiting. The replay fails, with the reason on its job."""
+        for i, decision in decided.items():
+            if decision.verdict == "parked" and items[i].event.replay is not None:
+                decided[i] = replay_failure(self.mapping_file, mapping_name, items[i].change, situations.get(i),
+                                            decision.reason)
         return decided
 
-    async def _refresh_replays(self, items: list[Incoming], indexes: list[int], decided: dict[int, Decision]) -> None:
-        """A replayed row is re-read at apply time, so a replay never overwrites a newer change with an older row."""
-        replays = [i for i in indexes if items[i].change.replay and items[i].change.op != "d"]
-        if not replays:
-            return
+    async def _refresh_rows(self, items: list[Incoming], indexes: list[int], decided: dict[int, Decision]) -> None:
+        """Decide on the record as it is now, not as the event saw it: an event is a notice that a record changed.
+
+        A stale image can neither undo a write the sync made since (conflicts stay resolved) nor let a replay
+        overwrite a newer change; what changed since is carried by the later events of the same record.
+        """
         by_table: dict[tuple[System, str], list[int]] = defaultdict(list)
-        for i in replays:
+        for i in indexes:
             by_table[(items[i].source, items[i].event.source.table)].append(i)
         for (system, table), group in by_table.items():
             link = self.links[system]
-            rows = await link.rows_by_key(table, [items[i].change.key for i in group])
+            rows = await link.rows_by_key(table, sorted({items[i].change.key for i in group}))
             for i in group:
                 row = rows.get(items[i].change.key)
+                if items[i].change.op == "d":
+                    if row is not None:
+                        decided[i] = Decision("ignored", "deleted, then created again: the newer record wins")
+                    continue
                 if row is None:
                     decided[i] = Decision("ignored", "record no longer exists (its delete is on the way)")
                     continue
@@ -221,6 +236,24 @@ class Engine:
     async def _store_couplings(self, state: asyncpg.Connection, mapping: str, upserts: list[Coupling]) -> None:
         if upserts:
             await coupling_store.upsert_many(state, upserts)
+
+
+def replay_failure(mapping_file: MappingFile, mapping_name: str, change: Change, situation: Situation | None,
+                   reason: str) -> Decision:
+    """The failure of a replay that would have been parked, e.g. `CONTACTS: contact CT0005: customer C0009 is not
+    coupled in CUSTOMER (outside its filter, or not synced)`."""
+    mapping = mapping_file.get(mapping_name)
+    reasons = []
+    if situation is None:
+        reasons.append("an earlier change of this record is parked (cdc errors); it syncs when that one is retried")
+    else:
+        for lookup, system, key in lookup_needs(mapping, change.source, change.row):
+            if (lookup, system, key) not in situation.lookups:
+                table = mapping_file.get(lookup).side(system).table
+                reasons.append(f"{table} {key} is not coupled in {lookup} (outside its filter, or not synced)")
+    message = f"{mapping.name}: {mapping.side(change.source).table} {change.key}: " + (
+        "; ".join(dict.fromkeys(reasons)) or reason)
+    return Decision("failed", message, counts={"failed": 1}, error=message)
 
 
 def _coupling(mapping: str, change: CouplingChange) -> Coupling:

@@ -1,3 +1,41 @@
-"""`cdc` commands: service (not written yet)."""
+"""`cdc run` (the whole service, supervised) and `cdc check` (exit 0 only when everything is healthy)."""
 
-from cdc.cli import app  # noqa: F401
+from __future__ import annotations
+
+import asyncio
+import signal
+
+import typer
+
+from cdc.cli import app, settings
+
+
+@app.command()
+def run(workers: int = typer.Option(1, min=1, help="Worker processes in the consumer group."),
+        dashboard: bool = typer.Option(True, help="Serve the dashboard too."),
+        capture: bool = typer.Option(True, help="Run capture for both systems.")) -> None:
+    """Run capture, worker(s) and the dashboard; restart what fails; stop cleanly on SIGTERM / Ctrl-C."""
+    from cdc.supervisor import Supervisor, components
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        s = settings()
+        if dashboard:
+            typer.echo(f"dashboard: http://{s.dashboard_host}:{s.dashboard_port}/", err=True)
+        await Supervisor(components(workers, dashboard, capture), json_logs=s.log_format == "json").run(stop)
+
+    asyncio.run(main())
+
+
+@app.command()
+def check() -> None:
+    """Exit 0 only when the broker and databases answer and lag is under the threshold (for health checks)."""
+    from cdc.monitoring.health import readiness
+
+    report = asyncio.run(readiness(settings()))
+    for name, ok, detail in report.checks:
+        typer.echo(f"{'ok ' if ok else 'BAD'} {name}: {detail}")
+    raise typer.Exit(0 if report.ready else 1)

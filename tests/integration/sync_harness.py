@@ -1,0 +1,173 @@
+"""A live sync for integration tests: throwaway ERP/CRM/state databases, real capture and a real worker running
+in this process against the real broker, with a mapping file of the test's choosing."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import yaml
+
+from cdc.capture.loop import run_capture
+from cdc.demo.setup import apply_schema
+from cdc.mapping.load import load_mapping_file
+from cdc.settings import DEFAULT_MAPPING_FILE, Settings
+from consumers.worker import Worker
+
+
+def mapping_file(tmp: Path, **per_mapping: dict[str, Any]) -> Path:
+    """The default mapping file with some settings changed per mapping, e.g. CUSTOMER={"conflict": "merge"}."""
+    spec = yaml.safe_load(DEFAULT_MAPPING_FILE.read_text())
+    for m in spec["mappings"]:
+        m.update(per_mapping.get(m["name"], {}))
+    path = tmp / f"mappings-{uuid.uuid4().hex[:6]}.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    return path
+
+
+class LiveSync:
+    def __init__(self, base: Settings, mapping_path: Path | None = None) -> None:
+        tag = uuid.uuid4().hex[:8]
+        self.tag = tag
+        overrides = dict(erp_database=f"cdc_test_erp_{tag}", crm_database=f"cdc_test_crm_{tag}",
+                         state_database=f"cdc_test_state_{tag}", topic_prefix=f"t{tag}",
+                         consumer_group=f"g{tag}", topic_partitions=3, heartbeat_interval=2.0)
+        if mapping_path is not None:
+            overrides["mapping_file"] = mapping_path
+        self.settings = Settings(**{**base.model_dump(), **overrides})
+        self.stop = asyncio.Event()
+        self.worker_stop = asyncio.Event()
+        self.worker: Worker | None = None
+        self.tasks: list[asyncio.Task] = []
+        self.erp: asyncpg.Connection | None = None
+        self.crm: asyncpg.Connection | None = None
+        self.state: asyncpg.Connection | None = None
+
+    async def __aenter__(self) -> LiveSync:
+        s = self.settings
+        admin = await asyncpg.connect(s.local_dsn("postgres"))
+        try:
+            for name in (s.erp_database, s.crm_database, s.state_database):
+                await admin.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await admin.close()
+        await apply_schema(s.dsn("erp"), "erp")
+        await apply_schema(s.dsn("crm"), "crm")
+        self.erp = await asyncpg.connect(s.dsn("erp"))
+        self.crm = await asyncpg.connect(s.dsn("crm"))
+        return self
+
+    async def start(self, *, capture: bool = True, worker: bool = True) -> None:
+        mapping = load_mapping_file(self.settings.mapping_file)
+        if capture:
+            self.tasks.append(asyncio.create_task(run_capture(self.settings, ("erp", "crm"), self.stop,
+                                                              mapping=mapping)))
+        if worker:
+            await self.start_worker()
+        if self.state is None:
+            await self.until(self._worker_ready, timeout=30, what="state database ready")
+
+    async def start_worker(self) -> None:
+        self.worker_stop = asyncio.Event()
+        self.worker = Worker(self.settings, load_mapping_file(self.settings.mapping_file))
+        self.worker_task = asyncio.create_task(self.worker.run(self.worker_stop))
+        self.tasks.append(self.worker_task)
+        await self.until(self._worker_ready, timeout=30, what="worker ready")
+
+    async def stop_worker(self) -> None:
+        self.worker_stop.set()
+        await asyncio.wait_for(self.worker_task, 30)
+        self.tasks.remove(self.worker_task)
+        self.worker = None
+
+    async def captured(self) -> None:
+        """Wait until capture has published everything committed so far in both systems."""
+        targets = [(conn, await conn.fetchval("SELECT pg_current_wal_lsn()")) for conn in (self.erp, self.crm)]
+
+        async def caught_up() -> bool:
+            for conn, target in targets:
+                done = await conn.fetchval("SELECT bool_and(confirmed_flush_lsn >= $1) FROM pg_replication_slots "
+                                           "WHERE database = current_database()", target)
+                if not done:
+                    return False
+            return True
+
+        await self.until(caught_up, timeout=30, what="capture caught up")
+
+    async def _worker_ready(self) -> bool:
+        for task in self.tasks:
+            if task.done():
+                task.result()
+        if self.state is None:
+            try:
+                self.state = await asyncpg.connect(self.settings.dsn("state"))
+            except asyncpg.PostgresError:
+                return False
+        try:
+            return bool(await self.state.fetchval("SELECT to_regclass('cdc.tracked_offsets') IS NOT NULL")) and (
+                getattr(self, "worker", None) is None or self.worker.consumer is not None and
+                bool(self.worker.consumer.assignment()))
+        except asyncpg.PostgresError:
+            return False
+
+    async def until(self, condition: Callable[[], Awaitable[Any]], *, timeout: float = 20,
+                    what: str = "condition") -> Any:
+        deadline = time.monotonic() + timeout
+        while True:
+            for task in self.tasks:
+                if task.done() and not task.cancelled() and task.exception() is not None:
+                    raise task.exception()  # type: ignore[misc]
+            value = await condition()
+            if value:
+                return value
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+            await asyncio.sleep(0.1)
+
+    async def coupling(self, mapping: str, system: str, key: str) -> asyncpg.Record | None:
+        assert self.state is not None
+        return await self.state.fetchrow(f"SELECT * FROM cdc.couplings WHERE mapping = $1 AND {system}_key = $2",
+                                         mapping, key)
+
+    async def counters(self, mapping: str, direction: str) -> dict[str, int]:
+        assert self.state is not None
+        row = await self.state.fetchrow(
+            "SELECT sum(inserted) i, sum(modified) m, sum(deleted) d, sum(unchanged) u, sum(skipped) s, "
+            "sum(failed) f, sum(uncoupled) uc FROM cdc.jobs WHERE mapping = $1 AND direction = $2", mapping, direction)
+        return {k: int(v or 0) for k, v in dict(row).items()}
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.worker_stop.set()
+        for task in self.tasks:
+            with contextlib.suppress(BaseException):
+                await asyncio.wait_for(task, 30)
+        for conn in (self.erp, self.crm, self.state):
+            if conn is not None:
+                await conn.close()
+        s = self.settings
+        admin = await asyncpg.connect(s.local_dsn("postgres"))
+        try:
+            for db in (s.erp_database, s.crm_database):
+                await admin.execute("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots "
+                                    "WHERE database = $1 AND NOT active", db)
+            for name in (s.erp_database, s.crm_database, s.state_database):
+                await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await admin.close()
+        from cdc.topics.admin import _admin
+
+        with contextlib.suppress(Exception):
+            client = await _admin(s, 10)
+            try:
+                topics = [t for t in await client.list_topics() if t.startswith(s.topic_prefix + ".")]
+                if topics:
+                    await client.delete_topics(topics)
+            finally:
+                await client.close()
