@@ -8,9 +8,10 @@ and how each field is carried across (field mappings with transforms, value maps
 from __future__ import annotations
 
 import re
+import string
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
 
 from cdc.settings import System
 
@@ -69,8 +70,13 @@ class Condition(Frozen):
                 raise ValueError(f"filter on {self.field}: '{self.op}' takes no value")
         elif self.value is None:
             raise ValueError(f"filter on {self.field}: '{self.op}' needs a value (use is_null for NULL)")
-        if isinstance(self.value, dict):
+        elif isinstance(self.value, list):
+            raise ValueError(f"filter on {self.field}: '{self.op}' takes one value, not a list (in/not_in)")
+        items = self.value if isinstance(self.value, list) else [self.value]
+        if any(isinstance(item, dict | list) for item in items):
             raise ValueError(f"filter on {self.field}: a value must be a scalar or a list of scalars")
+        if self.op in ("in", "not_in") and any(item is None for item in items):
+            raise ValueError(f"filter on {self.field}: '{self.op}' values cannot be null (use is_null)")
         return self
 
 
@@ -86,7 +92,23 @@ class Not(Frozen):
     not_: Filter = Field(alias="not")
 
 
-Filter = Condition | AllOf | AnyOf | Not
+def _filter_kind(value: Any) -> str | None:
+    if isinstance(value, dict):
+        return next((key for key in ("all", "any", "not") if key in value), "condition")
+    kinds: tuple[tuple[str, type[BaseModel]], ...] = (
+        ("condition", Condition), ("all", AllOf), ("any", AnyOf), ("not", Not))
+    return next((kind for kind, model in kinds if isinstance(value, model)), None)
+
+
+Filter = Annotated[
+    Annotated[Condition, Tag("condition")] | Annotated[AllOf, Tag("all")] | Annotated[AnyOf, Tag("any")]
+    | Annotated[Not, Tag("not")],
+    Discriminator(
+        _filter_kind,
+        custom_error_type="invalid_filter",
+        custom_error_message="a filter is {field, op, value}, {all: [...]}, {any: [...]} or {not: ...}",
+    ),
+]
 AllOf.model_rebuild()
 AnyOf.model_rebuild()
 Not.model_rebuild()
@@ -124,7 +146,7 @@ class Title(Frozen):
 
 class Replace(Frozen):
     op: Literal["replace"]
-    old: str
+    old: str = Field(min_length=1)
     new: str = ""
 
 
@@ -162,6 +184,17 @@ class FormatNumber(Frozen):
     op: Literal["format_number"]
     format: str = "{:.2f}"
 
+    @field_validator("format")
+    @classmethod
+    def _one_plain_field(cls, v: str) -> str:
+        try:
+            names = [name for _, name, _, _ in string.Formatter().parse(v) if name is not None]
+        except ValueError as exc:
+            raise ValueError(f"number format {v!r} is malformed: {exc}") from None
+        if len(names) != 1 or names[0] not in ("", "0"):
+            raise ValueError(f"number format {v!r} must hold exactly one '{{}}' or '{{:spec}}' field")
+        return v
+
 
 Transform = Annotated[
     Trim | Upper | Lower | Title | Replace | RegexReplace | Round | Truncate | FormatDate | FormatNumber,
@@ -194,6 +227,14 @@ class FieldMapping(Frozen):
     @classmethod
     def _plain(cls, v: str | None) -> str | None:
         return None if v is None else identifier(v)
+
+    @field_validator("value_map", mode="before")
+    @classmethod
+    def _keys_as_text(cls, v: Any) -> Any:
+        """YAML reads `1:` or `true:` as non-strings; value-map keys are compared as text."""
+        if isinstance(v, dict):
+            return {str(key): value for key, value in v.items()}
+        return v
 
     @model_validator(mode="after")
     def _shape(self) -> FieldMapping:
@@ -246,10 +287,17 @@ class NewKey(Frozen):
     length: int = Field(10, ge=6, le=63)
     field: str | None = None
 
+    @field_validator("field")
+    @classmethod
+    def _plain(cls, v: str | None) -> str | None:
+        return None if v is None else identifier(v)
+
     @model_validator(mode="after")
     def _field_named(self) -> NewKey:
         if self.strategy == "field" and not self.field:
             raise ValueError("new_key strategy 'field' names the field")
+        if len(self.prefix) >= self.length:
+            raise ValueError(f"new_key prefix {self.prefix!r} leaves no room in {self.length} characters")
         return self
 
 
@@ -311,8 +359,10 @@ class TableMapping(Frozen):
                    for f in enabled):
             raise ValueError(f"direction {self.direction} is not shared by any enabled field mapping")
         for system in ("erp", "crm"):
-            columns = [f.column(system) for f in enabled if f.column(system) is not None
-                       and f.flows_from(other(system))]
+            if not self.allows(other(system)):
+                continue
+            columns = [column for f in enabled
+                       if (column := f.column(system)) is not None and f.flows_from(other(system))]
             duplicates = {c for c in columns if columns.count(c) > 1}
             if duplicates:
                 raise ValueError(f"{system} column(s) {sorted(duplicates)} written by more than one field mapping")
@@ -341,7 +391,7 @@ class TableMapping(Frozen):
 
     @property
     def lookups(self) -> list[str]:
-        return sorted({f.lookup for f in self.fields if f.enabled and f.lookup})
+        return sorted({f.lookup for f in self.fields if f.enabled and f.lookup is not None})
 
 
 class SystemConfig(Frozen):
@@ -355,17 +405,17 @@ class MappingFile(Frozen):
 
     @model_validator(mode="after")
     def _references(self) -> MappingFile:
+        """Every broken reference, one per line (the loader reports each line as its own problem)."""
         names = [m.name for m in self.mappings]
         duplicates = sorted({n for n in names if names.count(n) > 1})
-        if duplicates:
-            raise ValueError(f"mapping names used twice: {duplicates}")
+        problems = [f"mapping name {n!r} used more than once" for n in duplicates]
         for m in self.mappings:
-            for f in m.fields:
-                if f.lookup and f.lookup not in names:
-                    raise ValueError(f"mapping {m.name}, field {f.label}: lookup to unknown mapping {f.lookup!r}")
-            for d in m.depends_on:
-                if d not in names:
-                    raise ValueError(f"mapping {m.name}: depends_on names unknown mapping {d!r}")
+            problems += [f"mapping {m.name}, field {f.label}: lookup to unknown mapping {f.lookup!r}"
+                         for f in m.fields if f.lookup is not None and f.lookup not in names]
+            problems += [f"mapping {m.name}: depends_on names unknown mapping {d!r}"
+                         for d in m.depends_on if d not in names]
+        if problems:
+            raise ValueError("\n".join(problems))
         return self
 
     def get(self, name: str) -> TableMapping:

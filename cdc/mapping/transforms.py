@@ -1,0 +1,138 @@
+"""Carrying one value across: field transforms, value maps, and truncation to the destination's length.
+
+NULL passes every transform unchanged. Text transforms take text only and number transforms numbers only: a
+value of another type is a TransformError (a per-record failure, not a silent conversion).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from datetime import date, datetime
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from typing import Any
+
+from cdc.mapping.model import (
+    FieldMapping,
+    FormatDate,
+    FormatNumber,
+    Lower,
+    RegexReplace,
+    Replace,
+    Round,
+    Title,
+    Transform,
+    Trim,
+    Truncate,
+    Upper,
+)
+from cdc.settings import System
+
+
+class TransformError(ValueError):
+    """A transform cannot take this value."""
+
+
+class ValueMappingError(ValueError):
+    """A value that the field's value map does not list."""
+
+    def __init__(self, field: FieldMapping, value: Any, towards: System) -> None:
+        self.field, self.value, self.towards = field, value, towards
+        super().__init__(f"field {field.label}: value {value!r} is not in the value map (towards {towards})")
+
+
+def apply(transforms: Sequence[Transform], value: Any) -> Any:
+    for transform in transforms:
+        if value is None:
+            return None
+        value = _apply_one(transform, value)
+    return value
+
+
+def _apply_one(t: Transform, value: Any) -> Any:
+    if isinstance(t, Trim | Upper | Lower | Title | Replace | RegexReplace | Truncate):
+        text = _text(t, value)
+        if isinstance(t, Trim):
+            return text.strip()
+        if isinstance(t, Upper):
+            return text.upper()
+        if isinstance(t, Lower):
+            return text.lower()
+        if isinstance(t, Title):
+            return text.title()
+        if isinstance(t, Replace):
+            return text.replace(t.old, t.new)
+        if isinstance(t, RegexReplace):
+            return re.sub(t.pattern, t.replacement, text)
+        return text[:t.length]
+    if isinstance(t, Round):
+        return _round(_number(t, value), t.digits)
+    if isinstance(t, FormatNumber):
+        return t.format.format(_number(t, value))
+    return _moment(t, value).strftime(t.format)
+
+
+def _text(t: Transform, value: Any) -> str:
+    if not isinstance(value, str):
+        raise TransformError(f"{t.op} applies to text, not {type(value).__name__} {value!r}")
+    return value
+
+
+def _number(t: Transform, value: Any) -> int | float | Decimal:
+    if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
+        raise TransformError(f"{t.op} applies to numbers, not {type(value).__name__} {value!r}")
+    return value
+
+
+def _round(value: int | float | Decimal, digits: int) -> int | float | Decimal:
+    """Half away from zero, in decimal (so 2.675 rounds to 2.68 as on paper, not 2.67 as binary floats do)."""
+    exact = Decimal(str(value)) if isinstance(value, float) else Decimal(value)
+    try:
+        rounded = exact.quantize(Decimal(1).scaleb(-digits), rounding=ROUND_HALF_UP)
+    except InvalidOperation:
+        raise TransformError(f"round to {digits} digits cannot hold {value!r}") from None
+    if isinstance(value, int):
+        return int(rounded)
+    return float(rounded) if isinstance(value, float) else rounded
+
+
+def _moment(t: FormatDate, value: Any) -> date:
+    if isinstance(value, date):
+        return value
+    if isinstance(value, str):
+        try:
+            return datetime.fromisoformat(value.strip())
+        except ValueError:
+            pass
+    raise TransformError(f"{t.op} applies to dates and ISO date text, not {type(value).__name__} {value!r}")
+
+
+def truncate_to(value: Any, max_length: int | None) -> Any:
+    """Text cut to a destination column's length; anything else unchanged."""
+    if isinstance(value, str) and max_length is not None and len(value) > max_length:
+        return value[:max_length]
+    return value
+
+
+def map_value(field: FieldMapping, value: Any, towards: System) -> Any:
+    """The field's value map applied: ERP value -> CRM value towards the CRM, the reverse towards the ERP.
+
+    Keys and values compare as text (a CRM option 2 matches a map entry `'30D': 2` or `'30D': '2'`). NULL maps
+    to NULL unless the map lists it (`'': null` turns an empty ERP code into a NULL CRM option and back).
+    """
+    if field.value_map is None:
+        return value
+    if towards == "crm":
+        if value is None:
+            return None
+        key = str(value)
+        if key not in field.value_map:
+            raise ValueMappingError(field, value, towards)
+        return field.value_map[key]
+    for key, mapped in field.value_map.items():
+        if (mapped is None and value is None) or (
+                mapped is not None and value is not None and str(mapped) == str(value)):
+            return key
+    if value is None:
+        return None
+    raise ValueMappingError(field, value, towards)

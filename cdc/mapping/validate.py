@@ -1,0 +1,260 @@
+"""Checking a mapping file against the live catalogs of the ERP and the CRM.
+
+Every problem is one line naming the mapping and the field or setting, e.g.
+`mapping CUSTOMER, field active <-> accountid: erp column active (bool) and crm column accountid (uuid) do not
+fit`. Types fit when they belong to one family (numbers, dates and times, ...) or when either side is text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from cdc.catalog import NUMBER_KINDS, TIME_KINDS, Column, Table, convert
+from cdc.mapping.filters import conditions
+from cdc.mapping.model import (
+    FieldMapping,
+    FormatDate,
+    FormatNumber,
+    MappingFile,
+    Round,
+    TableMapping,
+    Transform,
+    other,
+)
+from cdc.settings import SYSTEMS, System
+
+Tables = Mapping[str, Table]
+
+_TEXT_ONLY_OPS = ("starts_with", "contains")
+
+
+def validate_against_catalog(mapping_file: MappingFile, erp_tables: Tables, crm_tables: Tables) -> list[str]:
+    """Problems that stop the mapping file from working on these tables (empty: none)."""
+    catalogs: dict[System, Tables] = {"erp": erp_tables, "crm": crm_tables}
+    problems: list[str] = []
+    for m in mapping_file.mappings:
+        problems += _mapping_problems(m, mapping_file, catalogs)
+    return problems
+
+
+def _table(m: TableMapping, system: System, catalogs: dict[System, Tables]) -> Table | None:
+    side = m.side(system)
+    table = catalogs[system].get(side.table)
+    return table if table is not None and table.schema == side.schema_ else None
+
+
+def _mapping_problems(m: TableMapping, mapping_file: MappingFile,
+                      catalogs: dict[System, Tables]) -> list[str]:
+    problems: list[str] = []
+    tables: dict[System, Table | None] = {system: _table(m, system, catalogs) for system in SYSTEMS}
+    for system in SYSTEMS:
+        side = m.side(system)
+        if tables[system] is None:
+            problems.append(f"mapping {m.name}: {system} table {side.schema_}.{side.table} not found")
+    for system in SYSTEMS:
+        table = tables[system]
+        if table is not None:
+            problems += [f"mapping {m.name}, {line}" for line in _side_problems(m, system, table,
+                                                                               tables[other(system)])]
+    for f in m.fields:
+        if f.enabled:
+            problems += [f"mapping {m.name}, field {f.label}: {line}"
+                         for line in _field_problems(f, m, tables, mapping_file, catalogs)]
+    for match in m.match_on:
+        columns = {system: _column(tables[system], system, getattr(match, system)) for system in SYSTEMS}
+        problems += [f"mapping {m.name}, match_on {match.erp} <-> {match.crm}: {line}"
+                     for line in _pair_problems(columns)]
+    return problems
+
+
+def _column(table: Table | None, system: System, name: str) -> Column | str | None:
+    """The column, or a problem line when the table exists without it, or None when the table is missing."""
+    if table is None:
+        return None
+    column = table.columns.get(name)
+    return column if column is not None else f"{system} column {name!r} not found in table {table.name}"
+
+
+def _side_problems(m: TableMapping, system: System, table: Table, partner: Table | None) -> list[str]:
+    side = m.side(system)
+    problems: list[str] = []
+    where = f"{system} table {table.name}"
+    if not table.primary_key:
+        problems.append(f"{where}: has no primary key (a single-column primary key is required)")
+    elif len(table.primary_key) > 1:
+        problems.append(f"{where}: composite primary key ({', '.join(table.primary_key)}); "
+                        "only single-column keys are supported")
+    key = table.columns.get(side.key)
+    if key is None:
+        problems.append(f"{system} key: column {side.key!r} not found in table {table.name}")
+    elif len(table.primary_key) == 1 and table.primary_key != [side.key]:
+        problems.append(f"{system} key: column {side.key} is not the primary key "
+                        f"({', '.join(table.primary_key)}) of table {table.name}")
+    modified = table.columns.get(side.modified_on)
+    if modified is None:
+        problems.append(f"{system} modified_on: column {side.modified_on!r} not found in table {table.name}")
+    elif modified.kind not in ("timestamp", "timestamptz"):
+        problems.append(f"{system} modified_on: column {side.modified_on} is {modified.describe()}, "
+                        "not a timestamp")
+    problems += [f"{system} filter on {line}" for line in _filter_problems(m, system, table)]
+    for name, value in side.defaults.items():
+        column = table.columns.get(name)
+        if column is None:
+            problems.append(f"{system} defaults: column {name!r} not found in table {table.name}")
+        else:
+            problems += [f"{system} defaults, {name}: {line}" for line in _value_problems(value, column)]
+    if m.allows(other(system)):
+        if key is not None:
+            problems += [f"{system} new_key: {line}" for line in _new_key_problems(m, system, key, partner)]
+        problems += [f"{where}: {line}" for line in _unfilled_columns(m, system, table)]
+    return problems
+
+
+def _filter_problems(m: TableMapping, system: System, table: Table) -> list[str]:
+    problems: list[str] = []
+    for c in conditions(m.side(system).filter):
+        column = table.columns.get(c.field)
+        if column is None:
+            problems.append(f"{c.field}: column not found in table {table.name}")
+            continue
+        if c.op in ("is_null", "not_null"):
+            continue
+        if column.kind is None:
+            problems.append(f"{c.field}: columns of type {column.type_name} cannot be filtered")
+        elif c.op in _TEXT_ONLY_OPS and column.kind != "text":
+            problems.append(f"{c.field}: '{c.op}' applies to text, not {column.describe()}")
+        else:
+            for value in c.value if isinstance(c.value, list) else [c.value]:
+                problems += [f"{c.field}: {line}" for line in _value_problems(value, column)]
+    return problems
+
+
+def _value_problems(value: Any, column: Column) -> list[str]:
+    """Whether a value from the file (constant, default, filter or map value) can be written into `column`."""
+    if value is None:
+        return [] if column.nullable else [f"null cannot go into NOT NULL column {column.name}"]
+    if column.kind is None:
+        return []
+    try:
+        converted = convert(value, column.kind)
+    except ValueError:
+        return [f"{value!r} does not convert to {column.describe()} (column {column.name})"]
+    if isinstance(converted, str) and column.max_length is not None and len(converted) > column.max_length:
+        return [f"{value!r} is longer than column {column.name} ({column.describe()})"]
+    return []
+
+
+def _new_key_problems(m: TableMapping, system: System, key: Column, partner: Table | None) -> list[str]:
+    new_key = m.side(system).new_key
+    problems: list[str] = []
+    if new_key.strategy == "uuid":
+        if not (key.kind == "uuid" or key.kind == "text" and (key.max_length or 36) >= 36):
+            problems.append(f"strategy uuid needs a uuid key or text of 36 characters, "
+                            f"not {key.name} {key.describe()}")
+        return problems
+    if key.kind != "text":
+        problems.append(f"strategy {new_key.strategy} makes text keys, not {key.describe()} ({key.name})")
+    elif key.max_length is not None and key.max_length < new_key.length:
+        problems.append(f"keys of {new_key.length} characters do not fit key {key.name} ({key.describe()})")
+    if new_key.strategy == "field" and partner is not None and new_key.field not in partner.columns:
+        problems.append(f"field {new_key.field!r} not found in the {other(system)} table {partner.name}")
+    return problems
+
+
+def _unfilled_columns(m: TableMapping, system: System, table: Table) -> list[str]:
+    """NOT NULL columns without a default that nothing fills: records created on this side would fail."""
+    side = m.side(system)
+    filled = {side.key, *table.primary_key, *side.defaults}
+    filled.update(column for f in m.fields_from(other(system)) if (column := f.column(system)) is not None)
+    return [f"column {c.name} is NOT NULL without a default and no field, constant or default fills it "
+            f"(records created in {system} would fail)"
+            for c in table.columns.values() if not c.nullable and not c.has_default and c.name not in filled]
+
+
+def _field_problems(f: FieldMapping, m: TableMapping, tables: dict[System, Table | None],
+                    mapping_file: MappingFile, catalogs: dict[System, Tables]) -> list[str]:
+    columns: dict[System, Column | str | None] = {
+        system: _column(tables[system], system, name) for system in SYSTEMS
+        if (name := f.column(system)) is not None}
+    problems = [c for c in columns.values() if isinstance(c, str)]
+    found = {system: c for system, c in columns.items() if isinstance(c, Column)}
+    if f.constant is not None:
+        for column in found.values():
+            problems += [f"constant: {line}" for line in _value_problems(f.constant, column)]
+        return problems
+    if f.lookup is not None:
+        looked_up = mapping_file.get(f.lookup)
+        for system, column in found.items():
+            target = _table(looked_up, system, catalogs)
+            key = None if target is None else target.columns.get(looked_up.side(system).key)
+            if target is not None and key is not None:
+                problems += _lookup_problems(system, column, f.lookup, target, key)
+        return problems
+    if f.value_map is not None:
+        if "erp" in found:
+            problems += [f"value map key: {line}" for key in f.value_map
+                         for line in _value_problems(key, found["erp"])]
+        if "crm" in found:
+            problems += [f"value map value: {line}" for value in f.value_map.values()
+                         for line in _value_problems(value, found["crm"])]
+        return problems
+    if len(found) == 2:
+        problems += _pair_problems(found)
+        for source in SYSTEMS:
+            if f.flows_from(source) and m.allows(source):
+                transforms = f.to_crm if source == "erp" else f.to_erp
+                problems += _transform_problems(transforms, source, found[source], found[other(source)])
+    return problems
+
+
+def _lookup_problems(system: System, column: Column, lookup: str, table: Table, key: Column) -> list[str]:
+    if not _fit(column, key):
+        return [f"{system} column {column.name} ({column.describe()}) cannot hold keys of {lookup} "
+                f"({table.name}.{key.name}: {key.describe()})"]
+    key_width = {"text": key.max_length, "uuid": 36}.get(key.kind or "", column.max_length)
+    if column.kind == "text" and column.max_length is not None and (
+            key_width is None or key_width > column.max_length):
+        return [f"{system} column {column.name} ({column.describe()}) is shorter than keys of {lookup} "
+                f"({table.name}.{key.name}: {key.describe()})"]
+    return []
+
+
+def _pair_problems(columns: Mapping[System, Column | str | None]) -> list[str]:
+    problems = [c for c in columns.values() if isinstance(c, str)]
+    erp, crm = columns.get("erp"), columns.get("crm")
+    if isinstance(erp, Column) and isinstance(crm, Column) and not _fit(erp, crm):
+        problems.append(f"erp column {erp.name} ({erp.describe()}) and crm column {crm.name} "
+                        f"({crm.describe()}) have incompatible types")
+    return problems
+
+
+def _fit(a: Column, b: Column) -> bool:
+    if a.type_name == b.type_name or "text" in (a.kind, b.kind):
+        return True
+    if a.kind is None or b.kind is None:
+        return False
+    return a.kind == b.kind or {a.kind, b.kind} <= NUMBER_KINDS or {a.kind, b.kind} <= TIME_KINDS
+
+
+def _transform_problems(transforms: list[Transform], source: System, read: Column,
+                        written: Column) -> list[str]:
+    """Transforms take the source column's value (or the previous transform's) in turn."""
+    problems: list[str] = []
+    kind = read.kind
+    for t in transforms:
+        if isinstance(t, Round | FormatNumber):
+            needs = NUMBER_KINDS
+        elif isinstance(t, FormatDate):
+            needs = TIME_KINDS | {"text"}
+        else:
+            needs = frozenset({"text"})
+        if kind is not None and kind not in needs:
+            problems.append(f"to_{other(source)} transform {t.op} cannot take {kind} values "
+                            f"(from {source} column {read.name})")
+        if isinstance(t, FormatNumber | FormatDate):
+            kind = "text"
+    if kind == "text" and read.kind != "text" and written.kind not in ("text", None):
+        problems.append(f"to_{other(source)} transforms make text, but {other(source)} column {written.name} "
+                        f"is {written.describe()}")
+    return problems
