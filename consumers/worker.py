@@ -197,35 +197,41 @@ class Worker:
             dropped: list[int] = []
             for p in first.values():
                 incoming = self._parked_item(p)
-                if incoming is None:
+                if isinstance(incoming, str):
                     dropped.append(p.id)
+                    await job_errors.record_error(self.state, None, p.mapping, p.system, p.key, None, None,
+                                                  f"parked change cannot be used any more: {incoming}",
+                                                  detail=p.reason, event=p.event)
                 else:
                     items.append(incoming)
             results = await self._process(items, {})
-            done, again = list(dropped), []
-            for item, decision in results:
-                (again if decision.verdict == "parked" else done).append((item, decision))
+            done = [item.parked_id for item, decision in results
+                    if decision.verdict != "parked" and item.parked_id is not None]
+            again = [(item, decision) for item, decision in results if decision.verdict == "parked"]
+            by_id = {p.id: p for p in first.values()}
             async with self.state.transaction():
-                await parking.release(self.state, [i.parked_id for i, _ in done if isinstance(i, Incoming)]
-                                      + dropped)
+                await parking.release(self.state, done + dropped)
                 for item, decision in again:
-                    p = next(x for x in first.values() if x.id == item.parked_id)
+                    p = by_id[item.parked_id]  # type: ignore[index]
                     await parking.reschedule(self.state, p.id, p.attempts + 1,
                                              datetime.now(UTC) + park_delay(p.attempts + 1), decision.reason)
             return len(results)
 
-    def _parked_item(self, p: parking.ParkedEvent) -> Incoming | None:
+    def _parked_item(self, p: parking.ParkedEvent) -> Incoming | str:
+        """The parked change ready to process again, or why it cannot be."""
         try:
             event = ChangeEvent.model_validate(p.event)
-        except Exception:  # noqa: BLE001
-            return None
+        except ValueError as exc:
+            return f"not a change event: {str(exc).splitlines()[0]}"
+        if p.mapping not in {m.name for m in self.mapping_file.mappings}:
+            return f"mapping {p.mapping} is no longer in the mapping file"
         found = self._interpret(event, p.event, None) if event.system else Poison("no system", None, None, None)
         if isinstance(found, Poison):
-            return None
+            return found.reason
         for mapping, change in found:
             if mapping.name == p.mapping:
                 return Incoming(event, p.event, mapping, change, parked_id=p.id)
-        return None
+        return f"{p.system} table {event.source.table} is not read by mapping {p.mapping}"
 
 
 class _Resume(ConsumerRebalanceListener):

@@ -102,3 +102,4 @@ CREATE INDEX IF NOT EXISTS contact_parentcustomerid ON contact (parentcustomerid
 CREATE INDEX IF NOT EXISTS account_email ON account (lower(emailaddress1));
 CREATE INDEX IF NOT EXISTS account_name ON account (lower(name));
 CREATE INDEX IF NOT EXISTS product_number ON product (productnumber);
+CREATE INDEX IF NOT EXISTS contact_email ON contact (lower(emailaddress1));

@@ -101,3 +101,4 @@ END $$;
 CREATE INDEX IF NOT EXISTS contact_customer_no ON contact (customer_no);
 CREATE INDEX IF NOT EXISTS customer_email ON customer (lower(email));
 CREATE INDEX IF NOT EXISTS customer_name ON customer (lower(name));
+CREATE INDEX IF NOT EXISTS contact_email ON contact (lower(email));

@@ -15,20 +15,20 @@ from typing import Any, Protocol
 import asyncpg
 
 from cdc.database import qualified, quote_ident
+from consumers.decisions.fields import ColumnShape
 from consumers.decisions.outcome import Write
 from consumers.decisions.values import CoercionError, coerce
 
 
-class ColumnShape(Protocol):
-    type_name: str
-    max_length: int | None
-
-
 class TableShape(Protocol):
-    name: str
-    schema: str
-    columns: Mapping[str, ColumnShape]
-    primary_key: list[str]
+    @property
+    def name(self) -> str: ...
+    @property
+    def schema(self) -> str: ...
+    @property
+    def columns(self) -> Mapping[str, ColumnShape]: ...
+    @property
+    def primary_key(self) -> list[str]: ...
 
 
 @dataclass(frozen=True)

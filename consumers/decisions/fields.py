@@ -15,12 +15,15 @@ LookupKey = tuple[str, System, str]
 
 
 class ColumnShape(Protocol):
-    type_name: str
-    max_length: int | None
+    @property
+    def type_name(self) -> str: ...
+    @property
+    def max_length(self) -> int | None: ...
 
 
 class TableShape(Protocol):
-    columns: Mapping[str, ColumnShape]
+    @property
+    def columns(self) -> Mapping[str, ColumnShape]: ...
 
 
 @dataclass(frozen=True)

@@ -68,10 +68,19 @@ class LiveSync:
         if capture:
             self.tasks.append(asyncio.create_task(run_capture(self.settings, ("erp", "crm"), self.stop,
                                                               mapping=mapping)))
+        if capture:
+            await self.until(self._capturing, timeout=60, what="replication slots created")
         if worker:
             await self.start_worker()
         if self.state is None:
             await self.until(self._worker_ready, timeout=30, what="state database ready")
+
+    async def _capturing(self) -> bool:
+        for conn in (self.erp, self.crm):
+            if not await conn.fetchval("SELECT count(*) FROM pg_replication_slots "
+                                       "WHERE database = current_database() AND confirmed_flush_lsn IS NOT NULL"):
+                return False
+        return True
 
     async def start_worker(self) -> None:
         self.worker_stop = asyncio.Event()

@@ -1,0 +1,1 @@
+"""The demo ERP and CRM: schemas, seed generator and load generator."""
