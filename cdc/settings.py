@@ -55,6 +55,7 @@ class Settings(BaseSettings):
     dashboard_host: str = "127.0.0.1"
     dashboard_port: int = 8077
     dashboard_token: SecretStr | None = None
+    dashboard_ready_max_lag: int = Field(10_000, description="Consumer lag (messages) above which /readyz fails.")
 
     log_format: Literal["console", "json"] = "console"
     log_level: str = "info"

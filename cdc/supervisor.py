@@ -10,10 +10,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shutil
 import signal
 import sys
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import structlog
 
@@ -47,10 +49,16 @@ def components(workers: int, dashboard: bool, capture: bool = True) -> list[Comp
 
 
 class Supervisor:
-    def __init__(self, parts: list[Component], *, drain_timeout: float = 20.0, json_logs: bool = True) -> None:
+    def __init__(self, parts: list[Component], *, drain_timeout: float = 20.0, json_logs: bool = True,
+                 metrics_dir: Path | None = None) -> None:
         self.parts = parts
         self.drain_timeout = drain_timeout
         self.env = {**os.environ, **({"CDC_LOG_FORMAT": "json"} if json_logs else {})}
+        if metrics_dir is not None:
+            # prometheus-client's multiprocess mode: every child writes here, the dashboard serves the merge.
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+            metrics_dir.mkdir(parents=True)
+            self.env["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
 
     async def _start(self, part: Component) -> None:
         part.process = await asyncio.create_subprocess_exec(*part.argv, env={**self.env, **part.env},

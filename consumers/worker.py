@@ -12,6 +12,7 @@ import contextlib
 import json
 import os
 import socket
+import time
 from datetime import UTC, datetime
 
 import asyncpg
@@ -23,6 +24,7 @@ from cdc import database
 from cdc.errors import ConfigError
 from cdc.mapping.load import load_mapping_file
 from cdc.mapping.model import MappingFile
+from cdc.monitoring.metrics import observe_apply_latency
 from cdc.mapping.validate import validate_against_catalog
 from cdc.settings import Settings, System
 from cdc.state import job_errors, parking
@@ -138,6 +140,10 @@ class Worker:
                             reason=p.reason)
         results = await self._process(items, consumed)
         self.processed += len(results)
+        now = time.time()
+        for item, decision in results:
+            if decision.writes and item.event.source.ts_ms and not item.event.replay:
+                observe_apply_latency(now - item.event.source.ts_ms / 1000)
         offsets = {TopicPartition(t, p): o for (t, p), o in consumed.items()}
         try:
             await self.consumer.commit(offsets)

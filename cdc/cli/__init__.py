@@ -39,6 +39,7 @@ def _register() -> None:
         mappings,
         service,
         stack,
+        status,
         sync,
         worker,
     )

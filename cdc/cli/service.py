@@ -25,7 +25,8 @@ def run(workers: int = typer.Option(1, min=1, help="Worker processes in the cons
         s = settings()
         if dashboard:
             typer.echo(f"dashboard: http://{s.dashboard_host}:{s.dashboard_port}/", err=True)
-        await Supervisor(components(workers, dashboard, capture), json_logs=s.log_format == "json").run(stop)
+        await Supervisor(components(workers, dashboard, capture), json_logs=s.log_format == "json",
+                         metrics_dir=s.home.resolve() / "metrics").run(stop)
 
     asyncio.run(main())
 
