@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -23,14 +22,14 @@ async def connect(dsn: str, *, role: str, timeout: float = 10.0, **kwargs: Any) 
     """Open one connection; failures become ServiceUnavailable naming the database, never the password."""
     try:
         return await asyncpg.connect(dsn, timeout=timeout, **kwargs)
-    except (OSError, asyncio.TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+    except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
         raise ServiceUnavailable(f"{role} database at {describe(dsn)} is unreachable: {_reason(exc)}") from None
 
 
 async def pool(dsn: str, *, role: str, min_size: int = 1, max_size: int = 4, **kwargs: Any) -> asyncpg.Pool:
     try:
         return await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size, timeout=10, **kwargs)
-    except (OSError, asyncio.TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+    except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
         raise ServiceUnavailable(f"{role} database at {describe(dsn)} is unreachable: {_reason(exc)}") from None
 
 

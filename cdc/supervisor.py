@@ -105,7 +105,7 @@ class Supervisor:
             try:
                 await asyncio.wait_for(part.process.wait(), remaining)  # type: ignore[union-attr]
                 log.info("component stopped", component=part.name, exit_code=part.process.returncode)  # type: ignore
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 log.error("component did not stop in time; killed", component=part.name)
                 with contextlib.suppress(ProcessLookupError):
                     part.process.kill()  # type: ignore[union-attr]

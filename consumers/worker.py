@@ -24,8 +24,8 @@ from cdc import database
 from cdc.errors import ConfigError
 from cdc.mapping.load import load_mapping_file
 from cdc.mapping.model import MappingFile
-from cdc.monitoring.metrics import observe_apply_latency
 from cdc.mapping.validate import validate_against_catalog
+from cdc.monitoring.metrics import observe_apply_latency
 from cdc.settings import Settings, System
 from cdc.state import job_errors, parking
 from cdc.state.migrate import migrate
