@@ -2,7 +2,7 @@
 # The test command: set up, bring the local stack up, run every test tier, bring the stack down.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/bootstrap.sh || exit $?
+bash scripts/bootstrap.sh --browser || exit $?
 export PATH="$PWD/.venv/bin:$PATH"
 
 cdc stack up || { echo "error: the local stack did not come up" >&2; exit 3; }
