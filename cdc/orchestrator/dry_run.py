@@ -1,0 +1,353 @@
+"""The dry run of a full sync: what each mapping and direction would create, couple by match, update, leave
+unchanged, skip and fail — and which creations are likely duplicates — computed without writing anything.
+
+It walks the plan like the real run (dependency order; per mapping the ERP side, then the CRM side) and decides
+each in-filter record with the worker's own code: `consumers.situation.load` (couplings, partner rows, lookups,
+match candidates) and the pure `consumers.decisions.record.decide`. What earlier steps would have done is kept
+in an overlay — couplings made, fields written — so a customer created in step one resolves its contacts' lookup
+later and a pair matched while replaying the ERP side is not matched again from the CRM side.
+
+Likely duplicates: records that would be created on the other side although a near match exists there (same
+match field ignoring case, whitespace and punctuation; same e-mail ignoring case, or one character apart), among
+the other side's in-filter records not coupled yet. Each near pair is listed once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from cdc.database import qualified, quote_ident
+from cdc.mapping.model import MappingFile, TableMapping, other
+from cdc.orchestrator.duplicates import LikelyDuplicate, NearIndex
+from cdc.orchestrator.links import ReadOnly, read_only
+from cdc.orchestrator.plan import Step, select, steps_of
+from cdc.orchestrator.progress import plain
+from cdc.orchestrator.sources import CHUNK, SideRows
+from cdc.settings import Settings, System
+from consumers.batch import replay_failure
+from consumers.decisions.fields import LookupKey, lookup_needs, typed_row
+from consumers.decisions.keys import candidate_keys
+from consumers.decisions.outcome import CouplingChange, Decision
+from consumers.decisions.record import Change, Shapes, Situation, decide
+from consumers.situation import load
+
+CATEGORIES = ("created", "coupled", "updated", "unchanged", "skipped", "failed")
+FAILURES_KEPT = 50
+NEAR_PER_RECORD = 3
+
+_CATEGORY = {"created": "created", "restored": "created", "coupled": "coupled", "applied": "updated",
+             "unchanged": "unchanged", "skipped": "skipped", "ignored": "skipped", "uncoupled": "skipped",
+             "deleted": "skipped", "failed": "failed", "conflict": "failed", "parked": "failed"}
+
+
+@dataclass
+class Prediction:
+    mapping: str
+    direction: str
+    created: int = 0
+    coupled: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    skipped: int = 0
+    failed: int = 0
+    failures: list[dict[str, str]] = field(default_factory=list)
+    duplicates: list[LikelyDuplicate] = field(default_factory=list)
+
+    def count(self, category: str) -> None:
+        setattr(self, category, getattr(self, category) + 1)
+
+    def counts(self) -> dict[str, int]:
+        return {name: getattr(self, name) for name in CATEGORIES}
+
+
+@dataclass
+class DryRunReport:
+    predictions: list[Prediction]
+    cancelled: bool = False
+
+    @property
+    def duplicates(self) -> list[LikelyDuplicate]:
+        return [d for p in self.predictions for d in p.duplicates]
+
+    def as_json(self) -> dict[str, Any]:
+        return {"dry_run": True, "cancelled": self.cancelled,
+                "predictions": [{"mapping": p.mapping, "direction": p.direction, **p.counts(),
+                                 "likely_duplicates": len(p.duplicates), "failures": p.failures}
+                                for p in self.predictions],
+                "likely_duplicates": plain(self.duplicates)}
+
+
+@dataclass(frozen=True)
+class VirtualCoupling:
+    """A coupling as the run would leave it (satisfies consumers.decisions.record.CouplingLike)."""
+
+    erp_key: str
+    crm_key: str
+    erp_values: dict[str, Any] | None
+    crm_values: dict[str, Any] | None
+    erp_position: int | None = None
+    crm_position: int | None = None
+    skipped: bool = False
+
+    def key(self, system: System) -> str:
+        return self.erp_key if system == "erp" else self.crm_key
+
+    @classmethod
+    def of(cls, change: CouplingChange) -> VirtualCoupling:
+        return cls(change.erp_key, change.crm_key, dict(change.erp_values), dict(change.crm_values),
+                   change.erp_position, change.crm_position)
+
+
+class Overlay:
+    """What the steps decided so far would have changed.
+
+    `pairs` holds every coupling the run would make (by mapping and side: key -> partner key), enough for
+    lookups and for taken keys; `couplings` holds the full coupling (fingerprints) only where both records exist
+    already — a record created by the run is not read by a later step, so its fingerprints are not kept and
+    memory stays small. `rows` holds field values the run would write into existing records.
+    """
+
+    def __init__(self) -> None:
+        self.pairs: dict[tuple[str, System], dict[str, str]] = defaultdict(dict)
+        self.couplings: dict[tuple[str, System, str], VirtualCoupling] = {}
+        self.removed: set[tuple[str, System, str]] = set()
+        self.rows: dict[tuple[System, str, str], dict[str, Any]] = defaultdict(dict)
+        self.created_into: dict[tuple[str, System], int] = defaultdict(int)
+
+    def coupling(self, mapping: str, system: System, key: str) -> VirtualCoupling | None:
+        return self.couplings.get((mapping, system, key))
+
+    def is_removed(self, mapping: str, system: System, key: str) -> bool:
+        return (mapping, system, key) in self.removed
+
+    def couple(self, mapping: str, coupling: VirtualCoupling, *, created: bool) -> None:
+        for system in ("erp", "crm"):
+            key = coupling.key(system)  # type: ignore[arg-type]
+            self.pairs[(mapping, system)][key] = coupling.key(other(system))  # type: ignore[index, arg-type]
+            self.removed.discard((mapping, system, key))  # type: ignore[arg-type]
+            if not created:
+                self.couplings[(mapping, system, key)] = coupling  # type: ignore[index]
+
+    def uncouple(self, mapping: str, erp_key: str, crm_key: str) -> None:
+        for system, key in (("erp", erp_key), ("crm", crm_key)):
+            self.couplings.pop((mapping, system, key), None)  # type: ignore[arg-type]
+            self.pairs[(mapping, system)].pop(key, None)  # type: ignore[index]
+            self.removed.add((mapping, system, key))  # type: ignore[arg-type]
+
+    def partner(self, mapping: str, system: System, key: str) -> str | None:
+        return self.pairs.get((mapping, system), {}).get(key)
+
+    def keys(self, mapping: str, system: System) -> dict[str, str]:
+        """The keys of `system`'s side the run would couple (a dict: key -> partner key)."""
+        return self.pairs.get((mapping, system), {})
+
+    def patched(self, system: System, table: str, key: str, row: dict[str, Any] | None) -> dict[str, Any] | None:
+        written = self.rows.get((system, table, key))
+        if row is None or not written:
+            return row
+        return {**row, **written}
+
+
+async def dry_run(settings: Settings, mapping_file: MappingFile, *, only: str | None = None,
+                  stop: asyncio.Event | None = None, create: bool = True, chunk: int = CHUNK) -> DryRunReport:
+    """Predict a full sync (all mappings or `only`); writes nothing into the ERP, the CRM or the state."""
+    stop = stop or asyncio.Event()
+    report = DryRunReport([])
+    overlay = Overlay()
+    async with read_only(settings, mapping_file) as ro:
+        for mapping in select(mapping_file, only):
+            reported: set[tuple[str, str]] = set()
+            for step in steps_of(mapping):
+                prediction = await _predict(ro, mapping_file, step, overlay, create, chunk, stop, reported)
+                report.predictions.append(prediction)
+                if stop.is_set():
+                    report.cancelled = True
+                    return report
+    return report
+
+
+async def _predict(ro: ReadOnly, mapping_file: MappingFile, step: Step, overlay: Overlay, create: bool,
+                   chunk: int, stop: asyncio.Event, reported: set[tuple[str, str]]) -> Prediction:
+    mapping, source, destination = step.mapping, step.source, step.destination
+    prediction = Prediction(mapping.name, step.direction)
+    # records an earlier step created in this side's system are replayed too, and found equal
+    prediction.unchanged += overlay.created_into.get((mapping.name, source), 0)
+    rows_of = SideRows(mapping, source, ro.table(mapping, source))
+    shapes = ro.shapes(mapping)
+    created: list[tuple[str, dict[str, Any]]] = []
+    match_columns = [m.erp if source == "erp" else m.crm for m in mapping.match_on]
+    async with ro.links[source].reader.acquire() as conn:
+        async with rows_of.snapshot(conn, None, chunk) as (_, chunks):
+            async for rows in chunks:
+                changes = [_change(rows_of, row) for row in rows]
+                situations = await load(ro.state, ro.links, mapping, source, changes,
+                                        sync_only_coupled={i: not create for i in range(len(changes))})
+                situations = await _overlaid(ro, mapping, source, changes, situations, overlay, shapes)
+                for change, situation in zip(changes, situations, strict=True):
+                    decision = _decide(mapping_file, mapping, change, situation, shapes)
+                    category = _CATEGORY.get(decision.verdict, "skipped")
+                    prediction.count(category)
+                    if category == "failed" and len(prediction.failures) < FAILURES_KEPT:
+                        prediction.failures.append({"key": change.key, "error": decision.error or decision.reason})
+                    if category == "created":
+                        overlay.created_into[(mapping.name, destination)] += 1
+                        created.append((change.key, {c: change.row.get(c) for c in match_columns}))
+                    _remember(overlay, mapping, decision, destination, source, change.key, ro)
+                if stop.is_set():
+                    break
+    if created and mapping.match_on and not stop.is_set():
+        prediction.duplicates = await _likely_duplicates(ro, mapping, step, created, overlay, reported)
+    return prediction
+
+
+def _change(rows_of: SideRows, row: dict[str, Any]) -> Change:
+    typed = typed_row(row, rows_of.table, list(row))
+    return Change(rows_of.system, "r", rows_of.key_of(row), typed,
+                  modified_on=row.get(rows_of.side.modified_on), replay=True)
+
+
+def _decide(mapping_file: MappingFile, mapping: TableMapping, change: Change, situation: Situation,
+            shapes: Shapes) -> Decision:
+    try:
+        decision = decide(mapping, change, situation, shapes)
+    except ValueError as exc:  # a value that cannot be carried (coercion, value map, transform)
+        return Decision("failed", str(exc), counts={"failed": 1}, error=str(exc))
+    if decision.verdict == "parked":  # as the worker does for replays
+        return replay_failure(mapping_file, mapping.name, change, situation, decision.reason)
+    return decision
+
+
+def _own_keys(mapping: TableMapping, change: Change, destination: System, shapes: Shapes) -> list[str]:
+    """The keys a record created from `change` could take (deterministic, see consumers.decisions.keys)."""
+    key_type = shapes.erp_key_type if destination == "erp" else shapes.crm_key_type
+    length = shapes.erp_key_length if destination == "erp" else shapes.crm_key_length
+    return candidate_keys(mapping, mapping.side(destination), key_type, length, change.key, change.row)
+
+
+async def _overlaid(ro: ReadOnly, mapping: TableMapping, source: System, changes: list[Change],
+                    situations: list[Situation], overlay: Overlay, shapes: Shapes) -> list[Situation]:
+    """The situations as they would be after the earlier steps of the run."""
+    destination = other(source)
+    dest_table = mapping.side(destination).table
+    virtual = {i: overlay.coupling(mapping.name, source, c.key) for i, c in enumerate(changes)}
+    wanted = sorted({vc.key(destination) for vc in virtual.values() if vc is not None})
+    partners = await ro.links[destination].rows_by_key(dest_table, wanted) if wanted else {}
+    taken = overlay.keys(mapping.name, destination)
+    out = []
+    for i, (change, situation) in enumerate(zip(changes, situations, strict=True)):
+        vc = virtual[i]
+        if vc is not None:
+            partner_key = vc.key(destination)
+            situation = dataclasses.replace(
+                situation, coupling=vc, candidates=(),
+                partner=overlay.patched(destination, dest_table, partner_key, partners.get(partner_key)))
+        elif situation.coupling is not None and overlay.is_removed(mapping.name, source, change.key):
+            situation = dataclasses.replace(situation, coupling=None, partner=None)
+        elif situation.coupling is not None:
+            partner_key = situation.coupling.erp_key if destination == "erp" else situation.coupling.crm_key
+            situation = dataclasses.replace(
+                situation, partner=overlay.patched(destination, dest_table, partner_key, situation.partner))
+        else:
+            key_column = mapping.side(destination).key
+            groups = tuple(tuple(row for row in group if str(row.get(key_column)) not in taken)
+                           for group in situation.candidates)
+            mine = [k for k in _own_keys(mapping, change, destination, shapes) if k in taken]
+            situation = dataclasses.replace(situation, candidates=groups,
+                                            taken_keys=situation.taken_keys | frozenset(mine))
+        extra = _virtual_lookups(mapping, source, change.row, situation, overlay)
+        if situation.partner is not None:
+            extra.update(_virtual_lookups(mapping, destination, situation.partner, situation, overlay))
+        if extra:
+            situation = dataclasses.replace(situation, lookups={**situation.lookups, **extra})
+        out.append(situation)
+    return out
+
+
+def _virtual_lookups(mapping: TableMapping, system: System, row: dict[str, Any], situation: Situation,
+                     overlay: Overlay) -> dict[LookupKey, str]:
+    extra: dict[LookupKey, str] = {}
+    for need in lookup_needs(mapping, system, row):
+        if need not in situation.lookups:
+            partner = overlay.partner(*need)
+            if partner is not None:
+                extra[need] = partner
+    return extra
+
+
+def _remember(overlay: Overlay, mapping: TableMapping, decision: Decision, destination: System, source: System,
+              key: str, ro: ReadOnly) -> None:
+    change = decision.coupling
+    if change is not None:
+        if change.remove:
+            overlay.uncouple(mapping.name, change.erp_key, change.crm_key)
+        elif not change.failure:
+            overlay.couple(mapping.name, VirtualCoupling.of(change),
+                           created=decision.verdict in ("created", "restored"))
+    for write in decision.writes:
+        if write.kind == "update":
+            overlay.rows[(write.system, mapping.side(write.system).table, write.key)].update(write.values)
+
+
+async def _likely_duplicates(ro: ReadOnly, mapping: TableMapping, step: Step,
+                             created: list[tuple[str, dict[str, Any]]], overlay: Overlay,
+                             reported: set[tuple[str, str]]) -> list[LikelyDuplicate]:
+    source, destination = step.source, step.destination
+    dest_rows = SideRows(mapping, destination, ro.table(mapping, destination))
+    fields = [((m.erp, m.crm) if source == "erp" else (m.crm, m.erp)) for m in mapping.match_on]
+    columns = list(dict.fromkeys([dest_rows.key_column, *(d for _, d in fields)]))
+    condition, params = dest_rows.where()
+    table = dest_rows.table
+    coupled_column = "crm_key" if destination == "crm" else "erp_key"
+    taken = {row[0] for row in await ro.state.fetch(
+        f"SELECT {coupled_column} FROM cdc.couplings WHERE mapping = $1", mapping.name)}
+    taken |= set(overlay.keys(mapping.name, destination))
+    index = NearIndex(fields)
+    async with ro.links[destination].reader.acquire() as conn:
+        for row in await conn.fetch(f"SELECT {', '.join(quote_ident(c) for c in columns)} FROM "
+                                    f"{qualified(table.schema, table.name)} WHERE {condition}", *params):
+            key = dest_rows.key_of(row)
+            if key not in taken:
+                index.add(key, dict(row))
+    found: list[LikelyDuplicate] = []
+    for key, values in created:
+        for near in index.near(values)[:NEAR_PER_RECORD]:
+            pair = (key, near.key) if source == "erp" else (near.key, key)
+            if pair in reported:
+                continue
+            reported.add(pair)
+            source_column = next(s for s, d in fields if d == near.column)
+            found.append(LikelyDuplicate(mapping.name, source, key, source_column, values.get(source_column),
+                                         near.key, near.column, near.value, near.reason))
+    return found
+
+
+def print_report(report: DryRunReport, console: Console, limit: int = 50) -> None:
+    table = Table("mapping", "direction", *CATEGORIES, "likely duplicates",
+                  title="dry run: what a full sync would do (nothing was written)")
+    for p in report.predictions:
+        table.add_row(p.mapping, p.direction, *(f"{v:,}" for v in p.counts().values()), f"{len(p.duplicates):,}")
+    console.print(table)
+    duplicates = report.duplicates
+    if duplicates:
+        listed = Table("mapping", "would create from", "near", "why", title="likely duplicates")
+        for d in duplicates[:limit]:
+            listed.add_row(d.mapping, f"{d.source} {d.source_key} ({d.source_value})",
+                           f"{other(d.source)} {d.destination_key} ({d.destination_value})",  # type: ignore[arg-type]
+                           d.reason)
+        console.print(listed)
+        if len(duplicates) > limit:
+            console.print(f"... and {len(duplicates) - limit:,} more (--json lists all)")
+    failures = [(p, f) for p in report.predictions for f in p.failures]
+    if failures:
+        console.print("records that would fail:")
+        for p, f in failures[:limit]:
+            console.print(f"  {p.mapping} {p.direction} {f['key']}: {f['error']}")
+    if report.cancelled:
+        console.print("stopped before the end: the prediction is partial")

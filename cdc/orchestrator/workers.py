@@ -1,0 +1,84 @@
+"""Who applies the replays: the workers of the consumer group, or one started in-process for the command.
+
+If no member is in `settings.consumer_group` when a command starts, it runs a `consumers.worker.Worker` in the
+same process (same group) until the command ends, and says so.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from types import TracebackType
+
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError
+
+from cdc import log
+from cdc.errors import CdcError, ServiceUnavailable
+from cdc.mapping.model import MappingFile
+from cdc.settings import Settings
+from cdc.topics.producer import broker_error
+
+
+async def group_members(settings: Settings) -> int:
+    """How many members the consumer group has right now (0: no worker is running)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, request_timeout_ms=15000)
+    try:
+        await admin.start()
+        responses = await admin.describe_consumer_groups([settings.consumer_group])
+    except KafkaError as exc:
+        raise ServiceUnavailable(f"Kafka at {settings.kafka_bootstrap}: cannot describe consumer group "
+                                 f"{settings.consumer_group!r}: {broker_error(exc)}") from None
+    finally:
+        await admin.close()
+    members = 0
+    for response in responses:
+        for group in response.to_object()["groups"]:
+            if group["group"] == settings.consumer_group and group["state"] not in ("Dead", "Empty"):
+                members += len(group["members"])
+    return members
+
+
+class WorkerHost:
+    """`async with WorkerHost(...)`: an in-process worker when the group has none; `started` says which."""
+
+    def __init__(self, settings: Settings, mapping_file: MappingFile, *, allow: bool = True) -> None:
+        self.settings = settings
+        self.mapping_file = mapping_file
+        self.allow = allow
+        self.started = False
+        self.members = 0
+        self._stop = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> WorkerHost:
+        self.members = await group_members(self.settings)
+        if self.members or not self.allow:
+            return self
+        from consumers.worker import Worker
+
+        worker = Worker(self.settings, self.mapping_file)
+        self._task = asyncio.create_task(worker.run(self._stop), name="in-process worker")
+        self.started = True
+        log.get(component="orchestrator").info("no worker in the consumer group: started one in this process",
+                                               group=self.settings.consumer_group)
+        return self
+
+    def check(self) -> None:
+        """Raise when the in-process worker has died (the replays would never be processed)."""
+        task = self._task
+        if task is not None and task.done():
+            error = None if task.cancelled() else task.exception()
+            raise CdcError(f"the in-process worker stopped: {error or 'cancelled'}")
+
+    async def __aexit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                        trace: TracebackType | None) -> None:
+        if self._task is None:
+            return
+        self._stop.set()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await asyncio.wait_for(asyncio.shield(self._task), 30)
+        if not self._task.done():
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
