@@ -91,10 +91,15 @@ class Engine:
             groups[(item.mapping.name, item.source)].append(i)
         rank = {m.name: n for n, m in enumerate(self.order)}
         for (mapping_name, source), indexes in sorted(groups.items(), key=lambda g: (rank[g[0][0]], g[0][1])):
-            group_decided = await self._decide_group(state, items, mapping_name, source, indexes, only_coupled)
-            await self._apply(items, group_decided)
-            await self._record(state, items, group_decided)
-            decided.update(group_decided)
+            pending = indexes
+            while pending:
+                group_decided = await self._decide_group(state, items, mapping_name, source, pending, only_coupled)
+                pending = _second_claims(group_decided, source)
+                for i in pending:
+                    del group_decided[i]
+                await self._apply(items, group_decided)
+                await self._record(state, items, group_decided)
+                decided.update(group_decided)
         return [(items[i], decided[i]) for i in range(len(items))]
 
     async def _decide_group(self, state: asyncpg.Connection, items: list[Incoming], mapping_name: str,
@@ -263,6 +268,22 @@ def _coupling(mapping: str, change: CouplingChange) -> Coupling:
                     erp_modified_on=change.erp_modified_on, crm_modified_on=change.crm_modified_on,
                     erp_position=change.erp_position, crm_position=change.crm_position,
                     **result)  # type: ignore[arg-type]
+
+
+def _second_claims(decided: dict[int, Decision], source: System) -> list[int]:
+    """Changes that would couple a partner another change of the same batch already claims: they are decided
+    again once the first claim is recorded (then that partner is taken, and they match or create otherwise)."""
+    claimed: set[str] = set()
+    again: list[int] = []
+    for i in sorted(decided):
+        decision = decided[i]
+        if decision.verdict not in ("coupled", "created") or decision.coupling is None:
+            continue
+        partner = decision.coupling.crm_key if source == "erp" else decision.coupling.erp_key
+        if partner in claimed:
+            again.append(i)
+        claimed.add(partner)
+    return again
 
 
 def _rounds(items: list[Incoming]) -> list[list[Incoming]]:

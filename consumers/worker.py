@@ -28,6 +28,7 @@ from cdc.mapping.validate import validate_against_catalog
 from cdc.monitoring.metrics import observe_apply_latency
 from cdc.settings import Settings, System
 from cdc.state import job_errors, parking
+from cdc.state.couplings import AlreadyCoupled
 from cdc.state.migrate import migrate
 from consumers import dead_letter
 from consumers.batch import Engine, park_delay
@@ -158,8 +159,9 @@ class Worker:
             try:
                 return await self.engine.process(self.state, items, consumed=consumed,
                                                  group=self.settings.consumer_group)
-            except (asyncpg.DeadlockDetectedError, asyncpg.SerializationError,
-                    asyncpg.UniqueViolationError) as exc:
+            except (asyncpg.DeadlockDetectedError, asyncpg.SerializationError, asyncpg.UniqueViolationError,
+                    AlreadyCoupled) as exc:
+                # Another worker coupled a record this batch wanted: the retry decides with that coupling known.
                 attempt += 1
                 if attempt > 5:
                     raise

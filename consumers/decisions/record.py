@@ -135,14 +135,38 @@ def _create(mapping: TableMapping, change: Change, situation: Situation, shapes:
         new_key = free[0]
     values = {**side.defaults, **target, side.key: new_key}
     pair = _Pair.new(mapping, change, new_key)
+    source_values = snapshot(change.row, mapping.mapped_columns(source))
+    back = _written_back(mapping, change, values, situation)
+    source_values.update(back)
     coupling = pair.change(
-        source_values=snapshot(change.row, mapping.mapped_columns(source)),
+        source_values=source_values,
         destination_values={c: values[c] for c in mapping.mapped_columns(destination) if c in values},
     )
+    writes = [Write(destination, "insert", new_key, values)]
+    if back:
+        writes.append(Write(source, "update", change.key, back))
     verdict = "restored" if reuse_key else "created"
     return Decision(verdict, f"{'re-created' if reuse_key else 'created'} {destination} {new_key}",
-                    counts={"inserted": 1}, writes=(Write(destination, "insert", new_key, values),),
-                    coupling=coupling, partner_key=new_key)
+                    counts={"inserted": 1}, writes=tuple(writes), coupling=coupling, partner_key=new_key)
+
+
+def _written_back(mapping: TableMapping, change: Change, created: dict[str, Any],
+                  situation: Situation) -> dict[str, Any]:
+    """Fields that flow only from the new record's side back to the source and that the new record now
+    determines (e.g. the customer no. the ERP gave a customer created from a CRM account)."""
+    source, destination = change.source, other(change.source)
+    back: dict[str, Any] = {}
+    for f in mapping.fields_from(destination):
+        dcol, scol = f.column(destination), f.column(source)
+        if f.direction == "both" or f.constant is not None or dcol not in created or scol is None:
+            continue
+        try:
+            value = canonical(carry(f, destination, created, situation.lookups))
+        except Unresolved:
+            continue
+        if value != canonical(change.row.get(scol)):
+            back[scol] = value
+    return back
 
 
 def _partner_missing(mapping: TableMapping, change: Change, situation: Situation, shapes: Shapes,

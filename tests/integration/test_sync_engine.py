@@ -216,3 +216,17 @@ async def _gone(live: LiveSync, sql: str) -> bool:
 
 async def _uncoupled(live: LiveSync, no: str) -> bool:
     return await live.coupling("CUSTOMER", "erp", no) is None
+
+
+async def test_two_records_matching_one_partner_in_one_batch_couple_once(live: LiveSync) -> None:
+    await live.stop_worker()
+    await live.crm.execute("INSERT INTO account(name) VALUES ('Twin Trading')")
+    async with live.erp.transaction():
+        await live.erp.execute("INSERT INTO customer(no, name) VALUES ('T1', 'Twin Trading')")
+        await live.erp.execute("INSERT INTO customer(no, name) VALUES ('T2', 'Twin Trading')")
+    await live.captured()
+    await live.start_worker()
+    first = await live.until(lambda: live.coupling("CUSTOMER", "erp", "T1"), what="T1 coupled")
+    second = await live.until(lambda: live.coupling("CUSTOMER", "erp", "T2"), what="T2 coupled")
+    assert first["crm_key"] != second["crm_key"]
+    assert live.worker is not None and not live.worker_task.done()

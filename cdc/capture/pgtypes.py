@@ -1,0 +1,112 @@
+"""PostgreSQL text output → JSON-ready Python values, chosen by type OID.
+
+Capture connections run with `DateStyle=ISO` and `TimeZone=UTC`, so temporal values arrive as ISO text with a space
+between date and time; they leave as ISO-8601 strings (`T` separator, offsets as `+HH:MM`). Values that have no
+JSON form (numeric, NaN, infinities, BC dates) stay strings, exactly as PostgreSQL printed them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+Converter = Callable[[str], Any]
+
+BOOL = 16
+INT8 = 20
+INT2 = 21
+INT4 = 23
+TEXT = 25
+OID = 26
+JSON = 114
+FLOAT4 = 700
+FLOAT8 = 701
+BPCHAR = 1042
+VARCHAR = 1043
+DATE = 1082
+TIME = 1083
+TIMESTAMP = 1114
+TIMESTAMPTZ = 1184
+TIMETZ = 1266
+NUMERIC = 1700
+UUID = 2950
+JSONB = 3802
+
+
+def as_text(text: str) -> str:
+    return text
+
+
+def as_bool(text: str) -> bool:
+    return text == "t"
+
+
+def as_float(text: str) -> float | str:
+    value = float(text)
+    if value != value or value in (float("inf"), float("-inf")):
+        return text  # 'NaN', 'Infinity', '-Infinity' have no JSON number
+    return value
+
+
+def as_json(text: str) -> Any:
+    return json.loads(text)
+
+
+def _offset(zone: str) -> str:
+    """'+00' → '+00:00'; '+05:30' and '+05:30:15' (historical local mean time) are kept."""
+    return zone + ":00" if len(zone) == 3 else zone
+
+
+def _split_zone(clock: str) -> tuple[str, str]:
+    if clock[-3:-2] in ("+", "-"):  # the usual '+00'
+        return clock[:-3], clock[-3:] + ":00"
+    for i in range(len(clock) - 1, 0, -1):
+        if clock[i] in "+-":
+            return clock[:i], _offset(clock[i:])
+    return clock, ""
+
+
+def as_timestamp(text: str) -> str:
+    date, sep, clock = text.partition(" ")
+    if not sep or " " in clock:  # 'infinity', '-infinity', '... BC'
+        return text
+    return f"{date}T{clock}"
+
+
+def as_timestamptz(text: str) -> str:
+    date, sep, clock = text.partition(" ")
+    if not sep or " " in clock:
+        return text
+    time, zone = _split_zone(clock)
+    return f"{date}T{time}{zone}"
+
+
+def as_timetz(text: str) -> str:
+    time, zone = _split_zone(text)
+    return f"{time}{zone}"
+
+
+CONVERTERS: dict[int, Converter] = {
+    BOOL: as_bool,
+    INT2: int,
+    INT4: int,
+    INT8: int,
+    OID: int,
+    FLOAT4: as_float,
+    FLOAT8: as_float,
+    NUMERIC: as_text,
+    DATE: as_text,
+    TIME: as_text,
+    TIMESTAMP: as_timestamp,
+    TIMESTAMPTZ: as_timestamptz,
+    TIMETZ: as_timetz,
+    UUID: as_text,
+    JSON: as_json,
+    JSONB: as_json,
+}
+
+
+def converter(type_oid: int) -> Converter:
+    """How to turn a value of this type into a JSON-ready value (text for every type not listed)."""
+    return CONVERTERS.get(type_oid, as_text)

@@ -1,0 +1,1 @@
+"""Kafka topics: their creation and the producer that writes change events to them."""
