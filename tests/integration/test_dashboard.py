@@ -183,7 +183,7 @@ async def test_metrics_equal_the_snapshot(world: World) -> None:
     assert metrics[("cdc_service_up", (("service", "kafka"),))] == 1
 
 
-async def test_readyz(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_readyz(world: World) -> None:
     async with app_client(world.settings) as client:
         ready = await client.get("/readyz")
         assert ready.status_code == 200, ready.text
@@ -191,8 +191,8 @@ async def test_readyz(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
         assert (await client.get("/healthz")).json() == {"status": "ok"}
 
     await world.produce(world.topic("erp", "item"), 3)
-    monkeypatch.setenv("CDC_DASHBOARD_READY_MAX_LAG", "2")
-    async with app_client(world.settings) as client:
+    strict = world.settings.model_copy(update={"dashboard_ready_max_lag": 2})
+    async with app_client(strict) as client:
         behind = await client.get("/readyz")
     assert behind.status_code == 503
     assert behind.json()["consumer_lag"] == 3 and "3 messages behind" in behind.json()["reasons"][0]
