@@ -1,12 +1,12 @@
 .PHONY: demo test lint
 
-# The main job: local stack + demo systems + full sync + live sync + dashboard.
+# The main job: local stack + demo systems + full sync + live sync + dashboard. Options: make demo DEMO_ARGS="--load 50"
 demo:
-	bash scripts/demo.sh
+	bash scripts/demo.sh $(DEMO_ARGS)
 
 # Everything the tests need, then unit, integration and acceptance tests against the real stack.
 test:
-	bash scripts/test.sh
+	bash scripts/test.sh $(TEST_ARGS)
 
 lint:
 	.venv/bin/ruff check cdc consumers schemas tests bench

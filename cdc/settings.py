@@ -20,46 +20,59 @@ class Settings(BaseSettings):
     home: Path = Field(Path(".cdc"), description="Where the local stack keeps its data, logs and jars.")
 
     # Local PostgreSQL cluster (the embedded default). Explicit DSNs below override it per database.
-    pg_host: str = "127.0.0.1"
-    pg_port: int = 55432
-    pg_user: str = "cdc"
-    pg_password: SecretStr = SecretStr("cdc")
-    erp_dsn: SecretStr | None = None
-    crm_dsn: SecretStr | None = None
-    state_dsn: SecretStr | None = None
-    erp_database: str = "erp"
-    crm_database: str = "crm"
-    state_database: str = "cdc_state"
+    pg_host: str = Field("127.0.0.1", description='Address of the local PostgreSQL cluster.')
+    pg_port: int = Field(55432, description='Port of the local PostgreSQL cluster (non-standard on purpose).')
+    pg_user: str = Field("cdc", description='Superuser of the local cluster.')
+    pg_password: SecretStr = Field(SecretStr("cdc"), description='Its password (never printed).')
+    erp_dsn: SecretStr | None = Field(None,
+        description="DSN of the ERP database; default: the local cluster's `CDC_ERP_DATABASE`.")
+    crm_dsn: SecretStr | None = Field(None,
+        description="DSN of the CRM database; default: the local cluster's `CDC_CRM_DATABASE`.")
+    state_dsn: SecretStr | None = Field(None,
+        description='DSN of the state database (couplings, jobs, errors, offsets).')
+    erp_database: str = Field("erp", description='ERP database name on the local cluster.')
+    crm_database: str = Field("crm", description='CRM database name on the local cluster.')
+    state_database: str = Field("cdc_state", description='State database name on the local cluster.')
 
     # Local Kafka broker (the embedded default).
-    kafka_bootstrap: str = "127.0.0.1:59092"
-    kafka_controller_port: int = 59093
-    kafka_heap: str = "768m"
-    topic_prefix: str = "cdc"
-    topic_partitions: int = 6
-    consumer_group: str = "cdc-sync"
+    kafka_bootstrap: str = Field("127.0.0.1:59092", description='Kafka bootstrap servers.')
+    kafka_controller_port: int = Field(59093, description='KRaft controller port of the local broker.')
+    kafka_heap: str = Field("768m", description='JVM heap of the local broker.')
+    topic_prefix: str = Field("cdc",
+        description='Topics are `<prefix>.<system>.<table>`; also names replication slots.')
+    topic_partitions: int = Field(6, description='Partitions of each topic created by the service.')
+    consumer_group: str = Field("cdc-sync", description='Consumer group of the workers.')
 
-    mapping_file: Path = DEFAULT_MAPPING_FILE
+    mapping_file: Path = Field(DEFAULT_MAPPING_FILE, description='The mapping file (YAML).')
 
     # Capture
-    capture_batch_changes: int = 5000
-    capture_poll_interval: float = 0.05
-    heartbeat_interval: float = 10.0
-    replication_origin_prefix: str = "cdc_applier"
+    capture_batch_changes: int = Field(5000, description='Changes peeked from a slot per batch.')
+    capture_poll_interval: float = Field(0.05, description='Seconds between peeks when capture is idle.')
+    heartbeat_interval: float = Field(10.0, description='Seconds between heartbeats that keep an idle slot moving.')
+    replication_origin_prefix: str = Field("cdc_applier",
+        description="Origins of the sync's own writes (capture drops them).")
 
     # Worker
-    worker_batch_size: int = 2000
-    live_job_window_seconds: int = 3600
+    worker_batch_size: int = Field(2000, description='Records a worker takes per batch.')
+    live_job_window_seconds: int = Field(3600,
+        description='Live processing is recorded as one job per mapping and direction per window.')
+    worker_instance: str | None = Field(None, description=(
+        "Static consumer-group membership (group.instance.id): a worker restarted under the same name takes its "
+        "partitions back at once instead of after the session timeout. Unique per worker process."))
+    worker_session_timeout_ms: int = Field(10_000, description=(
+        'Milliseconds without a heartbeat after which a worker that died is dropped from the group.'))
 
     # Dashboard
-    dashboard_host: str = "127.0.0.1"
-    dashboard_port: int = 8077
-    dashboard_token: SecretStr | None = None
+    dashboard_host: str = Field("127.0.0.1",
+        description='Dashboard bind address (loopback by default; elsewhere needs a token).')
+    dashboard_port: int = Field(8077, description='Dashboard port.')
+    dashboard_token: SecretStr | None = Field(None,
+        description='Bearer token required when the dashboard binds a non-loopback address.')
     dashboard_ready_max_lag: int = Field(10_000, description="Consumer lag (messages) above which /readyz fails.")
 
-    log_format: Literal["console", "json"] = "console"
-    log_level: str = "info"
-    stack_timeout: float = 90.0
+    log_format: Literal["console", "json"] = Field("console", description='`console` or `json` (service mode).')
+    log_level: str = Field("info", description='Log level.')
+    stack_timeout: float = Field(90.0, description='Seconds `cdc stack up` waits for each service.')
 
     def local_dsn(self, database: str) -> str:
         password = self.pg_password.get_secret_value()

@@ -50,8 +50,11 @@ def components(workers: int, dashboard: bool, capture: bool = True) -> list[Comp
 
 class Supervisor:
     def __init__(self, parts: list[Component], *, drain_timeout: float = 20.0, json_logs: bool = True,
-                 metrics_dir: Path | None = None) -> None:
+                 metrics_dir: Path | None = None, log_dir: Path | None = None) -> None:
         self.parts = parts
+        self.log_dir = log_dir
+        if log_dir is not None:
+            log_dir.mkdir(parents=True, exist_ok=True)
         self.drain_timeout = drain_timeout
         self.env = {**os.environ, **({"CDC_LOG_FORMAT": "json"} if json_logs else {})}
         if metrics_dir is not None:
@@ -61,8 +64,14 @@ class Supervisor:
             self.env["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
 
     async def _start(self, part: Component) -> None:
+        output = None
+        if self.log_dir is not None:
+            output = (self.log_dir / f"{part.name}.log").open("ab")
         part.process = await asyncio.create_subprocess_exec(*part.argv, env={**self.env, **part.env},
-                                                            stdin=asyncio.subprocess.DEVNULL)
+                                                            stdin=asyncio.subprocess.DEVNULL, stdout=output,
+                                                            stderr=asyncio.subprocess.STDOUT if output else None)
+        if output is not None:
+            output.close()
         part.started_at = time.monotonic()
         log.info("component started", component=part.name, pid=part.process.pid, restarts=part.restarts)
 

@@ -27,7 +27,7 @@ from cdc.state import job_errors, jobs, offsets, parking, record_log
 from cdc.state import mapping_settings as flags
 from cdc.state.couplings import Coupling
 from consumers.appliers.writer import TableWrite, apply
-from consumers.decisions.fields import lookup_needs, typed_row
+from consumers.decisions.fields import lookup_needs
 from consumers.decisions.outcome import CouplingChange, Decision
 from consumers.decisions.record import Change, Shapes, Situation, decide
 from consumers.decisions.values import CoercionError
@@ -162,10 +162,12 @@ class Engine:
                 if row is None:
                     decided[i] = Decision("ignored", "record no longer exists (its delete is on the way)")
                     continue
-                shape = link.tables[table]
-                change = dataclasses.replace(items[i].change, row=typed_row(row, shape, list(row)),
-                                             modified_on=row.get(items[i].mapping.side(system).modified_on))
-                items[i] = dataclasses.replace(items[i], change=change)
+                # asyncpg returns typed Python values already: the row needs no coercion
+                item, old = items[i], items[i].change
+                change = Change(old.source, old.op, old.key, row, old.position,
+                                row.get(item.mapping.side(system).modified_on), old.replay)
+                items[i] = Incoming(item.event, item.raw, item.mapping, change, item.topic, item.partition,
+                                    item.offset, item.parked_id)
 
     async def _apply(self, items: list[Incoming], decided: dict[int, Decision]) -> None:
         per_system: dict[System, list[TableWrite]] = defaultdict(list)

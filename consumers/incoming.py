@@ -95,15 +95,11 @@ def system_of(event: ChangeEvent, topic: str | None, routes: Routes) -> System |
 
 def decode(value: bytes | None) -> tuple[ChangeEvent | None, dict[str, Any] | None, str | None]:
     """(event, raw JSON, None) or (None, None, reason); a tombstone is (None, None, None)."""
-    import json
-
     try:
-        event = ChangeEvent.from_wire(value)
+        decoded = ChangeEvent.decode_wire(value)
     except EventDecodeError as exc:
         return None, None, str(exc)
-    if event is None:
+    if decoded is None:
         return None, None, None
-    payload = json.loads(value)  # type: ignore[arg-type]
-    if isinstance(payload, dict) and "payload" in payload and "schema" in payload:
-        payload = payload["payload"]
+    event, payload = decoded
     return event, payload, None

@@ -38,9 +38,9 @@ async def load(state: asyncpg.Connection, links: dict[System, SystemLink], mappi
     """One Situation per change (same order). `sync_only_coupled` is per change index."""
     destination = other(source)
     keys = [c.key for c in changes]
-    found = await coupling_store.fetch_by_keys(state, mapping.name, source, keys)
-    locks = {lock_id(mapping.name, "erp", cp.erp_key) for cp in found.values()}
-    locks |= {lock_id(mapping.name, source, c.key) for c in changes if c.key not in found}
+    paired = await coupling_store.partners_by_keys(state, mapping.name, source, keys)
+    locks = {lock_id(mapping.name, "erp", key if source == "erp" else partner) for key, partner in paired.items()}
+    locks |= {lock_id(mapping.name, source, c.key) for c in changes if c.key not in paired}
     await lock_records(state, locks)
     found = await coupling_store.fetch_by_keys(state, mapping.name, source, keys)
 
@@ -67,7 +67,7 @@ async def load(state: asyncpg.Connection, links: dict[System, SystemLink], mappi
         own_keys[i] = candidate_keys(mapping, mapping.side(destination), key_type,
                                      dest_shape.columns[key_column].max_length, changes[i].key, changes[i].row)
     all_own = sorted({k for ks in own_keys.values() for k in ks})
-    taken = set((await coupling_store.fetch_by_keys(state, mapping.name, destination, all_own)).keys())
+    taken = set(await coupling_store.partners_by_keys(state, mapping.name, destination, all_own))
 
     candidates: dict[int, tuple[tuple[dict[str, Any], ...], ...]] = {}
     if mapping.match_on and creating:
@@ -89,9 +89,9 @@ async def resolve_lookups(state: asyncpg.Connection, needs: set[LookupKey]) -> d
         by_mapping[(mapping_name, system)].append(key)
     resolved: dict[LookupKey, str] = {}
     for (mapping_name, system), keys in by_mapping.items():
-        found = await coupling_store.fetch_by_keys(state, mapping_name, system, sorted(set(keys)))
-        for key, cp in found.items():
-            resolved[(mapping_name, system, key)] = cp.key(other(system))
+        found = await coupling_store.partners_by_keys(state, mapping_name, system, sorted(set(keys)))
+        for key, partner in found.items():
+            resolved[(mapping_name, system, key)] = partner
     return resolved
 
 
@@ -133,7 +133,7 @@ async def find_candidates(state: asyncpg.Connection, dest: SystemLink, mapping: 
             columns = [[w[1][k] for w in wanted] for k in range(len(group))]
             rows = await dest.reader.fetch(sql, [w[0] for w in wanted], *columns)
             found_keys = sorted({str(r[key_column]) for r in rows})
-            coupled = await coupling_store.fetch_by_keys(state, mapping.name, destination, found_keys)
+            coupled = await coupling_store.partners_by_keys(state, mapping.name, destination, found_keys)
             for r in rows:
                 row = dict(r)
                 index = row.pop("cdc_match_index")

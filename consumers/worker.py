@@ -21,7 +21,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListen
 from aiokafka.errors import CommitFailedError, KafkaError
 
 from cdc import database
-from cdc.errors import ConfigError
+from cdc.errors import ConfigError, ServiceUnavailable
 from cdc.mapping.load import load_mapping_file
 from cdc.mapping.model import MappingFile
 from cdc.mapping.validate import validate_against_catalog
@@ -53,6 +53,8 @@ class Worker:
         self.producer: AIOKafkaProducer | None = None
         self.processed = 0
         self.lock = asyncio.Lock()
+        self.resume_at: dict[tuple[str, int], int] = {}
+        """Per assigned partition, the tracked offset it resumed at: records before it were already processed."""
 
     async def start(self) -> None:
         s = self.settings
@@ -72,7 +74,8 @@ class Worker:
         self.consumer = AIOKafkaConsumer(
             bootstrap_servers=s.kafka_bootstrap, group_id=s.consumer_group, enable_auto_commit=False,
             auto_offset_reset="earliest", max_poll_records=s.worker_batch_size, client_id=self.name,
-            session_timeout_ms=20000, heartbeat_interval_ms=3000, max_poll_interval_ms=600000)
+            session_timeout_ms=s.worker_session_timeout_ms, heartbeat_interval_ms=3000,
+            max_poll_interval_ms=600000, group_instance_id=s.worker_instance)
         self.consumer.subscribe(self.routes.topics, listener=_Resume(self))
         await self.consumer.start()
         log.info("worker started", worker=self.name, topics=len(self.routes.topics), group=s.consumer_group,
@@ -88,14 +91,51 @@ class Worker:
                 await link.close()
         if self.state is not None:
             with contextlib.suppress(Exception):
-                await self.state.close()
+                await asyncio.wait_for(self.state.close(), 5)
+        self.consumer = self.producer = self.state = self.engine = None
+        self.links = {}
+        self.resume_at = {}
 
     async def run(self, stop: asyncio.Event) -> None:
+        """Consume until `stop`. Problems at start-up raise (ConfigError, ServiceUnavailable); once running, a lost
+        database connection or a broker failure is logged and everything is opened again with backoff (the state
+        database's tracked offsets say where to resume, so nothing is lost or applied twice)."""
         await self.start()
+        delay = Backoff()
+        while True:
+            try:
+                await self._consume(stop)
+                return
+            except TROUBLE as exc:
+                pause = delay.next()
+                log.warning("worker lost its connection to the database or the broker; reconnecting",
+                            worker=self.name, error=_one_line(exc), retry_in=pause)
+                await self.stop()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), pause)
+            while not stop.is_set():
+                try:
+                    await self.start()
+                    log.info("worker reconnected", worker=self.name)
+                    break
+                except TROUBLE as exc:
+                    pause = delay.next()
+                    log.warning("worker cannot reconnect yet", worker=self.name, error=_one_line(exc),
+                                retry_in=pause)
+                    await self.stop()
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(stop.wait(), pause)
+            if stop.is_set():
+                return
+            delay.reset()
+
+    async def _consume(self, stop: asyncio.Event) -> None:
         retrier = asyncio.create_task(self._retry_parked(stop))
         try:
             while not stop.is_set():
                 assert self.consumer is not None
+                if retrier.done() and not retrier.cancelled() and retrier.exception() is not None:
+                    raise retrier.exception()  # type: ignore[misc]
                 batches = await self.consumer.getmany(timeout_ms=200, max_records=self.settings.worker_batch_size)
                 if batches:
                     async with self.lock:
@@ -104,7 +144,8 @@ class Worker:
             retrier.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await retrier
-            await self.stop()
+            if stop.is_set():
+                await self.stop()
 
     async def _handle(self, batches: dict[TopicPartition, list]) -> None:
         assert self.engine and self.state and self.producer and self.consumer
@@ -112,8 +153,17 @@ class Worker:
         letters: list[dead_letter.DeadLetter] = []
         poison: list[tuple[Poison, bytes | None]] = []
         consumed: dict[tuple[str, int], int] = {}
+        unknown = sorted({tp.topic for tp in batches if (tp.topic, tp.partition) not in self.resume_at})
+        if unknown:  # the assignment listener could not read the tracked offsets (e.g. the database restarted)
+            from cdc.state import offsets
+
+            tracked = await offsets.load(self.state, self.settings.consumer_group, unknown)
+            for tp in batches:
+                self.resume_at.setdefault((tp.topic, tp.partition), tracked.get((tp.topic, tp.partition), 0))
         for tp, records in batches.items():
             for record in records:
+                if record.offset < self.resume_at.get((tp.topic, tp.partition), 0):
+                    continue  # processed before: its effects and counters are committed with the tracked offset
                 consumed[(tp.topic, tp.partition)] = record.offset + 1
                 event, raw, reason = decode(record.value)
                 if reason is None and event is None:
@@ -182,6 +232,8 @@ class Worker:
             while not stop.is_set():
                 try:
                     handled = await self._retry_once(conn)
+                except TROUBLE:
+                    raise  # the consuming loop sees it and opens everything again
                 except Exception as exc:  # noqa: BLE001 - the retrier reports and keeps going
                     log.error("parked-event retry failed", error=str(exc).splitlines()[0] if str(exc) else repr(exc))
                     handled = 0
@@ -189,7 +241,8 @@ class Worker:
                     with contextlib.suppress(asyncio.TimeoutError):
                         await asyncio.wait_for(stop.wait(), 1.0)
         finally:
-            await conn.close()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(conn.close(), 5)
 
     async def _retry_once(self, conn: asyncpg.Connection) -> int:
         """Retry due parked events, the oldest per record only (keeps per-record order)."""
@@ -249,7 +302,8 @@ class _Resume(ConsumerRebalanceListener):
         self.worker = worker
 
     async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
-        pass
+        for tp in revoked:
+            self.worker.resume_at.pop((tp.topic, tp.partition), None)
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
         from cdc.state import offsets
@@ -264,11 +318,33 @@ class _Resume(ConsumerRebalanceListener):
             await conn.close()
         for tp in assigned:
             position = tracked.get((tp.topic, tp.partition))
+            w.resume_at[(tp.topic, tp.partition)] = position or 0
             if position is not None:
                 committed = await w.consumer.committed(tp)
                 if committed is None or committed < position:
                     w.consumer.seek(tp, position)
         log.info("partitions assigned", worker=w.name, count=len(assigned))
+
+
+TROUBLE = (OSError, TimeoutError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError,
+           asyncpg.OperatorInterventionError, asyncpg.CannotConnectNowError, ServiceUnavailable, KafkaError)
+"""Lost connections and broker failures: the worker opens everything again rather than exiting."""
+
+
+class Backoff:
+    def __init__(self, first: float = 0.5, most: float = 30.0) -> None:
+        self.first, self.most, self._next = first, most, first
+
+    def next(self) -> float:
+        current, self._next = self._next, min(self._next * 2, self.most)
+        return current
+
+    def reset(self) -> None:
+        self._next = self.first
+
+
+def _one_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
 
 async def run_worker(settings: Settings, stop: asyncio.Event) -> None:

@@ -18,11 +18,11 @@ if [ ! -x .venv/bin/python ]; then
 fi
 extras="dev"
 [ $browser -eq 1 ] && extras="dev,browser"
-stamp=.venv/.installed-$extras-$(sha256sum pyproject.toml | cut -c1-16)
-if [ ! -f "$stamp" ]; then
+stamp=.venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)
+if [ ! -f "$stamp" ] || { [ $browser -eq 1 ] && ! grep -q browser "$stamp"; }; then
   .venv/bin/pip install -q --upgrade pip
   .venv/bin/pip install -q -e ".[$extras]"
-  rm -f .venv/.installed-* && touch "$stamp"
+  rm -f .venv/.installed-* && echo "$extras" > "$stamp"
 fi
 
 if [ $browser -eq 1 ] && [ ! -x /usr/bin/chromium ]; then

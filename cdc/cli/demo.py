@@ -21,14 +21,19 @@ app.add_typer(demo_app, name="demo")
 
 
 @demo_app.callback()
-def demo(ctx: typer.Context) -> None:
-    """Without a subcommand: run the demo."""
+def demo(
+    ctx: typer.Context,
+    customers: Annotated[int, typer.Option(min=1, help="Customers to seed (other tables scale along).")] = 2000,
+    load: Annotated[float, typer.Option(min=0, help="Changes per second to make on both sides (0: none).")] = 0,
+    reset: Annotated[bool, typer.Option("--reset", help="Start over: drop and re-seed the demo databases.")] = False,
+) -> None:
+    """Without a subcommand: the whole demo — stack, demo systems, full sync, live sync, dashboard."""
     if ctx.invoked_subcommand is None:
-        run_demo()
+        from cdc.cli.sync import run_stoppable
+        from cdc.demo.main_job import DemoOptions, run_demo
 
-
-def run_demo() -> None:
-    typer.echo("cdc demo: coming soon")
+        options = DemoOptions(customers=customers, load=load, reset=reset)
+        run_stoppable(lambda stop: run_demo(settings(), options, stop, Console()))
 
 
 @demo_app.command()

@@ -113,8 +113,14 @@ def _uncoupled(mapping: TableMapping, change: Change, situation: Situation, shap
             decision = _sync_fields(mapping, change, situation, target, matched, partner)
             counts = dict(decision.counts)
             counts["coupled"] = 1
+            writes, coupling = decision.writes, decision.coupling
+            back = _written_back(mapping, change, snapshot(partner, list(partner)), situation)
+            if back and coupling is not None:
+                writes = (*writes, Write(change.source, "update", change.key, back))
+                source_print = coupling.erp_values if change.source == "erp" else coupling.crm_values
+                source_print.update(back)
             return Decision("coupled", f"coupled by match; {decision.reason}", counts=counts,
-                            writes=decision.writes, coupling=decision.coupling, partner_key=partner_key)
+                            writes=writes, coupling=coupling, partner_key=partner_key)
     return _create(mapping, change, situation, shapes, target)
 
 
@@ -152,8 +158,8 @@ def _create(mapping: TableMapping, change: Change, situation: Situation, shapes:
 
 def _written_back(mapping: TableMapping, change: Change, created: dict[str, Any],
                   situation: Situation) -> dict[str, Any]:
-    """Fields that flow only from the new record's side back to the source and that the new record now
-    determines (e.g. the customer no. the ERP gave a customer created from a CRM account)."""
+    """Fields that flow only from the partner's side back to the source, as the partner (new or matched) holds
+    them: e.g. the customer no. the ERP gave a customer created from, or matched to, a CRM account."""
     source, destination = change.source, other(change.source)
     back: dict[str, Any] = {}
     for f in mapping.fields_from(destination):

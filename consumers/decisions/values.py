@@ -56,8 +56,11 @@ def _coerce(value: Any, type_name: str) -> Any:
             text = str(value)
         if "\x00" in text:
             raise CoercionError(f"{_show(value)} contains a NUL character")
-        if any(0xD800 <= ord(ch) <= 0xDFFF for ch in text):
-            raise CoercionError(f"{_show(value)} is not valid Unicode (lone surrogate)")
+        if not text.isascii():
+            try:
+                text.encode("utf-8")  # at C speed; fails exactly on lone surrogates
+            except UnicodeEncodeError:
+                raise CoercionError(f"{_show(value)} is not valid Unicode (lone surrogate)") from None
         return text
     if type_name in INTEGER_TYPES:
         if isinstance(value, bool):

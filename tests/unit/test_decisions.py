@@ -334,3 +334,19 @@ def test_coupled_partner_gone_with_restore_recreates_it_under_the_same_key() -> 
 def test_coupled_partner_gone_otherwise_uncouples(policy: str) -> None:
     d = decide(mapping(deletion=policy), change(city="X"), Situation(coupling=synced(), partner=None), SHAPES)
     assert d.verdict == "uncoupled" and d.coupling.remove
+
+
+def test_a_record_created_from_the_crm_gets_back_what_only_the_erp_decides() -> None:
+    # "no -> number" flows to the CRM only: the ERP key made for the new customer is written back to the account.
+    d = decide(mapping(), change("crm", number="", name="Beta"), Situation(sync_only_coupled=False), SHAPES)
+    insert, back = d.writes
+    assert insert.system == "erp" and back.system == "crm" and back.kind == "update"
+    assert back.values == {"number": insert.key}
+    assert d.coupling.crm_values["number"] == insert.key
+
+
+def test_a_match_from_the_crm_side_also_gets_the_erp_only_fields() -> None:
+    m = mapping(match_on=[{"erp": "name", "crm": "name"}])
+    d = decide(m, change("crm", number=""), Situation(sync_only_coupled=False, candidates=((erp_row(),),)), SHAPES)
+    assert d.verdict == "coupled"
+    assert any(w.system == "crm" and w.values == {"number": "C1"} for w in d.writes)

@@ -1,0 +1,136 @@
+"""`cdc demo`: the main job on the embedded default, from nothing to a live sync you can watch.
+
+Stack up → demo databases → seed both systems (once) → capture, worker and dashboard under the supervisor →
+full synchronization (creation kept on, so new records flow both ways) → what to try → until Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from dataclasses import dataclass
+
+import asyncpg
+from rich.console import Console
+
+from cdc import database
+from cdc.demo.seed import seed
+from cdc.demo.setup import create_databases, drop_database
+from cdc.demo.workload import generate
+from cdc.mapping.load import load_mapping_file
+from cdc.orchestrator.full_sync import full_sync, keep_creating
+from cdc.orchestrator.progress import LineReporter
+from cdc.settings import SYSTEMS, Settings
+from cdc.stack import control
+from cdc.state.migrate import migrate
+from cdc.supervisor import Supervisor, components
+
+
+@dataclass(frozen=True)
+class DemoOptions:
+    customers: int = 2000
+    load: float = 0.0
+    reset: bool = False
+    seed: int = 1
+
+
+async def run_demo(settings: Settings, options: DemoOptions, stop: asyncio.Event, console: Console) -> None:
+    say = console.print
+    say("[bold]1/5[/] local stack (PostgreSQL + Kafka)…")
+    await control.up(settings)
+    say("[bold]2/5[/] demo ERP and CRM databases…")
+    if options.reset and settings.state_dsn is None:
+        # Couplings, jobs and offsets describe the old data: they go with it.
+        admin = await database.connect(settings.local_dsn("postgres"), role="maintenance")
+        try:
+            await drop_database(admin, settings.state_database)
+        finally:
+            await admin.close()
+    await create_databases(settings, reset=options.reset)
+    state = await database.connect(settings.dsn("state"), role="state")
+    try:
+        await migrate(state)
+    finally:
+        await state.close()
+    if await _customers(settings) == 0:
+        report = await seed(settings, erp=True, crm=True, customers=options.customers, seed=options.seed,
+                            overlap=0.3, reset=False)
+        say(f"    seeded {report.total:,} rows in {report.seconds:.1f} s")
+    else:
+        say("    already seeded (use --reset to start over)")
+
+    say("[bold]3/5[/] capture, worker and dashboard…")
+    logs = settings.home.resolve() / "logs"
+    supervisor = Supervisor(components(workers=1, dashboard=True), metrics_dir=settings.home.resolve() / "metrics",
+                            log_dir=logs)
+    service_stop = asyncio.Event()
+    service = asyncio.create_task(supervisor.run(service_stop))
+    load_task: asyncio.Task | None = None
+    try:
+        await _wait_for_slots(settings, stop)
+        say("[bold]4/5[/] full synchronization (dependency order)…")
+        mapping_file = load_mapping_file(settings.mapping_file)
+        result = await full_sync(settings, mapping_file, stop=stop, reporter=LineReporter())
+        if stop.is_set():
+            return
+        await keep_creating(settings, [m.name for m in mapping_file.mappings])
+        say(f"    full sync {result.status}; new records now flow both ways")
+        if options.load > 0:
+            load_task = asyncio.create_task(generate(settings, rate=options.load, stop=stop, seed=options.seed))
+        _tell(console, settings, options, logs)
+        await stop.wait()
+    finally:
+        service_stop.set()
+        with contextlib.suppress(Exception):
+            await service
+        if load_task is not None:
+            with contextlib.suppress(Exception):
+                await load_task
+        say("demo stopped (the stack keeps running: `cdc stack down` stops it)")
+
+
+async def _customers(settings: Settings) -> int:
+    conn = await database.connect(settings.dsn("erp"), role="ERP")
+    try:
+        return await conn.fetchval("SELECT count(*) FROM customer")
+    finally:
+        await conn.close()
+
+
+async def _wait_for_slots(settings: Settings, stop: asyncio.Event, timeout: float = 120) -> None:
+    """Capture is live once each system's replication slot exists (creating one waits for open transactions)."""
+    deadline = time.monotonic() + timeout
+    for system in SYSTEMS:
+        conn = await database.connect(settings.dsn(system), role=system.upper())
+        try:
+            while not stop.is_set():
+                if await conn.fetchval("SELECT count(*) FROM pg_replication_slots WHERE database = "
+                                       "current_database() AND confirmed_flush_lsn IS NOT NULL"):
+                    break
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"capture of {system} did not start: see {settings.home}/logs/capture.log")
+                await asyncio.sleep(0.3)
+        except asyncpg.PostgresError:
+            raise
+        finally:
+            await conn.close()
+
+
+def _tell(console: Console, settings: Settings, options: DemoOptions, logs: object) -> None:
+    psql = (f"PGPASSWORD={settings.pg_password.get_secret_value()} psql -h {settings.pg_host} "
+            f"-p {settings.pg_port} -U {settings.pg_user}")
+    console.print(f"""
+[bold green]5/5 live.[/] Dashboard: [link]http://{settings.dashboard_host}:{settings.dashboard_port}/[/link]
+    (logs of capture, worker and dashboard: {logs})
+
+Three things to try, in another terminal:
+  1. Edit a customer in the ERP and watch the CRM account change within a second:
+       {psql} {settings.erp_database} -c "UPDATE customer SET city = 'Bergen' WHERE no = 'C00001'"
+       {psql} {settings.crm_database} -c "SELECT name, address1_city FROM account WHERE accountnumber = 'C00001'"
+  2. Create an account in the CRM and find it as a new ERP customer (and coupled):
+       {psql} {settings.crm_database} -c "INSERT INTO account(name, emailaddress1) VALUES ('Demo AS', 'hi@demo.no')"
+       {psql} {settings.erp_database} -c "SELECT no, name, email FROM customer WHERE email = 'hi@demo.no'"
+  3. Look at what happened: `cdc jobs`, `cdc errors`, `cdc verify` — or the dashboard's Jobs and Errors pages.
+{"" if options.load else "  (Add --load 50 to make 50 changes per second on both sides and watch the dashboard move.)"}
+Ctrl-C stops the demo.""", highlight=False, soft_wrap=True)
