@@ -5,8 +5,12 @@ cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh --browser || exit $?
 export PATH="$PWD/.venv/bin:$PATH"
 
-cdc stack up || { echo "error: the local stack did not come up" >&2; exit 3; }
-trap 'cdc stack down >/dev/null 2>&1' EXIT
+if [ "${CDC_TEST_BACKEND:-local}" = "local" ]; then
+  cdc stack up || { echo "error: the local stack did not come up" >&2; exit 3; }
+  trap 'cdc stack down >/dev/null 2>&1' EXIT
+else
+  bash scripts/bootstrap.sh && .venv/bin/pip install -q -e ".[containers]"
+fi
 
 pytest -q -p no:cacheprovider "$@"
 status=$?

@@ -9,10 +9,13 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 
 import pytest
 
 from cdc.settings import Settings
+
+BACKEND = os.environ.get("CDC_TEST_BACKEND", "local")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -23,8 +26,31 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.integration)
         if "slow" in item.keywords and not slow:
             item.add_marker(pytest.mark.skip(reason="slow: set CDC_SLOW=1"))
+        if "/faults/" in path and BACKEND != "local":
+            item.add_marker(pytest.mark.skip(reason="the fault suite restarts the local stack's processes"))
 
 
 @pytest.fixture(scope="session")
-def settings() -> Settings:
-    return Settings()
+def settings() -> Iterator[Settings]:
+    if BACKEND != "containers":
+        yield Settings()
+        return
+    yield from _containers()
+
+
+def _containers() -> Iterator[Settings]:
+    """Kafka and PostgreSQL from testcontainers (machines with Docker); subprocesses inherit the addresses."""
+    from testcontainers.kafka import KafkaContainer
+    from testcontainers.postgres import PostgresContainer
+
+    postgres = PostgresContainer("postgres:15", username="cdc", password="cdc", dbname="postgres").with_command(
+        "postgres -c wal_level=logical -c max_replication_slots=32 -c max_wal_senders=16")
+    kafka = (KafkaContainer("confluentinc/cp-kafka:7.6.1").with_kraft()
+             .with_env("KAFKA_TRANSACTION_STATE_LOG_REPLICATION_FACTOR", "1")
+             .with_env("KAFKA_TRANSACTION_STATE_LOG_MIN_ISR", "1")
+             .with_env("KAFKA_AUTO_CREATE_TOPICS_ENABLE", "false"))
+    with postgres, kafka:
+        os.environ.update({"CDC_PG_HOST": postgres.get_container_host_ip(),
+                           "CDC_PG_PORT": str(postgres.get_exposed_port(5432)), "CDC_PG_USER": "cdc",
+                           "CDC_PG_PASSWORD": "cdc", "CDC_KAFKA_BOOTSTRAP": kafka.get_bootstrap_server()})
+        yield Settings()
