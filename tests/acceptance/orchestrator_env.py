@@ -132,7 +132,7 @@ class OrchestratorEnv:
 
     def environment(self) -> dict[str, str]:
         s = self.settings
-        env = {k: v for k, v in os.environ.items() if not k.startswith("CDC_")}
+        env = dict(os.environ)  # keeps CDC_* addresses (ports, DSNs) of the stack under test
         env.update({"CDC_ERP_DATABASE": s.erp_database, "CDC_CRM_DATABASE": s.crm_database,
                     "CDC_STATE_DATABASE": s.state_database, "CDC_TOPIC_PREFIX": s.topic_prefix,
                     "CDC_CONSUMER_GROUP": s.consumer_group, "CDC_TOPIC_PARTITIONS": str(s.topic_partitions),

@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def cdc(*args: str, settings: Settings | None = None) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CDC_")}
+    env = dict(os.environ)  # keeps CDC_* addresses (ports, DSNs) of the stack under test
     if settings is not None:
         env.update(CDC_ERP_DATABASE=settings.erp_database, CDC_CRM_DATABASE=settings.crm_database,
                    CDC_STATE_DATABASE=settings.state_database)

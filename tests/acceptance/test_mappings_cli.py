@@ -21,7 +21,7 @@ UNREACHABLE = "postgresql://cdc:cdc@127.0.0.1:1/nowhere"
 
 
 def cdc(*args: str, erp: str, crm: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CDC_")}
+    env = dict(os.environ)  # keeps CDC_* addresses (ports, DSNs) of the stack under test
     env.update(CDC_ERP_DSN=erp, CDC_CRM_DSN=crm)
     return subprocess.run([sys.executable, "-m", "cdc", *args], capture_output=True, text=True, env=env,
                           cwd=ROOT, timeout=60)

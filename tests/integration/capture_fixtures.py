@@ -219,7 +219,7 @@ class CaptureProcess:
 
     def env(self) -> dict[str, str]:
         s = self.settings
-        env = {k: v for k, v in os.environ.items() if not k.startswith("CDC_")}
+        env = dict(os.environ)  # keeps CDC_* addresses (ports, DSNs) of the stack under test
         env.update({
             "CDC_ERP_DSN": s.dsn("erp"), "CDC_CRM_DSN": s.dsn("crm"), "CDC_STATE_DSN": s.dsn("state"),
             "CDC_KAFKA_BOOTSTRAP": s.kafka_bootstrap, "CDC_TOPIC_PREFIX": s.topic_prefix, "CDC_HOME": str(s.home),
