@@ -1,0 +1,56 @@
+"""Typing event values for a column: hostile input becomes a CoercionError naming the value, never a crash."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from decimal import Decimal
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from consumers.decisions.values import CoercionError, canonical, coerce
+
+
+@pytest.mark.parametrize("value, type_name", [
+    ("NaN", "numeric"), ("Infinity", "numeric"), (float("nan"), "float8"), (float("inf"), "float8"),
+    ("12abc", "numeric"), (True, "int4"), (2**40, "int4"), ("1.5", "int8"), ("maybe", "bool"),
+    ("not-a-uuid", "uuid"), ("10000-01-01", "date"), ("2024-13-45T00:00:00", "timestamptz"),
+    ("\ud800 lone surrogate", "text"), ("nul \x00 inside", "varchar"),
+])
+def test_hostile_values_are_errors_naming_the_value(value: object, type_name: str) -> None:
+    with pytest.raises(CoercionError):
+        coerce(value, type_name)
+
+
+def test_text_longer_than_the_column_is_truncated_as_the_reference_does() -> None:
+    assert coerce("x" * 500, "varchar", 30) == "x" * 30
+
+
+@pytest.mark.parametrize("value, type_name, expected", [
+    ("12.50", "numeric", Decimal("12.50")), (19723, "date", dt.date(2024, 1, 1)),
+    (1704067200000000, "timestamptz", dt.datetime(2024, 1, 1, tzinfo=dt.UTC)),
+    (1704067200000, "timestamptz", dt.datetime(2024, 1, 1, tzinfo=dt.UTC)),
+    ("2024-01-01T00:00:00Z", "timestamptz", dt.datetime(2024, 1, 1, tzinfo=dt.UTC)),
+    ("t", "bool", True), ("42", "int4", 42),
+])
+def test_our_and_debeziums_encodings_are_understood(value: object, type_name: str, expected: object) -> None:
+    assert coerce(value, type_name) == expected
+
+
+@given(st.decimals(allow_nan=False, allow_infinity=False, places=4))
+def test_canonical_numbers_ignore_scale(number: Decimal) -> None:
+    assert canonical(coerce(str(number), "numeric")) == canonical(number.quantize(Decimal("0.000001")))
+
+
+@given(st.uuids())
+def test_uuids_round_trip_through_their_canonical_form(value: uuid.UUID) -> None:
+    assert coerce(canonical(value), "uuid") == value
+
+
+@given(st.text())
+def test_any_valid_text_without_nul_is_kept(text: str) -> None:
+    if "\x00" in text or any(0xD800 <= ord(ch) <= 0xDFFF for ch in text):
+        return
+    assert coerce(text, "text") == text
