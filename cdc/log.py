@@ -26,6 +26,9 @@ def configure(fmt: str = "console", level: str = "info") -> None:
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
         cache_logger_on_first_use=False,
     )
+    # aiokafka logs every refused connection as an error; our own components report the broker being
+    # unreachable (with the retry) once per attempt instead.
+    logging.getLogger("aiokafka.client").setLevel(logging.CRITICAL)
 
 
 def get(**context: object) -> structlog.typing.FilteringBoundLogger:
