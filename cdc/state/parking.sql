@@ -8,10 +8,14 @@ FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[])
 RETURNING id
 
 -- name: due
--- SKIP LOCKED: inside a transaction, two retriers never take the same event.
-SELECT * FROM cdc.parked_events
-WHERE next_attempt_at <= $1
-ORDER BY next_attempt_at, id
+-- Only the oldest parked change of each record (per-record order; the later ones wait behind it and would
+-- otherwise fill the batch and starve other records). SKIP LOCKED: two retriers never take the same event.
+SELECT * FROM cdc.parked_events p
+WHERE p.next_attempt_at <= $1
+  AND NOT EXISTS (SELECT 1 FROM cdc.parked_events e
+                  WHERE e.mapping = p.mapping AND e.source_system = p.source_system
+                    AND e.source_key = p.source_key AND e.id < p.id)
+ORDER BY p.next_attempt_at, p.id
 LIMIT $2
 FOR UPDATE SKIP LOCKED
 

@@ -24,10 +24,18 @@ from cdc.settings import DEFAULT_MAPPING_FILE, SYSTEMS, Settings
 
 
 def creating_mapping_file(directory: Path) -> Path:
-    """The default mappings with creation allowed everywhere, so every change has work to do."""
+    """The default mappings with creation allowed everywhere, so every change has work to do, and with policies
+    whose correct end state is two equal systems: deletes propagate (with `uncouple`, a record whose partner was
+    deleted stays behind uncoupled, which verify rightly lists as missing) and conflicts go to the newest change
+    (with `merge`, both sides editing one field is an open error and the pair rightly differs). Those policies
+    are tested elsewhere; here they would hide a lost or duplicated change among expected differences."""
     spec = yaml.safe_load(DEFAULT_MAPPING_FILE.read_text())
     for m in spec["mappings"]:
         m["sync_only_coupled"] = False
+        if m.get("deletion") == "uncouple":
+            m["deletion"] = "propagate"
+        if m.get("conflict") == "merge":
+            m["conflict"] = "newest-wins"
     path = directory / "mappings.yaml"
     path.write_text(yaml.safe_dump(spec))
     return path
