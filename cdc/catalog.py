@@ -46,6 +46,8 @@ class Column:
     max_length: int | None = None
     nullable: bool = True
     has_default: bool = False
+    scale: int | None = None
+    """Digits after the decimal point of a `numeric(p, s)` column: values are rounded to it on write."""
 
     @property
     def kind(self) -> str | None:
@@ -212,6 +214,8 @@ SELECT c.relname AS table_name,
        base.typname AS type_name,
        CASE WHEN base.typname IN ('varchar', 'bpchar') AND typmod.value > 4
             THEN typmod.value - 4 END AS max_length,
+       CASE WHEN base.typname = 'numeric' AND typmod.value > 4
+            THEN (typmod.value - 4) & 65535 END AS scale,
        NOT a.attnotnull AND NOT t.typnotnull AS nullable,
        a.atthasdef OR a.attidentity <> '' OR a.attgenerated <> '' OR t.typdefault IS NOT NULL AS has_default
   FROM pg_catalog.pg_class c
@@ -242,7 +246,7 @@ async def read_tables(conn: asyncpg.Connection, schema: str, tables: list[str]) 
     for row in await conn.fetch(_COLUMNS, schema, list(tables)):
         columns.setdefault(row["table_name"], {})[row["column_name"]] = Column(
             name=row["column_name"], type_name=row["type_name"], max_length=row["max_length"],
-            nullable=row["nullable"], has_default=row["has_default"])
+            nullable=row["nullable"], has_default=row["has_default"], scale=row["scale"])
     keys: dict[str, list[str]] = {}
     for row in await conn.fetch(_PRIMARY_KEYS, schema, list(tables)):
         keys.setdefault(row["table_name"], []).append(row["column_name"])
