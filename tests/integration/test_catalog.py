@@ -25,7 +25,7 @@ async def test_demo_tables_read_from_the_catalog(demo_databases: dict[str, str])
     assert customer.columns["name"] == Column("name", "varchar", 100, nullable=False, has_default=True)
     assert customer.columns["salesperson_code"] == Column("salesperson_code", "varchar", 20, nullable=True,
                                                           has_default=False)
-    assert customer.columns["credit_limit"] == Column("credit_limit", "numeric", None, False, True)
+    assert customer.columns["credit_limit"] == Column("credit_limit", "numeric", None, False, True, scale=2)
     assert customer.columns["modified_at"].type_name == "timestamptz"
     assert account.columns["accountid"] == Column("accountid", "uuid", None, nullable=False, has_default=True)
     assert account.columns["paymenttermscode"] == Column("paymenttermscode", "int4", None, True, False)
