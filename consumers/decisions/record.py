@@ -183,6 +183,11 @@ def _partner_missing(mapping: TableMapping, change: Change, situation: Situation
         return _create(mapping, change, situation, shapes, target, reuse_key=partner_key)
     if mapping.deletion == "fail":
         return _failure(mapping, change, coupling, f"coupled {destination} record {partner_key} no longer exists")
+    if mapping.deletion == "propagate":
+        # The partner's delete event is on its way and deletes this record too; uncoupling now would leave it
+        # behind, uncoupled, when that event finds no coupling.
+        return Decision("ignored", f"coupled {destination} record {partner_key} was deleted: its delete event "
+                        "propagates", partner_key=partner_key)
     return Decision("uncoupled", f"coupled {destination} record {partner_key} no longer exists: coupling removed",
                     counts={"uncoupled": 1}, coupling=_removal(coupling), partner_key=partner_key)
 

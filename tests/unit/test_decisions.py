@@ -330,10 +330,14 @@ def test_coupled_partner_gone_with_restore_recreates_it_under_the_same_key() -> 
     assert d.verdict == "restored" and d.writes[0].key == synced().crm_key and d.writes[0].kind == "insert"
 
 
-@pytest.mark.parametrize("policy", ["uncouple", "propagate"])
-def test_coupled_partner_gone_otherwise_uncouples(policy: str) -> None:
-    d = decide(mapping(deletion=policy), change(city="X"), Situation(coupling=synced(), partner=None), SHAPES)
+def test_coupled_partner_gone_with_uncouple_uncouples() -> None:
+    d = decide(mapping(deletion="uncouple"), change(city="X"), Situation(coupling=synced(), partner=None), SHAPES)
     assert d.verdict == "uncoupled" and d.coupling.remove
+
+
+def test_coupled_partner_gone_with_propagate_waits_for_the_partners_delete_event() -> None:
+    d = decide(mapping(deletion="propagate"), change(city="X"), Situation(coupling=synced(), partner=None), SHAPES)
+    assert d.verdict == "ignored" and d.coupling is None and not d.writes and not d.counted
 
 
 def test_a_record_created_from_the_crm_gets_back_what_only_the_erp_decides() -> None:
