@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import json
 import os
+import re
 import socket
 import time
 from datetime import UTC, datetime
@@ -39,6 +40,9 @@ from schemas.change_event import ChangeEvent
 
 log = structlog.get_logger()
 
+MISSING_FIELD_COLUMN = re.compile(r"mapping \S+, field .*: (erp|crm) column '[^']*' not found in table \S+$")
+"""A mapped field's column that is gone: that field's records fail one by one, the worker runs on."""
+
 
 class Worker:
     def __init__(self, settings: Settings, mapping_file: MappingFile | None = None) -> None:
@@ -62,6 +66,12 @@ class Worker:
         await migrate(self.state)
         self.links = await open_links(s, self.mapping_file)
         problems = validate_against_catalog(self.mapping_file, self.links["erp"].tables, self.links["crm"].tables)
+        # A mapped column that is gone (dropped, renamed) fails the records that need it, each as a job error;
+        # the other records and mappings go on. Anything else (a table missing, a key) stops the worker.
+        columns = [p for p in problems if MISSING_FIELD_COLUMN.match(p)]
+        for problem in columns:
+            log.error("mapped column missing: changes that need it become errors", problem=problem)
+        problems = [p for p in problems if p not in columns]
         if problems:
             raise ConfigError("; ".join(problems[:5]))
         self.engine = Engine(s, self.mapping_file, self.links)
@@ -155,9 +165,9 @@ class Worker:
         consumed: dict[tuple[str, int], int] = {}
         unknown = sorted({tp.topic for tp in batches if (tp.topic, tp.partition) not in self.resume_at})
         if unknown:  # the assignment listener could not read the tracked offsets (e.g. the database restarted)
-            from cdc.state import offsets
+            from cdc.state import offsets as tracked_offsets
 
-            tracked = await offsets.load(self.state, self.settings.consumer_group, unknown)
+            tracked = await tracked_offsets.load(self.state, self.settings.consumer_group, unknown)
             for tp in batches:
                 self.resume_at.setdefault((tp.topic, tp.partition), tracked.get((tp.topic, tp.partition), 0))
         for tp, records in batches.items():

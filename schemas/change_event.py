@@ -110,6 +110,13 @@ class ChangeEvent(BaseModel):
     @classmethod
     def from_wire(cls, value: bytes | None) -> ChangeEvent | None:
         """Parse a topic record's value. None for a tombstone; EventDecodeError for anything unusable."""
+        decoded = cls.decode_wire(value)
+        return None if decoded is None else decoded[0]
+
+    @classmethod
+    def decode_wire(cls, value: bytes | None) -> tuple[ChangeEvent, dict[str, Any]] | None:
+        """The event and the JSON object it was validated from (parsed once), None for a tombstone;
+        EventDecodeError for anything unusable."""
         if value is None:
             return None
         try:
@@ -123,7 +130,7 @@ class ChangeEvent(BaseModel):
         if not isinstance(payload, dict):
             raise EventDecodeError(f"expected a JSON object, got {type(payload).__name__}")
         try:
-            return cls.model_validate(payload)
+            return cls.model_validate(payload), payload
         except ValidationError as exc:
             first = exc.errors()[0]
             where = ".".join(str(p) for p in first["loc"]) or "event"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import string
+from functools import cached_property
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
@@ -375,19 +376,35 @@ class TableMapping(Frozen):
         return flows(self.direction, source)
 
     def fields_from(self, source: System) -> list[FieldMapping]:
-        """The enabled field mappings that carry values from `source` to the other side."""
-        if not self.allows(source):
-            return []
-        return [f for f in self.fields if f.flows_from(source)]
+        """The enabled field mappings that carry values from `source` to the other side (do not modify)."""
+        return self.carried_fields[source]
 
     def mapped_columns(self, system: System) -> list[str]:
-        """Every column of `system`'s table that any enabled field mapping reads or writes (the fingerprint)."""
-        seen: list[str] = []
-        for f in self.fields:
-            column = f.column(system)
-            if f.enabled and column is not None and column not in seen:
-                seen.append(column)
-        return seen
+        """Every column of `system`'s table that any enabled field mapping reads or writes (the fingerprint;
+        do not modify)."""
+        return self.fingerprint_columns[system]
+
+    @cached_property
+    def carried_fields(self) -> dict[str, list[FieldMapping]]:
+        """`fields_from` per system, worked out once (the mapping is frozen; the sync asks for every record)."""
+        out: dict[str, list[FieldMapping]] = {}
+        for system in ("erp", "crm"):
+            allowed = self.allows(system)  # type: ignore[arg-type]
+            out[system] = [f for f in self.fields if f.flows_from(system)] if allowed else []  # type: ignore[arg-type]
+        return out
+
+    @cached_property
+    def fingerprint_columns(self) -> dict[str, list[str]]:
+        """`mapped_columns` per system, worked out once."""
+        out: dict[str, list[str]] = {}
+        for system in ("erp", "crm"):
+            seen: list[str] = []
+            for f in self.fields:
+                column = f.column(system)  # type: ignore[arg-type]
+                if f.enabled and column is not None and column not in seen:
+                    seen.append(column)
+            out[system] = seen
+        return out
 
     @property
     def lookups(self) -> list[str]:
@@ -425,7 +442,17 @@ class MappingFile(Frozen):
         raise KeyError(name)
 
     def for_table(self, system: System, table: str) -> list[TableMapping]:
-        return [m for m in self.mappings if m.side(system).table == table]
+        """The mappings reading `table` of `system`, in file order (do not modify)."""
+        return self.readers.get((system, table), [])
+
+    @cached_property
+    def readers(self) -> dict[tuple[str, str], list[TableMapping]]:
+        """`for_table` for every mapped table, worked out once (asked for every change event)."""
+        out: dict[tuple[str, str], list[TableMapping]] = {}
+        for system in ("erp", "crm"):
+            for m in self.mappings:
+                out.setdefault((system, m.side(system).table), []).append(m)  # type: ignore[arg-type]
+        return out
 
     def tables(self, system: System) -> list[str]:
         seen: list[str] = []

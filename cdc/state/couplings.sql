@@ -6,6 +6,12 @@ SELECT * FROM cdc.couplings WHERE mapping = $1 AND erp_key = ANY($2::text[])
 -- name: fetch_by_crm_keys
 SELECT * FROM cdc.couplings WHERE mapping = $1 AND crm_key = ANY($2::text[])
 
+-- name: partners_by_erp_keys
+SELECT erp_key, crm_key FROM cdc.couplings WHERE mapping = $1 AND erp_key = ANY($2::text[])
+
+-- name: partners_by_crm_keys
+SELECT erp_key, crm_key FROM cdc.couplings WHERE mapping = $1 AND crm_key = ANY($2::text[])
+
 -- name: upsert_many
 INSERT INTO cdc.couplings AS c (
     mapping, erp_key, crm_key, erp_values, crm_values, erp_modified_on, crm_modified_on, erp_position,

@@ -92,9 +92,12 @@ def rows_affected(status: str) -> int:
     return int(status.rsplit(" ", 1)[-1])
 
 
+_sorted_json = json.JSONEncoder(default=str, sort_keys=True).encode  # built once: json.dumps builds one per call
+
+
 def jsonb_in(value: Any) -> str | None:
     """A value for a `$n::text::jsonb` parameter: text, so no connection codec is needed."""
-    return None if value is None else json.dumps(value, default=str, sort_keys=True)
+    return None if value is None else _sorted_json(value)
 
 
 def jsonb_out(value: Any) -> Any:

@@ -9,7 +9,7 @@ from typing import Any, Protocol
 from cdc.mapping import transforms
 from cdc.mapping.model import FieldMapping, TableMapping, other
 from cdc.settings import System
-from consumers.decisions.values import canonical, coerce
+from consumers.decisions.values import CoercionError, canonical, coerce
 
 LookupKey = tuple[str, System, str]
 
@@ -77,7 +77,10 @@ def target_values(mapping: TableMapping, source: System, row: Mapping[str, Any],
         except Unresolved as need:
             missing.append(need.need)
             continue
-        column = destination.columns[target_column]
+        column = destination.columns.get(target_column)
+        if column is None:  # dropped or renamed since the mapping was written: this record fails, not the worker
+            raise CoercionError(f"{mapping.name}: {other(source)} column {target_column!r} not found "
+                                f"(field {f.label}); fix the table or the mapping, then cdc retry")
         typed = coerce(value, column.type_name, column.max_length)
         if typed is None and f.not_null:
             continue

@@ -21,6 +21,7 @@ FLOAT_TYPES = {"float4", "float8", "real", "double precision"}
 TEXT_TYPES = {"text", "varchar", "bpchar", "char", "character varying", "name", "citext"}
 EPOCH = dt.date(1970, 1, 1)
 EPOCH_TS = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+_AS_IS = frozenset({str, int, bool})  # canonical already (checked by exact type first: most values are these)
 
 
 class CoercionError(ValueError):
@@ -31,15 +32,22 @@ def coerce(value: Any, type_name: str, max_length: int | None = None) -> Any:
     """The value as asyncpg writes it into a column of `type_name`. Text longer than the column is truncated."""
     if value is None:
         return None
+    if type(value) is str and type_name in TEXT_TYPES:  # the common case, without the dispatch of _coerce
+        result = _checked_text(value, value)
+    else:
+        result = _coerce_any(value, type_name)
+    if max_length is not None and isinstance(result, str) and len(result) > max_length:
+        result = result[:max_length]
+    return result
+
+
+def _coerce_any(value: Any, type_name: str) -> Any:
     try:
-        result = _coerce(value, type_name)
+        return _coerce(value, type_name)
     except CoercionError:
         raise
     except (ValueError, TypeError, InvalidOperation, OverflowError, ArithmeticError) as exc:
         raise CoercionError(f"{_show(value)} is not a valid {type_name}: {exc}") from None
-    if max_length is not None and isinstance(result, str) and len(result) > max_length:
-        result = result[:max_length]
-    return result
 
 
 def _coerce(value: Any, type_name: str) -> Any:
@@ -54,14 +62,7 @@ def _coerce(value: Any, type_name: str) -> Any:
             text = value.isoformat()
         else:
             text = str(value)
-        if "\x00" in text:
-            raise CoercionError(f"{_show(value)} contains a NUL character")
-        if not text.isascii():
-            try:
-                text.encode("utf-8")  # at C speed; fails exactly on lone surrogates
-            except UnicodeEncodeError:
-                raise CoercionError(f"{_show(value)} is not valid Unicode (lone surrogate)") from None
-        return text
+        return _checked_text(text, value)
     if type_name in INTEGER_TYPES:
         if isinstance(value, bool):
             raise CoercionError(f"{value} is a boolean, not an integer")
@@ -115,6 +116,18 @@ def _coerce(value: Any, type_name: str) -> Any:
     return value
 
 
+def _checked_text(text: str, value: Any) -> str:
+    """`text` if PostgreSQL can store it (no NUL, no lone surrogate)."""
+    if "\x00" in text:
+        raise CoercionError(f"{_show(value)} contains a NUL character")
+    if not text.isascii():
+        try:
+            text.encode("utf-8")  # at C speed; fails exactly on lone surrogates
+        except UnicodeEncodeError:
+            raise CoercionError(f"{_show(value)} is not valid Unicode (lone surrogate)") from None
+    return text
+
+
 def _timestamp(value: Any) -> dt.datetime:
     if isinstance(value, dt.datetime):
         return value
@@ -132,7 +145,7 @@ def _timestamp(value: Any) -> dt.datetime:
 
 def canonical(value: Any) -> Any:
     """A JSON-able form of a typed value; equal forms mean equal database values."""
-    if value is None or isinstance(value, bool | int | str):
+    if type(value) in _AS_IS or value is None or isinstance(value, bool | int | str):
         return value
     if isinstance(value, Decimal):
         if value == 0:
