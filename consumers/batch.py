@@ -74,6 +74,10 @@ class Engine:
         """Decide and apply `items` (in order per record); commit state and `consumed` offsets atomically."""
         results: list[tuple[Incoming, Decision]] = []
         async with state.transaction():
+            if consumed and group:
+                claimed = await offsets.claim(state, group, list(consumed))
+                items = [i for i in items if i.offset is None or i.topic is None
+                         or i.offset >= claimed.get((i.topic, i.partition or 0), 0)]
             only_coupled = await self.sync_only_coupled(state)
             for round_items in _rounds(items):
                 results.extend(await self._round(state, round_items, only_coupled))

@@ -135,7 +135,7 @@ def compare_pair(mapping: TableMapping, erp_row: Mapping[str, Any], crm_row: Map
     """
     rows: dict[System, Mapping[str, Any]] = {"erp": erp_row, "crm": crm_row}
     found: list[FieldDifference] = []
-    settled: set[tuple[str | None, str | None]] = set()
+    carried: dict[System, tuple[dict[str, Any], dict[str, Any]]] = {}  # source -> (expected, actual) by column
     for source in SYSTEMS:
         if not mapping.allows(source):
             continue
@@ -150,15 +150,26 @@ def compare_pair(mapping: TableMapping, erp_row: Mapping[str, Any], crm_row: Map
         except ValueError as exc:
             found.append(FieldDifference("*", f"to_{destination}", f"cannot be carried: {exc}", None))
             continue
-        actual = snapshot(rows[destination], list(expected))
+        carried[source] = (expected, snapshot(rows[destination], list(expected)))
+    settled: set[tuple[str | None, str | None]] = set()
+    for source, (expected, actual) in carried.items():
+        destination = other(source)
         for f in mapping.fields_from(source):
             column = f.column(destination)
             identity = (f.erp, f.crm)
             if column is None or column not in expected or identity in settled:
                 continue
             settled.add(identity)
-            if expected[column] != actual.get(column):
-                found.append(FieldDifference(column, f"to_{destination}", expected[column], actual.get(column)))
+            if expected[column] == actual.get(column):
+                continue
+            # A field carried both ways agrees when either way does: e.g. 574.185 in a 4-decimal column and
+            # 574.19 in a 2-decimal one — the CRM value carried to the ERP is exactly what the ERP holds.
+            back = carried.get(destination)
+            source_column = f.column(source)
+            if back is not None and f.direction == "both" and source_column in back[0] and \
+                    back[0][source_column] == back[1].get(source_column):
+                continue
+            found.append(FieldDifference(column, f"to_{destination}", expected[column], actual.get(column)))
     return found
 
 

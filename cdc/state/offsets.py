@@ -29,3 +29,14 @@ async def store(conn: asyncpg.Connection, group: str, offsets: Mapping[TopicPart
     items = list(offsets.items())
     await conn.execute(_Q.store, group, [tp[0] for tp, _ in items], [tp[1] for tp, _ in items],
                        [offset for _, offset in items])
+
+
+async def claim(conn: asyncpg.Connection, group: str, partitions: list[TopicPartition]) -> dict[TopicPartition, int]:
+    """Lock these partitions' tracking rows for the transaction and return their next offsets."""
+    if not partitions:
+        return {}
+    ordered = sorted(set(partitions))
+    topics, numbers = [t for t, _ in ordered], [p for _, p in ordered]
+    await conn.execute(_Q.create_missing, group, topics, numbers)
+    rows = await conn.fetch(_Q.claim, group, topics, numbers)
+    return {(row["topic"], row["partition"]): row["next_offset"] for row in rows}

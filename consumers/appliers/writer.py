@@ -48,7 +48,7 @@ def _typed(table: TableShape, values: Mapping[str, Any]) -> dict[str, Any]:
     out = {}
     for name, value in values.items():
         column = table.columns[name]
-        out[name] = coerce(value, column.type_name, column.max_length)
+        out[name] = coerce(value, column.type_name, column.max_length, getattr(column, "scale", None))
     return out
 
 

@@ -81,7 +81,7 @@ def target_values(mapping: TableMapping, source: System, row: Mapping[str, Any],
         if column is None:  # dropped or renamed since the mapping was written: this record fails, not the worker
             raise CoercionError(f"{mapping.name}: {other(source)} column {target_column!r} not found "
                                 f"(field {f.label}); fix the table or the mapping, then cdc retry")
-        typed = coerce(value, column.type_name, column.max_length)
+        typed = coerce(value, column.type_name, column.max_length, getattr(column, "scale", None))
         if typed is None and f.not_null:
             continue
         values[target_column] = canonical(typed)

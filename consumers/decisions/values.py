@@ -11,7 +11,7 @@ import datetime as dt
 import json
 import math
 import uuid
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
 INTEGER_TYPES = {"int2": 2**15, "int4": 2**31, "int8": 2**63, "smallint": 2**15, "integer": 2**31,
@@ -28,8 +28,9 @@ class CoercionError(ValueError):
     """A value that cannot be stored in the destination column (a poison value)."""
 
 
-def coerce(value: Any, type_name: str, max_length: int | None = None) -> Any:
-    """The value as asyncpg writes it into a column of `type_name`. Text longer than the column is truncated."""
+def coerce(value: Any, type_name: str, max_length: int | None = None, scale: int | None = None) -> Any:
+    """The value as asyncpg writes it into a column of `type_name`. Text longer than the column is truncated; a
+    number is rounded to the column's scale as PostgreSQL would store it (half away from zero)."""
     if value is None:
         return None
     if type(value) is str and type_name in TEXT_TYPES:  # the common case, without the dispatch of _coerce
@@ -38,6 +39,11 @@ def coerce(value: Any, type_name: str, max_length: int | None = None) -> Any:
         result = _coerce_any(value, type_name)
     if max_length is not None and isinstance(result, str) and len(result) > max_length:
         result = result[:max_length]
+    elif scale is not None and isinstance(result, Decimal):
+        try:
+            result = result.quantize(Decimal(1).scaleb(-scale), rounding=ROUND_HALF_UP)
+        except InvalidOperation:
+            raise CoercionError(f"{_show(value)} does not fit a numeric column with {scale} decimals") from None
     return result
 
 

@@ -39,7 +39,7 @@ def test_our_and_debeziums_encodings_are_understood(value: object, type_name: st
     assert coerce(value, type_name) == expected
 
 
-@given(st.decimals(allow_nan=False, allow_infinity=False, places=4))
+@given(st.decimals(min_value=-10**12, max_value=10**12, allow_nan=False, allow_infinity=False, places=4))
 def test_canonical_numbers_ignore_scale(number: Decimal) -> None:
     assert canonical(coerce(str(number), "numeric")) == canonical(number.quantize(Decimal("0.000001")))
 
@@ -54,3 +54,9 @@ def test_any_valid_text_without_nul_is_kept(text: str) -> None:
     if "\x00" in text or any(0xD800 <= ord(ch) <= 0xDFFF for ch in text):
         return
     assert coerce(text, "text") == text
+
+
+def test_numbers_are_rounded_to_the_destination_scale_as_postgresql_stores_them() -> None:
+    assert coerce("574.185", "numeric", scale=2) == Decimal("574.19")
+    assert coerce("-0.125", "numeric", scale=2) == Decimal("-0.13")
+    assert canonical(coerce("574.185", "numeric", scale=2)) == canonical(Decimal("574.1900"))
