@@ -21,7 +21,8 @@ class Settings(BaseSettings):
 
     # Local PostgreSQL cluster (the embedded default). Explicit DSNs below override it per database.
     pg_host: str = Field("127.0.0.1", description='Address of the local PostgreSQL cluster.')
-    pg_port: int = Field(55432, description='Port of the local PostgreSQL cluster (non-standard on purpose).')
+    pg_port: int = Field(
+        15432, description="Port of the local PostgreSQL cluster (not 5432, and below the kernel's ephemeral range).")
     pg_user: str = Field("cdc", description='Superuser of the local cluster.')
     pg_password: SecretStr = Field(SecretStr("cdc"), description='Its password (never printed).')
     erp_dsn: SecretStr | None = Field(None,
@@ -35,8 +36,8 @@ class Settings(BaseSettings):
     state_database: str = Field("cdc_state", description='State database name on the local cluster.')
 
     # Local Kafka broker (the embedded default).
-    kafka_bootstrap: str = Field("127.0.0.1:59092", description='Kafka bootstrap servers.')
-    kafka_controller_port: int = Field(59093, description='KRaft controller port of the local broker.')
+    kafka_bootstrap: str = Field("127.0.0.1:19092", description='Kafka bootstrap servers.')
+    kafka_controller_port: int = Field(19093, description='KRaft controller port of the local broker.')
     kafka_heap: str = Field("768m", description='JVM heap of the local broker.')
     topic_prefix: str = Field("cdc",
         description='Topics are `<prefix>.<system>.<table>`; also names replication slots.')

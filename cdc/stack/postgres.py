@@ -119,8 +119,10 @@ class LocalPostgres:
             return
         self.log_file.touch(exist_ok=True)
         self._chown(self.log_file)
+        # Address and port from the settings on every start, so a changed CDC_PG_PORT takes effect.
+        options = f"-p {self.settings.pg_port} -c listen_addresses={self.settings.pg_host}"
         run([str(self.bindir() / "pg_ctl"), "-D", str(self.data_dir), "-l", str(self.log_file), "-w", "-t", "60",
-             "start"], as_user=self._user(), check=False, timeout=90)
+             "-o", options, "start"], as_user=self._user(), check=False, timeout=90)
         if self.pid() is None:
             raise StackError(f"PostgreSQL did not start on {self.address}: see {self.log_file}")
 
