@@ -7,8 +7,6 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-import pytest
-
 from cdc.mapping.model import MappingFile, TableMapping
 from consumers.decisions.record import Change, Shapes, Situation, decide
 
