@@ -12,6 +12,10 @@ else
   bash scripts/bootstrap.sh && .venv/bin/pip install -q -e ".[containers]"
 fi
 
+# The fault suite last: it restarts the broker and PostgreSQL under everything else.
+if [ $# -eq 0 ]; then
+  set -- tests/unit tests/integration tests/acceptance tests/faults
+fi
 pytest -q -p no:cacheprovider "$@"
 status=$?
 [ $status -eq 5 ] && { echo "error: no tests were collected" >&2; exit 1; }

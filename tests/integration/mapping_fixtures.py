@@ -47,6 +47,8 @@ async def scratch_database(settings: Settings, label: str, *sql_files: Path) -> 
             await conn.close()
         yield dsn
     finally:
+        if admin.is_closed():  # PostgreSQL restarted meanwhile (the fault suite does that)
+            admin = await asyncpg.connect(server, timeout=10)
         await admin.execute(f"DROP DATABASE IF EXISTS {quote_ident(name)} WITH (FORCE)")
         await admin.close()
 
