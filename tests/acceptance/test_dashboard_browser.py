@@ -125,7 +125,7 @@ async def test_dashboard_in_a_browser(world: World, dashboard: str, page) -> Non
     await expect(row.locator('[data-field="lag"]')).to_have_text("0")
     await expect(row.locator('[data-field="end"]')).to_have_text("105")  # offsets stay
     await asyncio.sleep(1.2)  # the chart shows the fall
-    await expect(page.locator(f'[data-chart="topic-lag"][data-topic="{customer}"] polyline')).to_have_count(2, timeout=30_000)
+    await expect(page.locator(f'[data-chart="topic-lag"][data-topic="{customer}"] polyline')).to_have_count(2)
     topics_shot = await _shot(page, "topics")
     if not DOCS_SCREENSHOT.exists() or os.environ.get("CDC_UPDATE_DOCS_SCREENSHOT") == "1":
         await page.screenshot(path=str(DOCS_SCREENSHOT), full_page=False)
