@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 import asyncpg
@@ -71,8 +71,7 @@ async def seed(settings: Settings, *, erp: bool, crm: bool, customers: int, seed
                 restore = {system: await _drop_constraints(conn, system) for system, conn in conns.items()}
                 dataset = Dataset(shape, systems)
                 await _load(conns, dataset.batches(block), report)
-                await asyncio.gather(*(_run(conns[system], statements)
-                                       for system, statements in restore.items()))
+                await _all(_run(conns[system], statements) for system, statements in restore.items())
             await asyncio.gather(*(conn.execute(f"ANALYZE {', '.join(map(quote_ident, TABLES[system]))}")
                                    for system, conn in conns.items()))
     except (OSError, asyncpg.PostgresConnectionError, asyncpg.AdminShutdownError) as exc:
@@ -162,4 +161,12 @@ async def _write(conns: dict[System, asyncpg.Connection], batch: Batch, report: 
                 await conn.copy_records_to_table(key[1], records=rows, columns=COLUMNS[key])
                 report.rows[key] += len(rows)
 
-    await asyncio.gather(*(one(system, conn) for system, conn in conns.items()))
+    await _all(one(system, conn) for system, conn in conns.items())
+
+
+async def _all(work: Iterable[Awaitable[None]]) -> None:
+    """Run concurrently, and wait for every one even when one fails: work still running on another connection
+    would make that connection's rollback fail with "another operation is in progress"."""
+    for outcome in await asyncio.gather(*work, return_exceptions=True):
+        if isinstance(outcome, BaseException):
+            raise outcome

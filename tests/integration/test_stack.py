@@ -14,8 +14,6 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from cdc.settings import Settings
 
-pytestmark = pytest.mark.asyncio(loop_scope="session")
-
 
 def test_stack_status_shows_both_services_answering() -> None:
     result = subprocess.run([sys.executable, "-m", "cdc", "stack", "status"], capture_output=True, text=True,
@@ -24,6 +22,7 @@ def test_stack_status_shows_both_services_answering() -> None:
     assert result.stdout.count("answering") == 2
 
 
+@pytest.mark.asyncio(loop_scope="session")
 async def test_kafka_round_trip_with_idempotent_producer_and_committed_offset(settings: Settings) -> None:
     topic, group = f"stack-test-{uuid.uuid4().hex[:8]}", f"stack-group-{uuid.uuid4().hex[:8]}"
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
@@ -59,6 +58,7 @@ async def test_kafka_round_trip_with_idempotent_producer_and_committed_offset(se
         await admin.close()
 
 
+@pytest.mark.asyncio(loop_scope="session")
 async def test_postgres_answers_and_decodes_its_wal(settings: Settings) -> None:
     database = f"cdc_test_stack_{uuid.uuid4().hex[:8]}"
     admin = await asyncpg.connect(settings.local_dsn("postgres"))
