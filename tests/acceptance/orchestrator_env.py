@@ -24,6 +24,7 @@ from cdc.demo.dataset import Dataset, Shape
 from cdc.demo.seed import seed
 from cdc.demo.setup import apply_schema
 from cdc.settings import Settings
+from tests.throwaway import drop_throwaway
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -64,30 +65,7 @@ class OrchestratorEnv:
                     process.wait(20)
             if process.poll() is None:
                 process.kill()
-        s = self.settings
-        admin = await asyncpg.connect(s.local_dsn("postgres"))
-        try:
-            for db in (s.erp_database, s.crm_database):
-                with contextlib.suppress(asyncpg.PostgresError):
-                    await admin.execute("SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots "
-                                        "WHERE database = $1 AND active_pid IS NOT NULL", db)
-                    await asyncio.sleep(0.2)
-                    await admin.execute("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots "
-                                        "WHERE database = $1", db)
-            for name in (s.erp_database, s.crm_database, s.state_database):
-                await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await admin.close()
-        from cdc.topics.admin import _admin
-
-        with contextlib.suppress(Exception):
-            client = await _admin(s, 10)
-            try:
-                topics = [t for t in await client.list_topics() if t.startswith(s.topic_prefix + ".")]
-                if topics:
-                    await client.delete_topics(topics)
-            finally:
-                await client.close()
+        await drop_throwaway(self.settings)
 
     # ------------------------------------------------------------ data
 

@@ -21,6 +21,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from cdc.demo.setup import apply_schema
 from cdc.mapping.load import load_mapping_file
 from cdc.settings import DEFAULT_MAPPING_FILE, SYSTEMS, Settings
+from tests.throwaway import drop_throwaway
 
 KNOWN_GAPS = (
     "known gaps (issue #4): a create committed in the destination just before a kill, whose source is deleted "
@@ -263,13 +264,4 @@ class Service:
 
     async def destroy(self) -> None:
         self.stop_all()
-        s = self.settings
-        admin = await asyncpg.connect(s.local_dsn("postgres"))
-        try:
-            for db in (s.erp_database, s.crm_database):
-                await admin.execute("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots "
-                                    "WHERE database = $1 AND NOT active", db)
-            for name in (s.erp_database, s.crm_database, s.state_database):
-                await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await admin.close()
+        await drop_throwaway(self.settings)

@@ -19,6 +19,7 @@ from cdc.demo.setup import apply_schema
 from cdc.mapping.load import load_mapping_file
 from cdc.settings import DEFAULT_MAPPING_FILE, Settings
 from consumers.worker import Worker
+from tests.throwaway import drop_throwaway
 
 
 def mapping_file(tmp: Path, **per_mapping: dict[str, Any]) -> Path:
@@ -160,23 +161,4 @@ class LiveSync:
         for conn in (self.erp, self.crm, self.state):
             if conn is not None:
                 await conn.close()
-        s = self.settings
-        admin = await asyncpg.connect(s.local_dsn("postgres"))
-        try:
-            for db in (s.erp_database, s.crm_database):
-                await admin.execute("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots "
-                                    "WHERE database = $1 AND NOT active", db)
-            for name in (s.erp_database, s.crm_database, s.state_database):
-                await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await admin.close()
-        from cdc.topics.admin import _admin
-
-        with contextlib.suppress(Exception):
-            client = await _admin(s, 10)
-            try:
-                topics = [t for t in await client.list_topics() if t.startswith(s.topic_prefix + ".")]
-                if topics:
-                    await client.delete_topics(topics)
-            finally:
-                await client.close()
+        await drop_throwaway(self.settings)
