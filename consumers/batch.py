@@ -3,9 +3,11 @@
 Order of effects, and why it is safe to crash anywhere (docs/exactly-once.md):
 1. the state transaction opens and takes advisory locks on the records (workers exclude each other);
 2. decisions are made on freshly loaded couplings and rows;
-3. destination writes commit (idempotent: upserts on deterministic keys, column sets, deletes by key);
+3. creations are announced (intents, committed on a second connection), then destination writes commit
+   (idempotent: upserts on deterministic keys, column sets, deletes by key);
 4. couplings, job counters, errors, parked events and the consumed offsets commit together.
-A crash before 4 replays the batch: the writes find their effect already there; counters were never counted.
+A crash before 4 replays the batch: the writes find their effect already there; counters were never counted;
+a create whose source vanished meanwhile is coupled again from its intent, so its deletion policy still applies.
 """
 
 from __future__ import annotations
@@ -23,15 +25,17 @@ from cdc.mapping.model import MappingFile, other
 from cdc.mapping.order import dependency_order
 from cdc.settings import Settings, System
 from cdc.state import couplings as coupling_store
-from cdc.state import job_errors, jobs, offsets, parking, record_log
+from cdc.state import intents, job_errors, jobs, offsets, parking, record_log
 from cdc.state import mapping_settings as flags
 from cdc.state.couplings import Coupling
+from cdc.state.intents import Intent
 from consumers.appliers.writer import TableWrite, apply
 from consumers.decisions.fields import lookup_needs
 from consumers.decisions.outcome import CouplingChange, Decision
 from consumers.decisions.record import Change, Shapes, Situation, decide
 from consumers.decisions.values import CoercionError
 from consumers.incoming import Incoming
+from consumers.recovery import Recovery
 from consumers.situation import load
 from consumers.systems import SystemLink
 
@@ -68,11 +72,15 @@ class Engine:
             self._flags_at = now
         return self._flags
 
-    async def process(self, state: asyncpg.Connection, items: list[Incoming], *,
+    async def process(self, state: asyncpg.Connection, items: list[Incoming], *, announcer: asyncpg.Connection,
                       consumed: dict[TopicPartition, int] | None = None, group: str | None = None
                       ) -> list[tuple[Incoming, Decision]]:
-        """Decide and apply `items` (in order per record); commit state and `consumed` offsets atomically."""
+        """Decide and apply `items` (in order per record); commit state and `consumed` offsets atomically.
+
+        `announcer` is a second state connection, outside the transaction: creations are announced on it
+        (`cdc.state.intents`) and durable before they are written."""
         results: list[tuple[Incoming, Decision]] = []
+        recovery = Recovery()
         async with state.transaction():
             if consumed and group:
                 claimed = await offsets.claim(state, group, list(consumed))
@@ -80,13 +88,17 @@ class Engine:
                          or i.offset >= claimed.get((i.topic, i.partition or 0), 0)]
             only_coupled = await self.sync_only_coupled(state)
             for round_items in _rounds(items):
-                results.extend(await self._round(state, round_items, only_coupled))
+                results.extend(await self._round(state, announcer, round_items, only_coupled, recovery))
+            await self._count_restored(state, recovery)
+            # last: an intent deleted here stays locked until commit, and announcing it again would wait on it
+            for (mapping_name, system), keys in _by_record_set(recovery.forget).items():
+                await intents.forget(state, mapping_name, system, keys)
             if consumed and group:
                 await offsets.store(state, group, consumed)
         return results
 
-    async def _round(self, state: asyncpg.Connection, items: list[Incoming], only_coupled: dict[str, bool]
-                     ) -> list[tuple[Incoming, Decision]]:
+    async def _round(self, state: asyncpg.Connection, announcer: asyncpg.Connection, items: list[Incoming],
+                     only_coupled: dict[str, bool], recovery: Recovery) -> list[tuple[Incoming, Decision]]:
         """Mapping by mapping in dependency order, each group decided, applied and recorded before the next
         (a customer coupled here resolves the lookup of its contact later in the same batch)."""
         decided: dict[int, Decision] = {}
@@ -97,18 +109,23 @@ class Engine:
         for (mapping_name, source), indexes in sorted(groups.items(), key=lambda g: (rank[g[0][0]], g[0][1])):
             pending = indexes
             while pending:
-                group_decided = await self._decide_group(state, items, mapping_name, source, pending, only_coupled)
+                group_decided = await self._decide_group(state, items, mapping_name, source, pending, only_coupled,
+                                                         recovery)
                 pending = _second_claims(group_decided, source)
                 for i in pending:
                     del group_decided[i]
+                created = [_intent(items[i], d) for i, d in group_decided.items()
+                           if d.verdict == "created" and d.coupling is not None and d.partner_key is not None]
+                await intents.announce(announcer, mapping_name, source, created)
+                recovery.forget.update((mapping_name, source, i.source_key) for i in created)
                 await self._apply(items, group_decided)
                 await self._record(state, items, group_decided)
                 decided.update(group_decided)
         return [(items[i], decided[i]) for i in range(len(items))]
 
     async def _decide_group(self, state: asyncpg.Connection, items: list[Incoming], mapping_name: str,
-                            source: System, indexes: list[int], only_coupled: dict[str, bool]
-                            ) -> dict[int, Decision]:
+                            source: System, indexes: list[int], only_coupled: dict[str, bool],
+                            recovery: Recovery) -> dict[int, Decision]:
         decided: dict[int, Decision] = {}
         mapping = self.mapping_file.get(mapping_name)
         fresh = [items[i].change.key for i in indexes if not items[i].parked_id]
@@ -126,13 +143,20 @@ class Engine:
         for n, i in enumerate(live):
             replay = items[i].event.replay
             create_flags[n] = (not replay.create) if replay is not None else only_coupled.get(mapping_name, True)
-        situations = await load(state, self.links, mapping, source, changes, sync_only_coupled=create_flags)
+        situations = await load(state, self.links, mapping, source, changes, sync_only_coupled=create_flags,
+                                recovery=recovery)
         shapes = self.shapes(mapping_name)
         for n, i in enumerate(live):
             try:
                 decided[i] = decide(mapping, changes[n], situations[n], shapes)
             except CoercionError as exc:
                 decided[i] = Decision("failed", str(exc), counts={"failed": 1}, error=str(exc))
+            if situations[n].intent is not None and decided[i].coupling is not None:
+                recovery.forget.add((mapping_name, source, changes[n].key))
+            if decided[i].verdict == "unchanged" and recovery.restored_source(mapping_name, source, changes[n].key):
+                # the restored creation is counted (inserted) once, not also as unchanged
+                decided[i] = dataclasses.replace(decided[i], counts={},
+                                                 reason="coupling restored after an interruption; nothing to write")
         return self._unpark_replays(items, mapping_name, decided, {i: situations[n] for n, i in enumerate(live)})
 
     def _unpark_replays(self, items: list[Incoming], mapping_name: str, decided: dict[int, Decision],
@@ -244,6 +268,17 @@ class Engine:
             await jobs.add_counts(state, job_id, dict(counts))
         await record_log.append_many(state, entries)
 
+    async def _count_restored(self, state: asyncpg.Connection, recovery: Recovery) -> None:
+        """A restored creation counts as inserted on its job (the crashed attempt's counts were rolled back)."""
+        now = datetime.now(UTC)
+        counts: dict[UUID, int] = defaultdict(int)
+        for intent in recovery.restored:
+            job_id = intent.job_id or await jobs.live_job(state, intent.mapping, f"to_{other(intent.source)}", now,
+                                                          self.settings.live_job_window_seconds)
+            counts[job_id] += 1
+        for job_id, n in counts.items():
+            await jobs.add_counts(state, job_id, {"inserted": n})
+
     async def _store_couplings(self, state: asyncpg.Connection, mapping: str, upserts: list[Coupling]) -> None:
         if upserts:
             await coupling_store.upsert_many(state, upserts)
@@ -290,6 +325,23 @@ def _second_claims(decided: dict[int, Decision], source: System) -> list[int]:
             again.append(i)
         claimed.add(partner)
     return again
+
+
+def _intent(item: Incoming, decision: Decision) -> Intent:
+    """The announcement of a creation: its key and the coupling it will record."""
+    c = decision.coupling
+    assert c is not None and decision.partner_key is not None
+    replay = item.event.replay
+    return Intent(item.mapping.name, item.source, item.change.key, decision.partner_key, c.erp_values, c.crm_values,
+                  c.erp_modified_on, c.crm_modified_on, c.erp_position, c.crm_position,
+                  UUID(replay.job_id) if replay is not None else None)
+
+
+def _by_record_set(keys: set[tuple[str, System, str]]) -> dict[tuple[str, System], list[str]]:
+    grouped: dict[tuple[str, System], list[str]] = defaultdict(list)
+    for mapping_name, system, key in sorted(keys):
+        grouped[(mapping_name, system)].append(key)
+    return grouped
 
 
 def _rounds(items: list[Incoming]) -> list[list[Incoming]]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections import defaultdict
 from typing import Any
 
@@ -13,39 +12,52 @@ from cdc.mapping.filters import matches
 from cdc.mapping.model import TableMapping, other
 from cdc.settings import System
 from cdc.state import couplings as coupling_store
+from cdc.state import intents
 from consumers.decisions.fields import LookupKey, lookup_needs
 from consumers.decisions.keys import candidate_keys
 from consumers.decisions.record import Change, Situation
 from consumers.decisions.values import canonical
+from consumers.locks import lock_id, lock_records
+from consumers.recovery import Recovery, recover_interrupted
 from consumers.systems import SystemLink
 
 
-def lock_id(*parts: str) -> int:
-    digest = hashlib.blake2b(":".join(parts).encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big", signed=True)
-
-
-async def lock_records(state: asyncpg.Connection, ids: set[int]) -> None:
-    """Serialise work on the same records across workers until the state transaction ends (sorted: no deadlock
-    within one call)."""
-    if ids:
-        await state.execute("SELECT pg_advisory_xact_lock(k) FROM unnest($1::bigint[]) AS k ORDER BY k",
-                            sorted(ids))
-
-
 async def load(state: asyncpg.Connection, links: dict[System, SystemLink], mapping: TableMapping, source: System,
-               changes: list[Change], *, sync_only_coupled: dict[int, bool]) -> list[Situation]:
-    """One Situation per change (same order). `sync_only_coupled` is per change index."""
+               changes: list[Change], *, sync_only_coupled: dict[int, bool],
+               recovery: Recovery | None = None) -> list[Situation]:
+    """One Situation per change (same order). `sync_only_coupled` is per change index.
+
+    Locks first (the records, and the keys a creation may take, so a worker deciding about a record another one
+    is creating waits for that coupling), then reads. With `recovery`, creations a crash left uncoupled are
+    coupled again from their intents before anything is decided (`consumers.recovery`).
+    """
     destination = other(source)
     keys = [c.key for c in changes]
-    paired = await coupling_store.partners_by_keys(state, mapping.name, source, keys)
-    locks = {lock_id(mapping.name, "erp", key if source == "erp" else partner) for key, partner in paired.items()}
-    locks |= {lock_id(mapping.name, source, c.key) for c in changes if c.key not in paired}
-    await lock_records(state, locks)
-    found = await coupling_store.fetch_by_keys(state, mapping.name, source, keys)
-
     dest_link = links[destination]
     dest_table = mapping.side(destination).table
+    dest_shape = dest_link.tables[dest_table]
+    key_column = dest_shape.columns[dest_shape.primary_key[0]]
+
+    def own_keys_of(change: Change) -> list[str]:
+        return candidate_keys(mapping, mapping.side(destination), key_column.type_name, key_column.max_length,
+                              change.key, change.row)
+
+    may_create = [i for i, c in enumerate(changes)
+                  if c.op != "d" and not sync_only_coupled[i] and mapping.allows(source)]
+    paired = await coupling_store.partners_by_keys(state, mapping.name, source, keys)
+    own_keys = {i: own_keys_of(changes[i]) for i in may_create if changes[i].key not in paired}
+    locks = {lock_id(mapping.name, "erp", key if source == "erp" else partner) for key, partner in paired.items()}
+    locks |= {lock_id(mapping.name, source, c.key) for c in changes if c.key not in paired}
+    locks |= {lock_id(mapping.name, destination, k) for ks in own_keys.values() for k in ks}
+    await lock_records(state, locks)
+    found = await coupling_store.fetch_by_keys(state, mapping.name, source, keys)
+    reusable: dict[str, str] = {}
+    if recovery is not None:
+        recovered = await recover_interrupted(state, links, mapping, source,
+                                              [c for c in changes if c.key not in found], recovery)
+        found.update(recovered.couplings)
+        reusable = recovered.reusable
+
     partner_keys = sorted({cp.key(destination) for cp in found.values()})
     partners = await dest_link.rows_by_key(dest_table, partner_keys)
 
@@ -57,17 +69,13 @@ async def load(state: asyncpg.Connection, links: dict[System, SystemLink], mappi
             needs.update(lookup_needs(mapping, destination, partners[cp.key(destination)]))
     lookups = await resolve_lookups(state, needs)
 
-    creating = [i for i, c in enumerate(changes) if c.key not in found and c.op != "d"
-                and not sync_only_coupled[i] and mapping.allows(source)]
-    dest_shape = dest_link.tables[dest_table]
-    key_column = dest_shape.primary_key[0]
-    own_keys: dict[int, list[str]] = {}
+    creating = [i for i in may_create if changes[i].key not in found]
     for i in creating:
-        key_type = dest_shape.columns[key_column].type_name
-        own_keys[i] = candidate_keys(mapping, mapping.side(destination), key_type,
-                                     dest_shape.columns[key_column].max_length, changes[i].key, changes[i].row)
-    all_own = sorted({k for ks in own_keys.values() for k in ks})
-    taken = set(await coupling_store.partners_by_keys(state, mapping.name, destination, all_own))
+        if i not in own_keys:
+            own_keys[i] = own_keys_of(changes[i])
+    all_own = sorted({k for i in creating for k in own_keys[i]})
+    # the key a creation announced but never wrote is still its own
+    taken = await intents.taken(state, mapping.name, destination, all_own) - set(reusable.values())
 
     candidates: dict[int, tuple[tuple[dict[str, Any], ...], ...]] = {}
     if mapping.match_on and creating:
@@ -79,7 +87,7 @@ async def load(state: asyncpg.Connection, links: dict[System, SystemLink], mappi
         partner = partners.get(cp.key(destination)) if cp is not None else None
         situations.append(Situation(coupling=cp, partner=partner, candidates=candidates.get(i, ()),
                                     lookups=lookups, sync_only_coupled=sync_only_coupled[i],
-                                    taken_keys=frozenset(taken)))
+                                    taken_keys=frozenset(taken), intent=reusable.get(c.key)))
     return situations
 
 
@@ -98,7 +106,10 @@ async def resolve_lookups(state: asyncpg.Connection, needs: set[LookupKey]) -> d
 async def find_candidates(state: asyncpg.Connection, dest: SystemLink, mapping: TableMapping, source: System,
                           changes: list[Change], indexes: list[int], own_keys: dict[int, list[str]]
                           ) -> dict[int, tuple[tuple[dict[str, Any], ...], ...]]:
-    """Per change, per match priority: the uncoupled, in-filter destination records whose match fields agree."""
+    """Per change, per match priority: the uncoupled, in-filter destination records whose match fields agree.
+
+    Records coupled, or announced as being created (`cdc.state.intents`), are not candidates: a record another
+    worker has just created is its source's partner, not a match for this one."""
     destination = other(source)
     side = mapping.side(destination)
     shape = dest.tables[side.table]
@@ -132,8 +143,11 @@ async def find_candidates(state: asyncpg.Connection, dest: SystemLink, mapping: 
                    f"JOIN {qualified(shape.schema, shape.name)} d ON {' AND '.join(conditions)}")
             columns = [[w[1][k] for w in wanted] for k in range(len(group))]
             rows = await dest.reader.fetch(sql, [w[0] for w in wanted], *columns)
+            own = {k for ks in own_keys.values() for k in ks}
             found_keys = sorted({str(r[key_column]) for r in rows})
-            coupled = await coupling_store.partners_by_keys(state, mapping.name, destination, found_keys)
+            # a candidate another worker is coupling (by match, or its own event) is decided after it commits
+            await lock_records(state, {lock_id(mapping.name, destination, k) for k in found_keys if k not in own})
+            coupled = await intents.taken(state, mapping.name, destination, found_keys)
             for r in rows:
                 row = dict(r)
                 index = row.pop("cdc_match_index")

@@ -52,6 +52,8 @@ class Worker:
         self.name = f"{socket.gethostname()}-{os.getpid()}"
         self.links: dict[System, SystemLink] = {}
         self.state: asyncpg.Connection | None = None
+        self.announcer: asyncpg.Connection | None = None
+        """A second state connection, never in a transaction: creations are announced on it before they are written."""
         self.engine: Engine | None = None
         self.consumer: AIOKafkaConsumer | None = None
         self.producer: AIOKafkaProducer | None = None
@@ -64,6 +66,7 @@ class Worker:
         s = self.settings
         self.state = await database.connect(s.dsn("state"), role="state")
         await migrate(self.state)
+        self.announcer = await database.connect(s.dsn("state"), role="state")
         self.links = await open_links(s, self.mapping_file)
         problems = validate_against_catalog(self.mapping_file, self.links["erp"].tables, self.links["crm"].tables)
         # A mapped column that is gone (dropped, renamed) fails the records that need it, each as a job error;
@@ -99,10 +102,11 @@ class Worker:
         for link in self.links.values():
             with contextlib.suppress(Exception):
                 await link.close()
-        if self.state is not None:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self.state.close(), 5)
-        self.consumer = self.producer = self.state = self.engine = None
+        for conn in (self.state, self.announcer):
+            if conn is not None:
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(conn.close(), 5)
+        self.consumer = self.producer = self.state = self.announcer = self.engine = None
         self.links = {}
         self.resume_at = {}
 
@@ -213,11 +217,11 @@ class Worker:
 
     async def _process(self, items: list[Incoming], consumed: dict[tuple[str, int], int]
                        ) -> list[tuple[Incoming, Decision]]:
-        assert self.engine and self.state
+        assert self.engine and self.state and self.announcer
         attempt = 0
         while True:
             try:
-                return await self.engine.process(self.state, items, consumed=consumed,
+                return await self.engine.process(self.state, items, announcer=self.announcer, consumed=consumed,
                                                  group=self.settings.consumer_group)
             except (asyncpg.DeadlockDetectedError, asyncpg.SerializationError, asyncpg.UniqueViolationError,
                     AlreadyCoupled) as exc:

@@ -35,7 +35,8 @@ from cdc.state.couplings import NotCoupled
 from cdc.state.jobs import Job
 from consumers.decisions.record import Change
 from consumers.decisions.values import CoercionError, canonical, coerce
-from consumers.situation import find_candidates, lock_id, lock_records
+from consumers.locks import lock_id, lock_records
+from consumers.situation import find_candidates
 
 
 def _mapping(mapping_file: MappingFile, name: str) -> TableMapping:

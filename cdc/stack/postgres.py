@@ -90,6 +90,7 @@ class LocalPostgres:
             "max_wal_senders = 16",
             "max_slot_wal_keep_size = '8GB'",
             "max_connections = 200",
+            "max_locks_per_transaction = 256",  # a batch takes up to ~2 advisory locks per record
             "shared_buffers = '256MB'",
             "work_mem = '16MB'",
             "max_wal_size = '2GB'",

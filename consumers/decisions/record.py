@@ -54,6 +54,7 @@ class Situation:
     sync_only_coupled: bool = True
     taken_keys: frozenset[str] = frozenset()
     retry: bool = False
+    intent: str | None = None  # the destination key an interrupted creation of this record announced
 
 
 @dataclass(frozen=True)
@@ -134,6 +135,8 @@ def _create(mapping: TableMapping, change: Change, situation: Situation, shapes:
         key_type = shapes.erp_key_type if destination == "erp" else shapes.crm_key_type
         key_length = shapes.erp_key_length if destination == "erp" else shapes.crm_key_length
         options = candidate_keys(mapping, side, key_type, key_length, change.key, change.row)
+        if situation.intent is not None:  # an interrupted attempt may have written it already: same record
+            options = [situation.intent, *(k for k in options if k != situation.intent)]
         free = [k for k in options if k not in situation.taken_keys]
         if not free:
             return Decision("failed", f"every key for the new {destination} record is taken: {options}",

@@ -119,8 +119,8 @@ def test_migrate_then_everything_is_empty(state_db: StateDb) -> None:
 def test_commands_before_migrate_say_what_to_do(state_db: StateDb) -> None:
     result = cdc(state_db, "jobs")
     assert result.returncode == 2
-    assert result.stderr.strip() == ("error: the state database lacks migrations 0001_initial: "
-                                     "run `cdc db migrate`")
+    assert result.stderr.strip() == ("error: the state database lacks migrations 0001_initial, "
+                                     "0002_coupling_intents: run `cdc db migrate`")
 
 
 def test_an_unreachable_state_database_is_one_line(state_db: StateDb) -> None:

@@ -149,6 +149,14 @@ def test_created_erp_key_follows_the_code_strategy_and_avoids_taken_keys() -> No
     assert blocked.verdict == "failed"
 
 
+def test_a_creation_announced_but_never_written_is_made_on_the_announced_key() -> None:
+    crm = change("crm", name="Beta", city="Rome")
+    situation = Situation(sync_only_coupled=False, intent="C-ANNOUNCED")
+    decision = decide(mapping(), crm, situation, SHAPES)
+    assert decision.verdict == "created" and decision.writes[0].key == "C-ANNOUNCED"
+    assert decision.coupling is not None and decision.coupling.erp_key == "C-ANNOUNCED"
+
+
 def test_text_longer_than_the_destination_is_truncated() -> None:
     d = decide(mapping(), change(name="A very long company name"), Situation(sync_only_coupled=False), SHAPES)
     assert d.writes[0].values["name"] == "A very lon"

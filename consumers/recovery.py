@@ -1,0 +1,111 @@
+"""Recovering creations a crash interrupted: written in the destination, never coupled (docs/exactly-once.md).
+
+The worker announces each creation (`cdc.state.intents`) before writing it, with the coupling it will record.
+When the state transaction that records the coupling never commits, the next decision about either record finds
+the intent: the coupling is restored exactly as the crashed attempt would have recorded it, and the decision
+proceeds as if nothing had happened — a later change on either side syncs, a delete follows its policy, and the
+creation is counted once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import asyncpg
+import structlog
+
+from cdc.mapping.model import TableMapping, other
+from cdc.settings import System
+from cdc.state import couplings as coupling_store
+from cdc.state import intents
+from cdc.state.couplings import Coupling
+from cdc.state.intents import Intent
+from consumers.decisions.record import Change
+from consumers.locks import lock_keys
+from consumers.systems import SystemLink
+
+log = structlog.get_logger()
+
+RecordId = tuple[str, System, str]
+
+
+@dataclass
+class Recovery:
+    """What recovery did during one batch: intents to forget when the batch commits (not before: announcing the
+    same record again in the batch would wait on the deleted row), and the restored creations to count."""
+
+    forget: set[RecordId] = field(default_factory=set)
+    restored: list[Intent] = field(default_factory=list)
+
+    def restored_source(self, mapping: str, system: System, key: str) -> bool:
+        return any(i.mapping == mapping and i.source == system and i.source_key == key for i in self.restored)
+
+
+@dataclass(frozen=True)
+class Recovered:
+    couplings: dict[str, Coupling]
+    """Restored couplings, by the key of the records being decided."""
+    reusable: dict[str, str]
+    """Creations announced but never written (no destination record): source key -> the announced key, which the
+    creation reuses."""
+
+
+async def recover_interrupted(state: asyncpg.Connection, links: dict[System, SystemLink], mapping: TableMapping,
+                              source: System, uncoupled: list[Change], recovery: Recovery) -> Recovered:
+    """For uncoupled `source` records: restore the coupling of a creation they announced (when it was written),
+    or of the creation they are (when they were created by the sync)."""
+    if not uncoupled:
+        return Recovered({}, {})
+    destination = other(source)
+    keys = [c.key for c in uncoupled]
+    announced = await intents.by_source(state, mapping.name, source, keys)
+    created_here = await intents.by_destination(state, mapping.name, source, keys)
+    if not announced and not created_here:
+        return Recovered({}, {})
+    await lock_keys(state, mapping.name, destination, [i.destination_key for i in announced.values()]
+                    + [i.source_key for i in created_here.values()])
+    chosen: list[Intent] = []
+    reusable: dict[str, str] = {}
+    if announced:
+        dest_keys = sorted({i.destination_key for i in announced.values()})
+        written = await links[destination].rows_by_key(mapping.side(destination).table, dest_keys)
+        busy = await coupling_store.partners_by_keys(state, mapping.name, destination, dest_keys)
+        for key, intent in announced.items():
+            if intent.destination_key in busy:
+                continue
+            if intent.destination_key in written:
+                chosen.append(intent)
+            else:
+                reusable[key] = intent.destination_key
+    if created_here:
+        origins = sorted({i.source_key for i in created_here.values()})
+        busy = await coupling_store.partners_by_keys(state, mapping.name, destination, origins)
+        chosen.extend(i for i in created_here.values() if i.source_key not in busy)
+    restored: dict[tuple[str, str], Intent] = {}
+    erp_taken: set[str] = set()
+    crm_taken: set[str] = set()
+    for intent in chosen:
+        if intent.erp_key in erp_taken or intent.crm_key in crm_taken:
+            continue
+        erp_taken.add(intent.erp_key)
+        crm_taken.add(intent.crm_key)
+        restored[(intent.erp_key, intent.crm_key)] = intent
+    if not restored:
+        return Recovered({}, reusable)
+    await coupling_store.upsert_many(state, [_coupling(i) for i in restored.values()])
+    for intent in restored.values():
+        recovery.forget.add((intent.mapping, intent.source, intent.source_key))
+        recovery.restored.append(intent)
+    mine = [erp if source == "erp" else crm for erp, crm in restored]
+    log.warning("restored couplings of creations interrupted by a crash", mapping=mapping.name, system=source,
+                keys=mine[:10], count=len(mine))
+    return Recovered(await coupling_store.fetch_by_keys(state, mapping.name, source, mine), reusable)
+
+
+def _coupling(intent: Intent) -> Coupling:
+    result = {"last_result_to_crm": "success"} if intent.source == "erp" else {"last_result_to_erp": "success"}
+    return Coupling(mapping=intent.mapping, erp_key=intent.erp_key, crm_key=intent.crm_key,
+                    erp_values=intent.erp_values, crm_values=intent.crm_values,
+                    erp_modified_on=intent.erp_modified_on, crm_modified_on=intent.crm_modified_on,
+                    erp_position=intent.erp_position, crm_position=intent.crm_position,
+                    **result)  # type: ignore[arg-type]

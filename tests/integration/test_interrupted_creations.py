@@ -1,0 +1,121 @@
+"""A create written in the destination just before the worker loses its state transaction (a crash between steps
+3 and 4 of docs/exactly-once.md), followed by a change that makes a plain replay go wrong. The interruption is
+real: the worker's state transaction is abandoned with a connection error, the worker reconnects and replays
+from its tracked offsets."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import pytest
+
+from cdc.settings import Settings
+from consumers.batch import Engine
+from tests.integration.sync_harness import LiveSync, mapping_file
+from tests.integration.test_sync_engine import seed_reference_data
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+
+class Interruption:
+    """Makes the first batch that creates an ERP customer from `account` lose its state transaction after the
+    customer is written, running `meanwhile(created_key)` first (a user's change before the replay)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, account: uuid.UUID,
+                 meanwhile: Callable[[str], Awaitable[None]]) -> None:
+        self.created: str | None = None
+        original = Engine._record
+        interruption = self
+
+        async def record(engine: Engine, state, items, decided) -> None:  # type: ignore[no-untyped-def]
+            for i, decision in decided.items():
+                if (interruption.created is None and items[i].change.key == str(account)
+                        and decision.verdict == "created"):
+                    interruption.created = decision.partner_key
+                    await meanwhile(decision.partner_key)
+                    raise ConnectionResetError("simulated crash between the destination write and the state commit")
+            await original(engine, state, items, decided)
+
+        monkeypatch.setattr(Engine, "_record", record)
+
+
+@pytest.fixture
+async def live(settings: Settings, tmp_path: Path):
+    path = mapping_file(tmp_path, CUSTOMER={"sync_only_coupled": False, "deletion": "propagate"})
+    async with LiveSync(settings, path) as sync:
+        await sync.start()
+        await seed_reference_data(sync)
+        yield sync
+
+
+async def test_source_deleted_before_the_replay_deletes_the_created_record(
+        live: LiveSync, monkeypatch: pytest.MonkeyPatch) -> None:
+    account = uuid.uuid4()
+    written: list[int] = []
+
+    async def delete_the_account(created: str) -> None:
+        written.append(await live.erp.fetchval("SELECT count(*) FROM customer WHERE no = $1", created))
+        await live.crm.execute("DELETE FROM account WHERE accountid = $1", account)
+
+    crash = Interruption(monkeypatch, account, delete_the_account)
+    await live.crm.execute("INSERT INTO account(accountid, name, address1_city, emailaddress1) "
+                           "VALUES ($1, 'Interrupted AS', 'Oslo', 'post@interrupted.no')", account)
+    await live.until(lambda: _fired(crash), what="the interruption")
+    assert written == [1], "the customer was written before the state transaction was lost"
+    await live.until(lambda: _customer_gone(live, crash.created), timeout=30,
+                     what="the created customer deleted with its account (deletion: propagate)")
+    assert await live.coupling("CUSTOMER", "crm", str(account)) is None
+    assert await live.state.fetchval("SELECT count(*) FROM cdc.coupling_intents") == 0
+    counts = await live.counters("CUSTOMER", "to_erp")
+    assert counts["i"] == 1 and counts["d"] == 1
+
+
+async def test_created_record_changed_before_the_replay_keeps_the_change_and_is_created_once(
+        live: LiveSync, monkeypatch: pytest.MonkeyPatch) -> None:
+    account = uuid.uuid4()
+
+    async def change_the_customer(created: str) -> None:
+        await live.erp.execute("UPDATE customer SET city = 'Bergen' WHERE no = $1", created)
+
+    crash = Interruption(monkeypatch, account, change_the_customer)
+    await live.crm.execute("INSERT INTO account(accountid, name, address1_city, emailaddress1) "
+                           "VALUES ($1, 'Interrupted AS', 'Oslo', 'post@interrupted.no')", account)
+    await live.until(lambda: _fired(crash), what="the interruption")
+    coupling = await live.until(lambda: live.coupling("CUSTOMER", "crm", str(account)), timeout=30,
+                                what="account coupled after the replay")
+    assert coupling["erp_key"] == crash.created
+    await live.until(lambda: live.crm.fetchval("SELECT address1_city = 'Bergen' FROM account WHERE accountid = $1",
+                                               account), what="the user's change reached the account")
+    assert await live.erp.fetchval("SELECT city FROM customer WHERE no = $1", crash.created) == "Bergen"
+    assert await live.erp.fetchval("SELECT count(*) FROM customer WHERE name = 'Interrupted AS'") == 1
+    assert await live.state.fetchval("SELECT count(*) FROM cdc.coupling_intents") == 0
+    assert (await live.counters("CUSTOMER", "to_erp"))["i"] == 1
+
+
+async def test_replay_after_an_interruption_creates_once(live: LiveSync, monkeypatch: pytest.MonkeyPatch) -> None:
+    account = uuid.uuid4()
+
+    async def nothing(created: str) -> None:
+        return None
+
+    crash = Interruption(monkeypatch, account, nothing)
+    await live.crm.execute("INSERT INTO account(accountid, name, address1_city, emailaddress1) "
+                           "VALUES ($1, 'Interrupted AS', 'Oslo', 'post@interrupted.no')", account)
+    await live.until(lambda: _fired(crash), what="the interruption")
+    coupling = await live.until(lambda: live.coupling("CUSTOMER", "crm", str(account)), timeout=30,
+                                what="account coupled after the replay")
+    assert coupling["erp_key"] == crash.created
+    assert await live.erp.fetchval("SELECT count(*) FROM customer WHERE name = 'Interrupted AS'") == 1
+    assert await live.state.fetchval("SELECT count(*) FROM cdc.coupling_intents") == 0
+    counts = await live.counters("CUSTOMER", "to_erp")
+    assert counts["i"] == 1 and counts["u"] == 0
+
+
+async def _fired(crash: Interruption) -> bool:
+    return crash.created is not None
+
+
+async def _customer_gone(live: LiveSync, no: str | None) -> bool:
+    return await live.erp.fetchval("SELECT count(*) FROM customer WHERE no = $1", no) == 0
