@@ -16,6 +16,7 @@ import dataclasses
 import json
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
 from uuid import UUID
 
 import asyncpg
@@ -114,10 +115,12 @@ class Engine:
                 pending = _second_claims(group_decided, source)
                 for i in pending:
                     del group_decided[i]
-                created = [_intent(items[i], d) for i, d in group_decided.items()
-                           if d.verdict == "created" and d.coupling is not None and d.partner_key is not None]
-                await intents.announce(announcer, mapping_name, source, created)
-                recovery.forget.update((mapping_name, source, i.source_key) for i in created)
+                announced = [_intent(items[i], d) for i, d in group_decided.items()
+                             if d.writes and d.coupling is not None and not d.coupling.remove
+                             and d.partner_key is not None]
+                await intents.announce(announcer, mapping_name, source, announced)
+                for intent in announced:
+                    recovery.handled(intent)
                 await self._apply(items, group_decided)
                 await self._record(state, items, group_decided)
                 decided.update(group_decided)
@@ -269,15 +272,16 @@ class Engine:
         await record_log.append_many(state, entries)
 
     async def _count_restored(self, state: asyncpg.Connection, recovery: Recovery) -> None:
-        """A restored creation counts as inserted on its job (the crashed attempt's counts were rolled back)."""
+        """A restored creation counts as inserted on its job, a restored match as coupled (the crashed attempt's
+        counts were rolled back)."""
         now = datetime.now(UTC)
-        counts: dict[UUID, int] = defaultdict(int)
+        counts: dict[UUID, dict[str, int]] = defaultdict(lambda: defaultdict(int))
         for intent in recovery.restored:
             job_id = intent.job_id or await jobs.live_job(state, intent.mapping, f"to_{other(intent.source)}", now,
                                                           self.settings.live_job_window_seconds)
-            counts[job_id] += 1
-        for job_id, n in counts.items():
-            await jobs.add_counts(state, job_id, {"inserted": n})
+            counts[job_id]["inserted" if intent.kind == "create" else "coupled"] += 1
+        for job_id, by_counter in counts.items():
+            await jobs.add_counts(state, job_id, dict(by_counter))
 
     async def _store_couplings(self, state: asyncpg.Connection, mapping: str, upserts: list[Coupling]) -> None:
         if upserts:
@@ -327,13 +331,22 @@ def _second_claims(decided: dict[int, Decision], source: System) -> list[int]:
     return again
 
 
+_KINDS: dict[str, Literal["create", "match"]] = {"created": "create", "coupled": "match"}
+
+
 def _intent(item: Incoming, decision: Decision) -> Intent:
-    """The announcement of a creation: its key and the coupling it will record."""
+    """The announcement of a decision's writes: the coupling it will record, the values it writes (and for a
+    creation, the new record's key)."""
     c = decision.coupling
     assert c is not None and decision.partner_key is not None
     replay = item.event.replay
-    return Intent(item.mapping.name, item.source, item.change.key, decision.partner_key, c.erp_values, c.crm_values,
-                  c.erp_modified_on, c.crm_modified_on, c.erp_position, c.crm_position,
+    writes: dict[str, dict[str, Any]] = defaultdict(dict)
+    for w in decision.writes:
+        if w.kind != "delete":
+            writes[w.system].update(w.values)
+    return Intent(item.mapping.name, item.source, item.change.key, decision.partner_key,
+                  _KINDS.get(decision.verdict, "update"), c.erp_values, c.crm_values,
+                  c.erp_modified_on, c.crm_modified_on, c.erp_position, c.crm_position, dict(writes),
                   UUID(replay.job_id) if replay is not None else None)
 
 

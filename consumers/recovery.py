@@ -1,10 +1,10 @@
-"""Recovering creations a crash interrupted: written in the destination, never coupled (docs/exactly-once.md).
+"""Recovering writes a crash interrupted: in the ERP or the CRM, but not in the state (docs/exactly-once.md).
 
-The worker announces each creation (`cdc.state.intents`) before writing it, with the coupling it will record.
-When the state transaction that records the coupling never commits, the next decision about either record finds
-the intent: the coupling is restored exactly as the crashed attempt would have recorded it, and the decision
-proceeds as if nothing had happened — a later change on either side syncs, a delete follows its policy, and the
-creation is counted once.
+The worker announces each decision with writes (`cdc.state.intents`) before applying it, with the coupling it
+will record. When the state transaction that records the coupling never commits, the next decision about either
+record finds the intent and, when the write did happen, restores the coupling exactly as the crashed attempt
+would have recorded it; the decision then proceeds as if nothing had happened — a later change on either side
+syncs (also a change back to the old value), a delete follows its policy, a creation is counted once.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from cdc.state import intents
 from cdc.state.couplings import Coupling
 from cdc.state.intents import Intent
 from consumers.decisions.record import Change
+from consumers.decisions.values import canonical
 from consumers.locks import lock_keys
 from consumers.systems import SystemLink
 
@@ -36,6 +37,16 @@ class Recovery:
 
     forget: set[RecordId] = field(default_factory=set)
     restored: list[Intent] = field(default_factory=list)
+    seen: set[tuple[str, System, str, str]] = field(default_factory=set)
+    """Intents (mapping, system, key, kind) this batch announced itself, or already recovered from."""
+
+    def dangling(self, intent: Intent) -> bool:
+        """Left behind by a crash, and not handled yet in this batch."""
+        return (intent.mapping, intent.source, intent.source_key, intent.kind) not in self.seen
+
+    def handled(self, intent: Intent) -> None:
+        self.seen.add((intent.mapping, intent.source, intent.source_key, intent.kind))
+        self.forget.add((intent.mapping, intent.source, intent.source_key))
 
     def restored_source(self, mapping: str, system: System, key: str) -> bool:
         return any(i.mapping == mapping and i.source == system and i.source_key == key for i in self.restored)
@@ -58,8 +69,11 @@ async def recover_interrupted(state: asyncpg.Connection, links: dict[System, Sys
         return Recovered({}, {})
     destination = other(source)
     keys = [c.key for c in uncoupled]
-    announced = await intents.by_source(state, mapping.name, source, keys)
-    created_here = await intents.by_destination(state, mapping.name, source, keys)
+    announced = {k: i for k, i in (await intents.couplings_by_source(state, mapping.name, source, keys)).items()
+                 if recovery.dangling(i)}
+    created_here = {k: i for k, i in (await intents.couplings_by_destination(state, mapping.name, source,
+                                                                           keys)).items()
+                    if recovery.dangling(i)}
     if not announced and not created_here:
         return Recovered({}, {})
     await lock_keys(state, mapping.name, destination, [i.destination_key for i in announced.values()]
@@ -94,7 +108,7 @@ async def recover_interrupted(state: asyncpg.Connection, links: dict[System, Sys
         return Recovered({}, reusable)
     await coupling_store.upsert_many(state, [_coupling(i) for i in restored.values()])
     for intent in restored.values():
-        recovery.forget.add((intent.mapping, intent.source, intent.source_key))
+        recovery.handled(intent)
         recovery.restored.append(intent)
     mine = [erp if source == "erp" else crm for erp, crm in restored]
     log.warning("restored couplings of creations interrupted by a crash", mapping=mapping.name, system=source,
@@ -109,3 +123,41 @@ def _coupling(intent: Intent) -> Coupling:
                     erp_modified_on=intent.erp_modified_on, crm_modified_on=intent.crm_modified_on,
                     erp_position=intent.erp_position, crm_position=intent.crm_position,
                     **result)  # type: ignore[arg-type]
+
+
+async def recover_writes(state: asyncpg.Connection, links: dict[System, SystemLink], mapping: TableMapping,
+                         source: System, coupled: dict[str, Coupling], recovery: Recovery) -> dict[str, Coupling]:
+    """For coupled `source` records (by key): when a crashed batch wrote to the pair, record
+    what it would have recorded, so the write is not taken for a user's change whose event never comes (the
+    sync's own writes are not captured). Returns the couplings as restored, by the same keys."""
+    if not coupled:
+        return {}
+    pairs = {(c.erp_key, c.crm_key): key for key, c in coupled.items()}
+    found = [i for i in await intents.updates_of_pairs(state, mapping.name, list(pairs)) if recovery.dangling(i)]
+    if not found:
+        return {}
+    for intent in found:
+        recovery.handled(intent)
+    current = [i for i in found if (i.erp_key, i.crm_key) in pairs]
+    rows: dict[System, dict[str, dict]] = {}
+    for system in ("erp", "crm"):
+        keys = sorted({i.erp_key if system == "erp" else i.crm_key for i in current if system in (i.writes or {})})
+        rows[system] = await links[system].rows_by_key(mapping.side(system).table, keys) if keys else {}
+    written = [i for i in current if _was_written(i, rows)]
+    if not written:
+        return {}
+    await intents.restore_fingerprints(state, written)
+    log.warning("restored fingerprints of writes interrupted by a crash", mapping=mapping.name,
+                pairs=[(i.erp_key, i.crm_key) for i in written][:10], count=len(written))
+    return await coupling_store.fetch_by_keys(state, mapping.name, source,
+                                              [pairs[(i.erp_key, i.crm_key)] for i in written])
+
+
+def _was_written(intent: Intent, rows: dict[System, dict[str, dict]]) -> bool:
+    """Whether the systems hold what the intent wrote (else it never was, or a user changed it since: the stored
+    coupling then stays, and that change's event decides)."""
+    for system, values in (intent.writes or {}).items():
+        row = rows[system].get(intent.erp_key if system == "erp" else intent.crm_key)  # type: ignore[index]
+        if row is None or any(canonical(row.get(column)) != value for column, value in values.items()):
+            return False
+    return True

@@ -18,7 +18,7 @@ from consumers.decisions.keys import candidate_keys
 from consumers.decisions.record import Change, Situation
 from consumers.decisions.values import canonical
 from consumers.locks import lock_id, lock_records
-from consumers.recovery import Recovery, recover_interrupted
+from consumers.recovery import Recovery, recover_interrupted, recover_writes
 from consumers.systems import SystemLink
 
 
@@ -57,6 +57,7 @@ async def load(state: asyncpg.Connection, links: dict[System, SystemLink], mappi
                                               [c for c in changes if c.key not in found], recovery)
         found.update(recovered.couplings)
         reusable = recovered.reusable
+        found.update(await recover_writes(state, links, mapping, source, found, recovery))
 
     partner_keys = sorted({cp.key(destination) for cp in found.values()})
     partners = await dest_link.rows_by_key(dest_table, partner_keys)

@@ -10,7 +10,8 @@ Four kinds of divergence:
   (e.g. a contact of a customer outside the customer filter) cannot sync: it is listed as *blocked*, not as a
   divergence (its error is on the job, and the missing parent, if it should be coupled, is counted itself);
 - **duplicates**: a match value (the mapping's match fields, by priority) held by in-filter records on both
-  sides, more of them on one side than on the other — at least one record cannot have its own partner;
+  sides, more of them on one side than on the other — at least one record cannot have its own partner (blocked
+  records are left out: they are listed as blocked);
 - **orphans**: couplings whose ERP or CRM record no longer exists.
 
 The comparison core (`compare_pair`, `duplicate_groups`, `expects_coupling`) is pure.
@@ -232,8 +233,13 @@ async def verify(settings: Settings, mapping_file: MappingFile, *, only: str | N
                 if mapping.allows(system) and not stop.is_set():
                     await _missing(ro, mapping, system, only_coupled.get(mapping.name, True), check, stop)
             if mapping.match_on and not stop.is_set():
-                check.duplicates = duplicate_groups(mapping.match_on, await _match_rows(ro, mapping, "erp"),
-                                                    await _match_rows(ro, mapping, "crm"))
+                # a blocked record cannot be coupled (its lookup is not): it is listed as blocked, and a partner
+                # the sync created for its twin on the other side is no duplicate of the sync's making
+                blocked = {(b.system, b.key) for b in check.blocked}
+                check.duplicates = duplicate_groups(
+                    mapping.match_on,
+                    [(k, r) for k, r in await _match_rows(ro, mapping, "erp") if ("erp", k) not in blocked],
+                    [(k, r) for k, r in await _match_rows(ro, mapping, "crm") if ("crm", k) not in blocked])
             if stop.is_set():
                 report.cancelled = True
                 break

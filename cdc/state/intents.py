@@ -1,18 +1,19 @@
-"""Coupling intents: the records a batch is about to create, announced (and committed) before they are written.
+"""Coupling intents: what a batch is about to write, announced (and committed) before it is written.
 
-A create is written to the destination before the state transaction that couples it commits. A crash in between
-leaves a destination record nobody knows is the partner of its source; the replay would usually re-create it on
-the same deterministic key, but not when the source was deleted (or changed out of reach) meanwhile, and it would
-overwrite what a user changed in the new record since. The intent closes that gap: it holds the coupling the
-crashed attempt would have recorded, and the next decision about either record restores it first
-(`consumers.recovery`). Other workers treat an announced record as taken, never as a match candidate.
+Writes reach the ERP or the CRM before the state transaction that records their coupling commits. A crash in
+between leaves the systems ahead of the state: a created record nobody knows is the partner of its source, or a
+written value the coupling's fingerprint does not know — and since the sync's own writes are not captured, no
+event will ever tell. A plain replay repairs neither when the source changed meanwhile (deleted, or changed back).
+The intent closes that gap: it holds what was written and the coupling the crashed attempt would have recorded,
+and the next decision about either record restores that coupling first (`consumers.recovery`). Other workers
+treat a record announced as being created as taken, never as a match candidate.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 from uuid import UUID
 
 import asyncpg
@@ -26,16 +27,20 @@ _Q = queries.load("intents")
 
 @dataclass(frozen=True)
 class Intent:
+    """A decision about to be applied: the coupling it records and the values it writes, per system."""
+
     mapping: str
     source: System
     source_key: str
     destination_key: str
+    kind: Literal["create", "match", "update"]
     erp_values: dict[str, Any]
     crm_values: dict[str, Any]
     erp_modified_on: datetime | None = None
     crm_modified_on: datetime | None = None
     erp_position: int | None = None
     crm_position: int | None = None
+    writes: dict[str, dict[str, Any]] | None = None
     job_id: UUID | None = None
 
     @property
@@ -48,37 +53,58 @@ class Intent:
 
     @classmethod
     def from_row(cls, row: asyncpg.Record) -> Intent:
-        return cls(row["mapping"], row["source_system"], row["source_key"], row["destination_key"],
+        return cls(row["mapping"], row["source_system"], row["source_key"], row["destination_key"], row["kind"],
                    jsonb_out(row["erp_values"]), jsonb_out(row["crm_values"]), row["erp_modified_on"],
-                   row["crm_modified_on"], row["erp_position"], row["crm_position"], row["job_id"])
+                   row["crm_modified_on"], row["erp_position"], row["crm_position"], jsonb_out(row["writes"]),
+                   row["job_id"])
 
 
 async def announce(conn: asyncpg.Connection, mapping: str, source: System, announced: list[Intent]) -> None:
-    """Record creations about to be written — on a connection outside the batch's transaction: the intent must
-    be durable before the destination write is."""
+    """Record decisions about to be written — on a connection outside the batch's transaction: the intent must be
+    durable before the write is."""
     if not announced:
         return
-    latest = {i.source_key: i for i in announced}
+    latest = {(i.source_key, i.kind): i for i in announced}
     rows = [latest[k] for k in sorted(latest)]
     await conn.execute(_Q.announce, mapping, system_param(source), [i.source_key for i in rows],
-                       [i.destination_key for i in rows], [jsonb_in(i.erp_values) for i in rows],
-                       [jsonb_in(i.crm_values) for i in rows], [i.erp_modified_on for i in rows],
-                       [i.crm_modified_on for i in rows], [i.erp_position for i in rows],
-                       [i.crm_position for i in rows], [i.job_id for i in rows])
+                       [i.destination_key for i in rows], [i.kind for i in rows],
+                       [jsonb_in(i.erp_values) for i in rows], [jsonb_in(i.crm_values) for i in rows],
+                       [i.erp_modified_on for i in rows], [i.crm_modified_on for i in rows],
+                       [i.erp_position for i in rows], [i.crm_position for i in rows],
+                       [jsonb_in(i.writes or {}) for i in rows], [i.job_id for i in rows])
 
 
-async def by_source(conn: asyncpg.Connection, mapping: str, source: System, keys: list[str]) -> dict[str, Intent]:
-    """Creations announced by these source records, by source key."""
-    rows = await conn.fetch(_Q.by_source, mapping, system_param(source), list(keys))
+async def couplings_by_source(conn: asyncpg.Connection, mapping: str, source: System,
+                              keys: list[str]) -> dict[str, Intent]:
+    """Couplings (by creation or match) announced by these source records, by source key."""
+    rows = await conn.fetch(_Q.couplings_by_source, mapping, system_param(source), list(keys))
     return {r["source_key"]: Intent.from_row(r) for r in rows}
 
 
-async def by_destination(conn: asyncpg.Connection, mapping: str, destination: System,
-                         keys: list[str]) -> dict[str, Intent]:
-    """Announced creations of these destination records, by destination key."""
+async def couplings_by_destination(conn: asyncpg.Connection, mapping: str, destination: System,
+                                   keys: list[str]) -> dict[str, Intent]:
+    """Couplings (by creation or match) announced with these records as the partner, by destination key."""
     source = "crm" if system_param(destination) == "erp" else "erp"
-    rows = await conn.fetch(_Q.by_destination, mapping, source, list(keys))
+    rows = await conn.fetch(_Q.couplings_by_destination, mapping, source, list(keys))
     return {r["destination_key"]: Intent.from_row(r) for r in rows}
+
+
+async def updates_of_pairs(conn: asyncpg.Connection, mapping: str, pairs: list[tuple[str, str]]) -> list[Intent]:
+    """Updates announced from either record of these (erp key, crm key) pairs."""
+    rows = await conn.fetch(_Q.updates_of_pairs, mapping, [e for e, _ in pairs], [c for _, c in pairs])
+    return [Intent.from_row(r) for r in rows]
+
+
+async def restore_fingerprints(conn: asyncpg.Connection, restored: list[Intent]) -> None:
+    """Record, for existing couplings, what the intents' interrupted batches would have."""
+    by_mapping: dict[str, list[Intent]] = {}
+    for i in restored:
+        by_mapping.setdefault(i.mapping, []).append(i)
+    for mapping, group in by_mapping.items():
+        await conn.execute(_Q.restore_fingerprints, mapping, [i.erp_key for i in group], [i.crm_key for i in group],
+                           [jsonb_in(i.erp_values) for i in group], [jsonb_in(i.crm_values) for i in group],
+                           [i.erp_modified_on for i in group], [i.crm_modified_on for i in group],
+                           [i.erp_position for i in group], [i.crm_position for i in group])
 
 
 async def forget(conn: asyncpg.Connection, mapping: str, source: System, keys: list[str]) -> None:

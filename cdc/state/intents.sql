@@ -2,16 +2,17 @@
 
 -- name: announce
 INSERT INTO cdc.coupling_intents AS i (
-    mapping, source_system, source_key, destination_key, erp_values, crm_values, erp_modified_on, crm_modified_on,
-    erp_position, crm_position, job_id)
-SELECT $1, $2, u.source_key, u.destination_key, u.erp_values::jsonb, u.crm_values::jsonb, u.erp_modified_on,
-       u.crm_modified_on, u.erp_position, u.crm_position, u.job_id
-FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::timestamptz[], $8::timestamptz[], $9::bigint[],
-            $10::bigint[], $11::uuid[])
-     AS u(source_key, destination_key, erp_values, crm_values, erp_modified_on, crm_modified_on, erp_position,
-          crm_position, job_id)
-ON CONFLICT (mapping, source_system, source_key) DO UPDATE SET
+    mapping, source_system, source_key, destination_key, kind, erp_values, crm_values, erp_modified_on,
+    crm_modified_on, erp_position, crm_position, writes, job_id)
+SELECT $1, $2, u.source_key, u.destination_key, u.kind, u.erp_values::jsonb, u.crm_values::jsonb,
+       u.erp_modified_on, u.crm_modified_on, u.erp_position, u.crm_position, u.writes::jsonb, u.job_id
+FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::timestamptz[], $9::timestamptz[],
+            $10::bigint[], $11::bigint[], $12::text[], $13::uuid[])
+     AS u(source_key, destination_key, kind, erp_values, crm_values, erp_modified_on, crm_modified_on,
+          erp_position, crm_position, writes, job_id)
+ON CONFLICT (mapping, source_system, source_key, kind) DO UPDATE SET
     destination_key = EXCLUDED.destination_key,
+    writes = EXCLUDED.writes,
     erp_values = EXCLUDED.erp_values,
     crm_values = EXCLUDED.crm_values,
     erp_modified_on = EXCLUDED.erp_modified_on,
@@ -21,13 +22,36 @@ ON CONFLICT (mapping, source_system, source_key) DO UPDATE SET
     job_id = EXCLUDED.job_id,
     created_at = now()
 
--- name: by_source
+-- name: couplings_by_source
+-- Intents that create a coupling (a creation, a match), announced by these records.
 SELECT * FROM cdc.coupling_intents
-WHERE mapping = $1 AND source_system = $2 AND source_key = ANY($3::text[])
+WHERE mapping = $1 AND source_system = $2 AND source_key = ANY($3::text[]) AND kind <> 'update'
 
--- name: by_destination
+-- name: couplings_by_destination
+-- Intents that create a coupling with these records as the partner.
 SELECT * FROM cdc.coupling_intents
-WHERE mapping = $1 AND source_system = $2 AND destination_key = ANY($3::text[])
+WHERE mapping = $1 AND source_system = $2 AND destination_key = ANY($3::text[]) AND kind <> 'update'
+
+-- name: updates_of_pairs
+-- Updates announced from either record of these coupled pairs.
+SELECT * FROM cdc.coupling_intents
+WHERE mapping = $1 AND kind = 'update' AND ((source_system = 'erp' AND source_key = ANY($2::text[]))
+                                         OR (source_system = 'crm' AND source_key = ANY($3::text[])))
+
+-- name: restore_fingerprints
+-- What step 4 of the interrupted batch would have recorded about an existing coupling.
+UPDATE cdc.couplings c SET
+    erp_values = u.erp_values::jsonb,
+    crm_values = u.crm_values::jsonb,
+    erp_modified_on = coalesce(u.erp_modified_on, c.erp_modified_on),
+    crm_modified_on = coalesce(u.crm_modified_on, c.crm_modified_on),
+    erp_position = coalesce(u.erp_position, c.erp_position),
+    crm_position = coalesce(u.crm_position, c.crm_position),
+    updated_at = now()
+FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[], $7::timestamptz[], $8::bigint[],
+            $9::bigint[])
+     AS u(erp_key, crm_key, erp_values, crm_values, erp_modified_on, crm_modified_on, erp_position, crm_position)
+WHERE c.mapping = $1 AND c.erp_key = u.erp_key AND c.crm_key = u.crm_key
 
 -- name: forget
 DELETE FROM cdc.coupling_intents WHERE mapping = $1 AND source_system = $2 AND source_key = ANY($3::text[])

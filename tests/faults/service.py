@@ -264,4 +264,8 @@ class Service:
 
     async def destroy(self) -> None:
         self.stop_all()
+        if os.environ.get("CDC_FAULTS_KEEP") == "1":  # to investigate a failure: the databases stay
+            print(f"kept: {self.settings.erp_database} {self.settings.crm_database} "  # noqa: T201
+                  f"{self.settings.state_database}")
+            return
         await drop_throwaway(self.settings)

@@ -1,4 +1,4 @@
-"""A create written in the destination just before the worker loses its state transaction (a crash between steps
+"""A write reaching the destination just before the worker loses its state transaction (a crash between steps
 3 and 4 of docs/exactly-once.md), followed by a change that makes a plain replay go wrong. The interruption is
 real: the worker's state transaction is abandoned with a connection error, the worker reconnects and replays
 from its tracked offsets."""
@@ -20,19 +20,19 @@ pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 
 class Interruption:
-    """Makes the first batch that creates an ERP customer from `account` lose its state transaction after the
-    customer is written, running `meanwhile(created_key)` first (a user's change before the replay)."""
+    """Makes the first batch that decides `verdict` for the record `key` lose its state transaction after the
+    writes, running `meanwhile(partner_key)` first (a user's change before the replay)."""
 
-    def __init__(self, monkeypatch: pytest.MonkeyPatch, account: uuid.UUID,
-                 meanwhile: Callable[[str], Awaitable[None]]) -> None:
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, key: uuid.UUID | str,
+                 meanwhile: Callable[[str], Awaitable[None]], verdict: str = "created") -> None:
         self.created: str | None = None
         original = Engine._record
         interruption = self
 
         async def record(engine: Engine, state, items, decided) -> None:  # type: ignore[no-untyped-def]
             for i, decision in decided.items():
-                if (interruption.created is None and items[i].change.key == str(account)
-                        and decision.verdict == "created"):
+                if (interruption.created is None and items[i].change.key == str(key)
+                        and decision.verdict == verdict):
                     interruption.created = decision.partner_key
                     await meanwhile(decision.partner_key)
                     raise ConnectionResetError("simulated crash between the destination write and the state commit")
@@ -66,8 +66,8 @@ async def test_source_deleted_before_the_replay_deletes_the_created_record(
     assert written == [1], "the customer was written before the state transaction was lost"
     await live.until(lambda: _customer_gone(live, crash.created), timeout=30,
                      what="the created customer deleted with its account (deletion: propagate)")
+    await live.until(lambda: _no_intents(live), what="no intent left behind")
     assert await live.coupling("CUSTOMER", "crm", str(account)) is None
-    assert await live.state.fetchval("SELECT count(*) FROM cdc.coupling_intents") == 0
     counts = await live.counters("CUSTOMER", "to_erp")
     assert counts["i"] == 1 and counts["d"] == 1
 
@@ -90,7 +90,7 @@ async def test_created_record_changed_before_the_replay_keeps_the_change_and_is_
                                                account), what="the user's change reached the account")
     assert await live.erp.fetchval("SELECT city FROM customer WHERE no = $1", crash.created) == "Bergen"
     assert await live.erp.fetchval("SELECT count(*) FROM customer WHERE name = 'Interrupted AS'") == 1
-    assert await live.state.fetchval("SELECT count(*) FROM cdc.coupling_intents") == 0
+    await live.until(lambda: _no_intents(live), what="no intent left behind")
     assert (await live.counters("CUSTOMER", "to_erp"))["i"] == 1
 
 
@@ -108,7 +108,7 @@ async def test_replay_after_an_interruption_creates_once(live: LiveSync, monkeyp
                                 what="account coupled after the replay")
     assert coupling["erp_key"] == crash.created
     assert await live.erp.fetchval("SELECT count(*) FROM customer WHERE name = 'Interrupted AS'") == 1
-    assert await live.state.fetchval("SELECT count(*) FROM cdc.coupling_intents") == 0
+    await live.until(lambda: _no_intents(live), what="no intent left behind")
     counts = await live.counters("CUSTOMER", "to_erp")
     assert counts["i"] == 1 and counts["u"] == 0
 
@@ -119,3 +119,26 @@ async def _fired(crash: Interruption) -> bool:
 
 async def _customer_gone(live: LiveSync, no: str | None) -> bool:
     return await live.erp.fetchval("SELECT count(*) FROM customer WHERE no = $1", no) == 0
+
+
+async def test_source_changed_back_before_the_replay_reaches_the_destination(
+        live: LiveSync, monkeypatch: pytest.MonkeyPatch) -> None:
+    await live.erp.execute("INSERT INTO customer(no, name, city) VALUES ('W1', 'Written AS', 'Oslo')")
+    coupling = await live.until(lambda: live.coupling("CUSTOMER", "erp", "W1"), what="W1 coupled")
+    account = uuid.UUID(coupling["crm_key"])
+
+    async def change_back(partner: str) -> None:
+        assert await live.crm.fetchval("SELECT address1_city FROM account WHERE accountid = $1", account) == "Bergen"
+        await live.erp.execute("UPDATE customer SET city = 'Oslo' WHERE no = 'W1'")
+
+    crash = Interruption(monkeypatch, "W1", change_back, verdict="applied")
+    await live.erp.execute("UPDATE customer SET city = 'Bergen' WHERE no = 'W1'")
+    await live.until(lambda: _fired(crash), what="the interruption")
+    await live.until(lambda: live.crm.fetchval("SELECT address1_city = 'Oslo' FROM account WHERE accountid = $1",
+                                               account), timeout=30,
+                     what="the account back to the customer's city (the interrupted write is not a CRM change)")
+    await live.until(lambda: _no_intents(live), what="no intent left behind")
+
+
+async def _no_intents(live: LiveSync) -> bool:
+    return await live.state.fetchval("SELECT count(*) FROM cdc.coupling_intents") == 0
