@@ -23,11 +23,6 @@ from cdc.mapping.load import load_mapping_file
 from cdc.settings import DEFAULT_MAPPING_FILE, SYSTEMS, Settings
 from tests.throwaway import drop_throwaway
 
-KNOWN_GAPS = (
-    "known gaps (issue #4): a create committed in the destination just before a kill, whose source is deleted "
-    "before the replay, leaves the created record uncoupled; under kills verify sometimes reports one e-mail "
-    "duplicate, not yet explained. Both processes survive every fault: see docs/operations.md")
-
 
 def creating_mapping_file(directory: Path) -> Path:
     """The default mappings with creation allowed everywhere, so every change has work to do, and with policies

@@ -20,7 +20,7 @@ from cdc.demo.workload import generate
 from cdc.settings import Settings
 from cdc.stack.kafka import LocalKafka
 from cdc.stack.postgres import LocalPostgres
-from tests.faults.service import KNOWN_GAPS, Service
+from tests.faults.service import Service
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -57,7 +57,6 @@ async def keep_alive(svc: Service, stop: asyncio.Event) -> None:
         await asyncio.sleep(0.5)
 
 
-@pytest.mark.xfail(reason=KNOWN_GAPS, strict=False)
 async def test_kills_restarts_and_a_frozen_broker_lose_and_duplicate_nothing(service: Service,
                                                                             settings: Settings) -> None:
     rng = random.Random(11)

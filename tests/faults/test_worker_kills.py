@@ -11,7 +11,7 @@ import pytest
 
 from cdc.demo.workload import generate
 from cdc.settings import Settings
-from tests.faults.service import KNOWN_GAPS, Service
+from tests.faults.service import Service
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -21,7 +21,6 @@ RATE = 250.0
 KILLS = 100 if LONG else 20
 
 
-@pytest.mark.xfail(reason=KNOWN_GAPS, strict=False)
 async def test_worker_killed_at_random_points_loses_and_duplicates_nothing(settings: Settings,
                                                                           tmp_path: Path) -> None:
     service = Service(settings, tmp_path)
