@@ -81,8 +81,9 @@ class Engine:
         `announcer` is a second state connection, outside the transaction: creations are announced on it
         (`cdc.state.intents`) and durable before they are written."""
         results: list[tuple[Incoming, Decision]] = []
-        recovery = Recovery()
         async with state.transaction():
+            # nothing left behind by a crash (the usual case): no recovery look-ups in this batch
+            recovery = Recovery(possible=await intents.exist(state))
             if consumed and group:
                 claimed = await offsets.claim(state, group, list(consumed))
                 items = [i for i in items if i.offset is None or i.topic is None
@@ -344,9 +345,16 @@ def _intent(item: Incoming, decision: Decision) -> Intent:
     for w in decision.writes:
         if w.kind != "delete":
             writes[w.system].update(w.values)
-    return Intent(item.mapping.name, item.source, item.change.key, decision.partner_key,
-                  _KINDS.get(decision.verdict, "update"), c.erp_values, c.crm_values,
-                  c.erp_modified_on, c.crm_modified_on, c.erp_position, c.crm_position, dict(writes),
+    kind = _KINDS.get(decision.verdict, "update")
+    erp_values, crm_values = c.erp_values, c.crm_values
+    if kind == "update":
+        # only the fingerprint of what is written (and of where it came from): restored over the stored one
+        touched = [f for f in item.mapping.fields
+                   if any(f.column(system) in values for system, values in writes.items())]  # type: ignore[arg-type]
+        erp_values = {f.erp: erp_values[f.erp] for f in touched if f.erp is not None and f.erp in erp_values}
+        crm_values = {f.crm: crm_values[f.crm] for f in touched if f.crm is not None and f.crm in crm_values}
+    return Intent(item.mapping.name, item.source, item.change.key, decision.partner_key, kind, erp_values,
+                  crm_values, c.erp_modified_on, c.crm_modified_on, c.erp_position, c.crm_position, dict(writes),
                   UUID(replay.job_id) if replay is not None else None)
 
 

@@ -35,6 +35,8 @@ class Recovery:
     """What recovery did during one batch: intents to forget when the batch commits (not before: announcing the
     same record again in the batch would wait on the deleted row), and the restored creations to count."""
 
+    possible: bool = True
+    """False when no intent existed as the batch began: none can be dangling for its records."""
     forget: set[RecordId] = field(default_factory=set)
     restored: list[Intent] = field(default_factory=list)
     seen: set[tuple[str, System, str, str]] = field(default_factory=set)
@@ -65,7 +67,7 @@ async def recover_interrupted(state: asyncpg.Connection, links: dict[System, Sys
                               source: System, uncoupled: list[Change], recovery: Recovery) -> Recovered:
     """For uncoupled `source` records: restore the coupling of a creation they announced (when it was written),
     or of the creation they are (when they were created by the sync)."""
-    if not uncoupled:
+    if not uncoupled or not recovery.possible:
         return Recovered({}, {})
     destination = other(source)
     keys = [c.key for c in uncoupled]
@@ -130,7 +132,7 @@ async def recover_writes(state: asyncpg.Connection, links: dict[System, SystemLi
     """For coupled `source` records (by key): when a crashed batch wrote to the pair, record
     what it would have recorded, so the write is not taken for a user's change whose event never comes (the
     sync's own writes are not captured). Returns the couplings as restored, by the same keys."""
-    if not coupled:
+    if not coupled or not recovery.possible:
         return {}
     pairs = {(c.erp_key, c.crm_key): key for key, c in coupled.items()}
     found = [i for i in await intents.updates_of_pairs(state, mapping.name, list(pairs)) if recovery.dangling(i)]

@@ -120,5 +120,9 @@ async def taken(conn: asyncpg.Connection, mapping: str, system: System, keys: li
     return {r["key"] for r in await conn.fetch(query, mapping, list(keys))}
 
 
+async def exist(conn: asyncpg.Connection) -> bool:
+    return bool(await conn.fetchval(_Q.exist))
+
+
 async def count(conn: asyncpg.Connection) -> int:
     return int(await conn.fetchval(_Q.count))

@@ -34,15 +34,19 @@ WHERE mapping = $1 AND source_system = $2 AND destination_key = ANY($3::text[]) 
 
 -- name: updates_of_pairs
 -- Updates announced from either record of these coupled pairs.
+-- (two index scans: an OR of the two would scan the table, which churns like a queue)
 SELECT * FROM cdc.coupling_intents
-WHERE mapping = $1 AND kind = 'update' AND ((source_system = 'erp' AND source_key = ANY($2::text[]))
-                                         OR (source_system = 'crm' AND source_key = ANY($3::text[])))
+WHERE mapping = $1 AND source_system = 'erp' AND source_key = ANY($2::text[]) AND kind = 'update'
+UNION ALL
+SELECT * FROM cdc.coupling_intents
+WHERE mapping = $1 AND source_system = 'crm' AND source_key = ANY($3::text[]) AND kind = 'update'
 
 -- name: restore_fingerprints
 -- What step 4 of the interrupted batch would have recorded about an existing coupling.
+-- An update intent holds the fingerprint of the written fields only: merged over the stored one.
 UPDATE cdc.couplings c SET
-    erp_values = u.erp_values::jsonb,
-    crm_values = u.crm_values::jsonb,
+    erp_values = coalesce(c.erp_values, '{}'::jsonb) || u.erp_values::jsonb,
+    crm_values = coalesce(c.crm_values, '{}'::jsonb) || u.crm_values::jsonb,
     erp_modified_on = coalesce(u.erp_modified_on, c.erp_modified_on),
     crm_modified_on = coalesce(u.crm_modified_on, c.crm_modified_on),
     erp_position = coalesce(u.erp_position, c.erp_position),
@@ -72,3 +76,6 @@ WHERE mapping = $1 AND source_system = 'erp' AND destination_key = ANY($2::text[
 
 -- name: count
 SELECT count(*) FROM cdc.coupling_intents
+
+-- name: exist
+SELECT EXISTS (SELECT 1 FROM cdc.coupling_intents)

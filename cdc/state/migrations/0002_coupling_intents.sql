@@ -22,3 +22,6 @@ CREATE TABLE cdc.coupling_intents (
     PRIMARY KEY (mapping, source_system, source_key, kind)
 );
 CREATE INDEX coupling_intents_destination ON cdc.coupling_intents (mapping, source_system, destination_key);
+-- Rows live for one batch: vacuumed often, so look-ups never wade through dead ones.
+ALTER TABLE cdc.coupling_intents SET (autovacuum_vacuum_scale_factor = 0, autovacuum_vacuum_threshold = 5000,
+                                      autovacuum_vacuum_cost_delay = 0);
