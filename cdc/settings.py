@@ -57,6 +57,8 @@ class Settings(BaseSettings):
     worker_batch_size: int = Field(2000, description='Records a worker takes per batch.')
     live_job_window_seconds: int = Field(3600,
         description='Live processing is recorded as one job per mapping and direction per window.')
+    record_log_keep: int = Field(1_000_000, ge=0, description=(
+        "Decisions kept in the record log (the dashboard's record lookup); workers prune older ones every minute."))
     worker_instance: str | None = Field(None, description=(
         "Static consumer-group membership (group.instance.id): a worker restarted under the same name takes its "
         "partitions back at once instead of after the session timeout. Unique per worker process."))

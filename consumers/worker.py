@@ -28,7 +28,7 @@ from cdc.mapping.model import MappingFile
 from cdc.mapping.validate import validate_against_catalog
 from cdc.monitoring.metrics import observe_apply_latency
 from cdc.settings import Settings, System
-from cdc.state import job_errors, parking
+from cdc.state import job_errors, parking, record_log
 from cdc.state.couplings import AlreadyCoupled
 from cdc.state.migrate import migrate
 from consumers import dead_letter
@@ -242,9 +242,13 @@ class Worker:
     async def _retry_parked(self, stop: asyncio.Event) -> None:
         assert self.state is not None
         conn = await database.connect(self.settings.dsn("state"), role="state")
+        pruned_at = 0.0
         try:
             while not stop.is_set():
                 try:
+                    if time.monotonic() - pruned_at > PRUNE_INTERVAL:
+                        pruned_at = time.monotonic()
+                        await record_log.prune(conn, self.settings.record_log_keep)
                     handled = await self._retry_once(conn)
                 except TROUBLE:
                     raise  # the consuming loop sees it and opens everything again
@@ -339,6 +343,9 @@ class _Resume(ConsumerRebalanceListener):
                     w.consumer.seek(tp, position)
         log.info("partitions assigned", worker=w.name, count=len(assigned))
 
+
+PRUNE_INTERVAL = 60.0
+"""Seconds between prunings of the record log (to `CDC_RECORD_LOG_KEEP` entries)."""
 
 TROUBLE = (OSError, TimeoutError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError,
            asyncpg.OperatorInterventionError, asyncpg.CannotConnectNowError, ServiceUnavailable, KafkaError)
