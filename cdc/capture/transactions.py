@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from cdc import log as logging
 from cdc.capture.events import EventEncoder, Transaction, key_of
 from cdc.capture.pgoutput import (
     Begin,
@@ -27,6 +28,8 @@ from cdc.capture.pgoutput import (
     Update,
 )
 from schemas.change_event import encode_key
+
+log = logging.get(component="capture")
 
 TableName = tuple[str, str]  # (schema, table)
 
@@ -61,10 +64,17 @@ Output = Publish | Boundary | Truncated
 _PASSED_OVER = frozenset(b"IUDTOMY")  # in a transaction read again, only Relation and Commit matter
 
 
+MAX_EVENT_BYTES = 1_000_000
+"""Largest event published whole: below the broker's and the producer's default 1 MiB message limit, with room
+for the record's key and headers."""
+
+
 class Assembler:
     def __init__(self, *, encoder: EventEncoder, topic: Callable[[str], str], keys: Mapping[TableName, tuple[str, ...]],
-                 origin_prefix: str, decoder: Decoder | None = None) -> None:
+                 origin_prefix: str, decoder: Decoder | None = None,
+                 max_event_bytes: int = MAX_EVENT_BYTES) -> None:
         self.encoder = encoder
+        self.max_event_bytes = max_event_bytes
         self.topic = topic
         self.keys = keys
         self.origin_prefix = origin_prefix
@@ -145,7 +155,16 @@ class Assembler:
         self._per_table[rel_id] = collection_order
         value = self.encoder.encode(op, relation.schema, relation.table, before, after, txn, lsn,
                                     self._same_lsn, self._events, collection_order)
-        key = key_of(after if after is not None else before or {}, self._key_for(relation))
+        key_columns = self._key_for(relation)
+        key = key_of(after if after is not None else before or {}, key_columns)
+        if len(value) > self.max_event_bytes:
+            # The broker would refuse it for ever; the worker reads the row itself, the key is all it needs.
+            log.warning("event larger than the broker accepts: published with its key only", table=relation.table,
+                        key=key, size=len(value), limit=self.max_event_bytes)
+            value = self.encoder.encode(op, relation.schema, relation.table,
+                                        None if before is None else key_of(before, key_columns),
+                                        None if after is None else key_of(after, key_columns), txn, lsn,
+                                        self._same_lsn, self._events, collection_order)
         topic = self._topics.get(rel_id)
         if topic is None:
             topic = self._topics[rel_id] = self.topic(relation.table)

@@ -164,3 +164,22 @@ def test_what_ended_before_published_upto_is_passed_over() -> None:
     assert out[3] == Boundary(lsn=410, commit_ts=TS, events=1)
     # the relation announced inside the transaction passed over is still known
     assert json.loads(out[2].value)["source"]["table"] == "customer"
+
+
+def test_an_event_too_large_for_the_broker_is_published_with_its_key_only() -> None:
+    """Else the broker refuses it for ever and capture stalls; the worker reads the current row anyway."""
+    a = Assembler(encoder=EventEncoder("erp", "cdc.erp", "erp", clock=lambda: 1.0),
+                  topic=lambda table: f"cdc.erp.{table}", keys={("public", "customer"): ("no",)},
+                  origin_prefix="cdc_applier", max_event_bytes=2_000)
+    big = "x" * 5_000
+    out = feed(a, [
+        (100, begin(200, TS, 9)),
+        (100, relation(1, "public", "customer", COLUMNS)),
+        (100, insert(1, ["C1", big, "10.50"])),
+        (120, update(1, ["C2", "small", "1"])),
+        (210, commit(200, 210, TS)),
+    ])
+    events = [ChangeEvent.from_wire(o.value) for o in out[:2]]
+    assert len(out[0].value) < 2_000 and events[0].after == {"no": "C1"} and events[0].op == "c"
+    assert out[0].key == b'{"no":"C1"}'
+    assert events[1].after == {"no": "C2", "name": "small", "credit": "1"}
