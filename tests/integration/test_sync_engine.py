@@ -230,3 +230,13 @@ async def test_two_records_matching_one_partner_in_one_batch_couple_once(live: L
     second = await live.until(lambda: live.coupling("CUSTOMER", "erp", "T2"), what="T2 coupled")
     assert first["crm_key"] != second["crm_key"]
     assert live.worker is not None and not live.worker_task.done()
+
+
+async def test_a_change_too_large_for_the_broker_still_syncs(live: LiveSync) -> None:
+    """A 1.5 MB value (in a column the mapping does not even carry) makes the event larger than the broker's
+    1 MiB limit: capture publishes it with its key only, the worker reads the row and syncs it."""
+    await live.erp.execute("ALTER TABLE customer ADD COLUMN notes text")
+    await live.erp.execute("INSERT INTO customer(no, name, notes) VALUES ('BIG1', 'Big AS', $1)", "x" * 1_500_000)
+    coupling = await live.until(lambda: live.coupling("CUSTOMER", "erp", "BIG1"), what="BIG1 coupled")
+    assert await live.crm.fetchval("SELECT name FROM account WHERE accountid = $1",
+                                   uuid.UUID(coupling["crm_key"])) == "Big AS"
