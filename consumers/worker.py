@@ -348,7 +348,8 @@ PRUNE_INTERVAL = 60.0
 """Seconds between prunings of the record log (to `CDC_RECORD_LOG_KEEP` entries)."""
 
 TROUBLE = (OSError, TimeoutError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError,
-           asyncpg.OperatorInterventionError, asyncpg.CannotConnectNowError, ServiceUnavailable, KafkaError)
+           asyncpg.OperatorInterventionError, asyncpg.CannotConnectNowError, ServiceUnavailable, KafkaError,
+           asyncpg.InternalClientError)  # a connection terminated under a running statement
 """Lost connections and broker failures: the worker opens everything again rather than exiting."""
 
 

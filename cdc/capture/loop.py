@@ -47,7 +47,10 @@ PROGRESS_EVERY = 1.0  # seconds between progress-file writes
 BATCH_GROWTH = 64  # a backlog is read in batches of up to this many times capture_batch_changes
 ADVANCE_EVERY = 1.0  # seconds: the slot is advanced at most this often while changes trickle in
 CONNECTION_TROUBLE = (OSError, TimeoutError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError,
-                      asyncpg.OperatorInterventionError, ServiceUnavailable)
+                      asyncpg.OperatorInterventionError, ServiceUnavailable,
+                      # a connection terminated under a running statement can be left in a state where the next
+                      # use fails with this instead of a connection error: it is as lost
+                      asyncpg.InternalClientError)
 
 
 async def open_source(settings: Settings, system: System) -> asyncpg.Connection:
