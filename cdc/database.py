@@ -9,6 +9,13 @@ import asyncpg
 
 from cdc.errors import ServiceUnavailable
 
+CONNECTION_LOST = (OSError, TimeoutError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError,
+                   asyncpg.OperatorInterventionError,
+                   # a connection terminated under a running statement can be left in a state where the next use
+                   # fails with this instead of a connection error: it is as lost
+                   asyncpg.InternalClientError)
+"""A database connection that is gone (or unusable): open it again, with backoff."""
+
 
 def describe(dsn: str) -> str:
     """host:port/database of a DSN, without user or password (safe to print)."""

@@ -3,11 +3,12 @@
 Order of effects, and why it is safe to crash anywhere (docs/exactly-once.md):
 1. the state transaction opens and takes advisory locks on the records (workers exclude each other);
 2. decisions are made on freshly loaded couplings and rows;
-3. creations are announced (intents, committed on a second connection), then destination writes commit
+3. the writes are announced (intents, committed on a second connection), then destination writes commit
    (idempotent: upserts on deterministic keys, column sets, deletes by key);
 4. couplings, job counters, errors, parked events and the consumed offsets commit together.
 A crash before 4 replays the batch: the writes find their effect already there; counters were never counted;
-a create whose source vanished meanwhile is coupled again from its intent, so its deletion policy still applies.
+what a crashed batch wrote is restored from its intents first, so a source deleted or changed back meanwhile
+still syncs.
 """
 
 from __future__ import annotations
@@ -78,8 +79,8 @@ class Engine:
                       ) -> list[tuple[Incoming, Decision]]:
         """Decide and apply `items` (in order per record); commit state and `consumed` offsets atomically.
 
-        `announcer` is a second state connection, outside the transaction: creations are announced on it
-        (`cdc.state.intents`) and durable before they are written."""
+        `announcer` is a second state connection, outside the transaction: writes are announced on it
+        (`cdc.state.intents`) and durable before they are made."""
         results: list[tuple[Incoming, Decision]] = []
         async with state.transaction():
             # nothing left behind by a crash (the usual case): no recovery look-ups in this batch

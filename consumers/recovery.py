@@ -39,6 +39,7 @@ class Recovery:
     """False when no intent existed as the batch began: none can be dangling for its records."""
     forget: set[RecordId] = field(default_factory=set)
     restored: list[Intent] = field(default_factory=list)
+    _restored_sources: set[RecordId] = field(default_factory=set)
     seen: set[tuple[str, System, str, str]] = field(default_factory=set)
     """Intents (mapping, system, key, kind) this batch announced itself, or already recovered from."""
 
@@ -51,7 +52,13 @@ class Recovery:
         self.forget.add((intent.mapping, intent.source, intent.source_key))
 
     def restored_source(self, mapping: str, system: System, key: str) -> bool:
-        return any(i.mapping == mapping and i.source == system and i.source_key == key for i in self.restored)
+        """Whether this batch restored a coupling announced by this record."""
+        return (mapping, system, key) in self._restored_sources
+
+    def restore(self, intent: Intent) -> None:
+        self.handled(intent)
+        self.restored.append(intent)
+        self._restored_sources.add((intent.mapping, intent.source, intent.source_key))
 
 
 @dataclass(frozen=True)
@@ -110,8 +117,7 @@ async def recover_interrupted(state: asyncpg.Connection, links: dict[System, Sys
         return Recovered({}, reusable)
     await coupling_store.upsert_many(state, [_coupling(i) for i in restored.values()])
     for intent in restored.values():
-        recovery.handled(intent)
-        recovery.restored.append(intent)
+        recovery.restore(intent)
     mine = [erp if source == "erp" else crm for erp, crm in restored]
     log.warning("restored couplings of creations interrupted by a crash", mapping=mapping.name, system=source,
                 keys=mine[:10], count=len(mine))

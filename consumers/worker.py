@@ -22,6 +22,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListen
 from aiokafka.errors import CommitFailedError, KafkaError
 
 from cdc import database
+from cdc.backoff import Backoff
+from cdc.database import CONNECTION_LOST
 from cdc.errors import ConfigError, ServiceUnavailable
 from cdc.mapping.load import load_mapping_file
 from cdc.mapping.model import MappingFile
@@ -347,22 +349,8 @@ class _Resume(ConsumerRebalanceListener):
 PRUNE_INTERVAL = 60.0
 """Seconds between prunings of the record log (to `CDC_RECORD_LOG_KEEP` entries)."""
 
-TROUBLE = (OSError, TimeoutError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError,
-           asyncpg.OperatorInterventionError, asyncpg.CannotConnectNowError, ServiceUnavailable, KafkaError,
-           asyncpg.InternalClientError)  # a connection terminated under a running statement
+TROUBLE = (*CONNECTION_LOST, ServiceUnavailable, KafkaError)
 """Lost connections and broker failures: the worker opens everything again rather than exiting."""
-
-
-class Backoff:
-    def __init__(self, first: float = 0.5, most: float = 30.0) -> None:
-        self.first, self.most, self._next = first, most, first
-
-    def next(self) -> float:
-        current, self._next = self._next, min(self._next * 2, self.most)
-        return current
-
-    def reset(self) -> None:
-        self._next = self.first
 
 
 def _one_line(exc: BaseException) -> str:

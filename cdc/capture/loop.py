@@ -17,6 +17,7 @@ import asyncpg
 from aiokafka.errors import KafkaError
 
 from cdc import log
+from cdc.backoff import Backoff
 from cdc.capture.events import EventEncoder
 from cdc.capture.heartbeat import HeartbeatClock, emit_heartbeat
 from cdc.capture.pgoutput import Decoder, PgOutputError
@@ -35,7 +36,7 @@ from cdc.capture.slot import (
 from cdc.capture.stream import peek
 from cdc.capture.tables import captured_tables
 from cdc.capture.transactions import Assembler, Boundary, Publish, TableName, Truncated
-from cdc.database import connect
+from cdc.database import CONNECTION_LOST, connect
 from cdc.errors import CdcError, ConfigError, ServiceUnavailable
 from cdc.mapping.model import MappingFile
 from cdc.settings import Settings, System
@@ -46,11 +47,7 @@ SESSION = {"DateStyle": "ISO, YMD", "TimeZone": "UTC", "IntervalStyle": "postgre
 PROGRESS_EVERY = 1.0  # seconds between progress-file writes
 BATCH_GROWTH = 64  # a backlog is read in batches of up to this many times capture_batch_changes
 ADVANCE_EVERY = 1.0  # seconds: the slot is advanced at most this often while changes trickle in
-CONNECTION_TROUBLE = (OSError, TimeoutError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError,
-                      asyncpg.OperatorInterventionError, ServiceUnavailable,
-                      # a connection terminated under a running statement can be left in a state where the next
-                      # use fails with this instead of a connection error: it is as lost
-                      asyncpg.InternalClientError)
+CONNECTION_TROUBLE = (*CONNECTION_LOST, ServiceUnavailable)
 
 
 async def open_source(settings: Settings, system: System) -> asyncpg.Connection:
@@ -301,18 +298,6 @@ class SystemCapture:
             with contextlib.suppress(Exception):
                 await self.conn.close(timeout=5)
             self.conn = None
-
-
-class Backoff:
-    def __init__(self, first: float = 0.5, most: float = 30.0) -> None:
-        self.first, self.most, self._next = first, most, first
-
-    def next(self) -> float:
-        current, self._next = self._next, min(self._next * 2, self.most)
-        return current
-
-    def reset(self) -> None:
-        self._next = self.first
 
 
 async def wait(stop: asyncio.Event, seconds: float) -> None:

@@ -122,7 +122,3 @@ async def taken(conn: asyncpg.Connection, mapping: str, system: System, keys: li
 
 async def exist(conn: asyncpg.Connection) -> bool:
     return bool(await conn.fetchval(_Q.exist))
-
-
-async def count(conn: asyncpg.Connection) -> int:
-    return int(await conn.fetchval(_Q.count))

@@ -74,8 +74,5 @@ UNION
 SELECT destination_key FROM cdc.coupling_intents
 WHERE mapping = $1 AND source_system = 'erp' AND destination_key = ANY($2::text[])
 
--- name: count
-SELECT count(*) FROM cdc.coupling_intents
-
 -- name: exist
 SELECT EXISTS (SELECT 1 FROM cdc.coupling_intents)
