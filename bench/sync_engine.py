@@ -34,6 +34,7 @@ import secrets
 import statistics
 import sys
 import time
+from collections import defaultdict
 from pathlib import Path
 
 import asyncpg
@@ -120,6 +121,53 @@ async def wait_applied(crm: asyncpg.Connection, marks: dict[str, str], timeout: 
     return False
 
 
+class CpuMeter:
+    """CPU seconds (user + system, from /proc) used by each part of the pipeline between two readings: the
+    worker processes, capture, every PostgreSQL process of the cluster, the Kafka broker (java), the rest."""
+
+    def __init__(self, fleet: Fleet) -> None:
+        self.fleet = fleet
+        self.tick = os.sysconf("SC_CLK_TCK")
+
+    def read(self) -> dict[str, float]:
+        workers = {p.pid for p in self.fleet.workers}
+        capture = self.fleet.capture.pid if self.fleet.capture else None
+        used: dict[str, float] = defaultdict(float)
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            comm = stat[stat.index("(") + 1:stat.rindex(")")]
+            fields = stat[stat.rindex(")") + 2:].split()
+            seconds = (int(fields[11]) + int(fields[12])) / self.tick
+            pid = int(entry.name)
+            part = ("worker" if pid in workers else "capture" if pid == capture else
+                    "postgresql" if comm == "postgres" else "kafka" if comm == "java" else "other")
+            used[part] += seconds
+            if part == "postgresql" and os.environ.get("CDC_BENCH_PG_DETAIL"):
+                with contextlib.suppress(OSError):
+                    title = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode().split()
+                    used[" ".join(title[1:3]) if len(title) > 2 else str(title)] += seconds
+        return used
+
+    @staticmethod
+    def per_record(before: dict[str, float], after: dict[str, float], records: int) -> str:
+        """µs of CPU per record by part; processes that came or went between the readings count from zero."""
+        parts = ["worker", "postgresql", "capture", "kafka", "other"]
+        use = {p: max(0.0, after.get(p, 0.0) - before.get(p, 0.0)) * 1e6 / records for p in parts}
+        total = sum(use.values())
+        if os.environ.get("CDC_BENCH_PG_DETAIL"):
+            detail = {k: (after[k] - before.get(k, 0.0)) * 1e6 / records for k in after if k not in parts}
+            print("  PostgreSQL by process:", ", ".join(f"{k} {v:,.0f}" for k, v in
+                                                       sorted(detail.items(), key=lambda kv: -kv[1]) if v >= 1))
+        return (", ".join(f"{p} {use[p]:,.0f}" for p in parts) + f"; all {total:,.0f} µs, so at most "
+                f"{os.cpu_count() or 1} cores / {total:,.0f} µs = {(os.cpu_count() or 1) * 1e6 / total:,.0f} "
+                "records/s on this machine at this cost")
+
+
 async def bulk_update(s: Settings, fleet: Fleet, workers: int, keys: list[str]) -> None:
     erp = await asyncpg.connect(s.dsn("erp"))
     crm = await asyncpg.connect(s.dsn("crm"))
@@ -134,17 +182,23 @@ async def bulk_update(s: Settings, fleet: Fleet, workers: int, keys: list[str]) 
         print(f"\nbulk update: {len(keys):,} ERP customers updated in {time.perf_counter() - began:.1f} s",
               flush=True)
         await _wait_published(s, erp)
+        meter = CpuMeter(fleet)
         started = time.perf_counter()
         await fleet.start_workers(workers)
         joined = time.perf_counter() - started
+        cpu_before = meter.read()  # from here on, the workers only apply (their start-up is left out)
+        applied_before = await crm.fetchval("SELECT count(*) FROM account WHERE telephone1 LIKE 'B-%'")
         ok = await wait_applied(crm, marks, 180)
         wall = time.perf_counter() - started
+        cpu_after = meter.read()
         first, last = await crm.fetchrow("SELECT min(modifiedon), max(modifiedon) FROM account "
                                          "WHERE telephone1 LIKE 'B-%'")
         span = (last - first).total_seconds()
         print(f"bulk update applied by {workers} worker(s){'' if ok else ' (TIMED OUT)'}: {len(keys):,} updates, "
               f"first to last CRM write {span:.1f} s = {len(keys) / span:,.0f} updates/s; wall from worker start "
               f"{wall:.1f} s (joining the group {joined:.1f} s) = {len(keys) / wall:,.0f}/s", flush=True)
+        cost = meter.per_record(cpu_before, cpu_after, len(keys) - applied_before)
+        print(f"CPU per update, µs (once the workers joined): {cost}", flush=True)
     finally:
         await erp.close()
         await crm.close()

@@ -350,8 +350,8 @@ def _intent(item: Incoming, decision: Decision) -> Intent:
     erp_values, crm_values = c.erp_values, c.crm_values
     if kind == "update":
         # only the fingerprint of what is written (and of where it came from): restored over the stored one
-        touched = [f for f in item.mapping.fields
-                   if any(f.column(system) in values for system, values in writes.items())]  # type: ignore[arg-type]
+        touched = [f for system, values in writes.items() for column in values
+                   for f in item.mapping.fields_writing(system).get(column, ())]  # type: ignore[arg-type]
         erp_values = {f.erp: erp_values[f.erp] for f in touched if f.erp is not None and f.erp in erp_values}
         crm_values = {f.crm: crm_values[f.crm] for f in touched if f.crm is not None and f.crm in crm_values}
     return Intent(item.mapping.name, item.source, item.change.key, decision.partner_key, kind, erp_values,

@@ -19,6 +19,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from schemas import json_text
+
 SCHEMA_VERSION = 1
 SCHEMA_VERSION_HEADER = "cdc-schema-version"
 CONNECTOR = "cdc-sync"
@@ -120,7 +122,7 @@ class ChangeEvent(BaseModel):
         if value is None:
             return None
         try:
-            payload = json.loads(value)
+            payload = json_text.loads(value)
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise EventDecodeError(f"not JSON: {exc}") from None
         if isinstance(payload, dict) and "payload" in payload and "schema" in payload:
@@ -159,7 +161,7 @@ def decode_key(raw: bytes | None) -> dict[str, Any] | None:
     if raw is None:
         return None
     try:
-        key = json.loads(raw)
+        key = json_text.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError):
         return None
     if isinstance(key, dict) and "payload" in key and "schema" in key:

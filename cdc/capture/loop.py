@@ -47,6 +47,7 @@ SESSION = {"DateStyle": "ISO, YMD", "TimeZone": "UTC", "IntervalStyle": "postgre
 PROGRESS_EVERY = 1.0  # seconds between progress-file writes
 BATCH_GROWTH = 64  # a backlog is read in batches of up to this many times capture_batch_changes
 ADVANCE_EVERY = 1.0  # seconds: the slot is advanced at most this often while changes trickle in
+IDLE_WAIT_MAX = 1.0  # seconds: the longest pause after an empty peek
 CONNECTION_TROUBLE = (*CONNECTION_LOST, ServiceUnavailable)
 
 
@@ -235,7 +236,9 @@ class SystemCapture:
                                                     client_id=f"cdc-capture-{self.source.system}")
                     self.publisher = Publisher(producer)
                     self.log.info("reconnected to kafka")
+                began = time.monotonic()
                 rows = await self.cycle()
+                took = time.monotonic() - began
                 delay.reset()
             except CdcError as exc:
                 if isinstance(exc, ServiceUnavailable):
@@ -262,7 +265,8 @@ class SystemCapture:
                 await self._trouble(stop, delay, "reading the slot failed, retrying", exc, database=True)
                 continue
             if rows == 0:
-                await wait(stop, self.settings.capture_poll_interval)
+                await wait(stop, idle_wait(took, self.settings.capture_poll_interval,
+                                           self.settings.capture_idle_share))
             else:
                 await asyncio.sleep(0)
 
@@ -298,6 +302,13 @@ class SystemCapture:
             with contextlib.suppress(Exception):
                 await self.conn.close(timeout=5)
             self.conn = None
+
+
+def idle_wait(peek_seconds: float, poll_interval: float, share: float) -> float:
+    """The pause after a peek that found nothing: the poll interval, or longer when peeking costs so much that
+    polling would use more than `share` of a core. An empty peek still decodes everything the cluster wrote since
+    the slot's restart point (up to 15 s of WAL, all databases), e.g. while a worker writes the other system."""
+    return max(poll_interval, min(IDLE_WAIT_MAX, peek_seconds * (1 - share) / share))
 
 
 async def wait(stop: asyncio.Event, seconds: float) -> None:

@@ -406,6 +406,21 @@ class TableMapping(Frozen):
             out[system] = seen
         return out
 
+    def fields_writing(self, system: System) -> dict[str, list[FieldMapping]]:
+        """The field mappings of each column of `system`'s table (any direction, enabled or not)."""
+        return self.fields_by_column[system]
+
+    @cached_property
+    def fields_by_column(self) -> dict[str, dict[str, list[FieldMapping]]]:
+        """`fields_writing` per system, worked out once."""
+        out: dict[str, dict[str, list[FieldMapping]]] = {"erp": {}, "crm": {}}
+        for system, by_column in out.items():
+            for f in self.fields:
+                column = f.column(system)  # type: ignore[arg-type]
+                if column is not None:
+                    by_column.setdefault(column, []).append(f)
+        return out
+
     @property
     def lookups(self) -> list[str]:
         return sorted({f.lookup for f in self.fields if f.enabled and f.lookup is not None})

@@ -7,13 +7,13 @@ block may only be comments or blank.
 from __future__ import annotations
 
 import functools
-import json
 import re
 from collections.abc import Iterator
 from importlib import resources
 from typing import Any
 
 from cdc.settings import SYSTEMS, System
+from schemas import json_text
 
 _NAME = re.compile(r"^--\s*name:\s*(\S+)\s*$")
 _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
@@ -92,17 +92,14 @@ def rows_affected(status: str) -> int:
     return int(status.rsplit(" ", 1)[-1])
 
 
-_sorted_json = json.JSONEncoder(default=str, sort_keys=True).encode  # built once: json.dumps builds one per call
-
-
 def jsonb_in(value: Any) -> str | None:
     """A value for a `$n::text::jsonb` parameter: text, so no connection codec is needed."""
-    return None if value is None else _sorted_json(value)
+    return None if value is None else json_text.dumps_sorted(value)
 
 
 def jsonb_out(value: Any) -> Any:
     """jsonb arrives as text unless the caller's connection has a codec for it."""
-    return json.loads(value) if isinstance(value, str) else value
+    return json_text.loads(value) if isinstance(value, str) else value
 
 
 def system_param(system: str) -> System:

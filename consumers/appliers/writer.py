@@ -7,6 +7,7 @@ record is retried in its own savepoint so one bad record fails alone.
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -56,23 +57,30 @@ def _statement(tw: TableWrite) -> tuple[str, tuple[Any, ...]]:
     """The SQL text (shared by writes of the same shape) and the arguments of one write."""
     table, write = tw.table, tw.write
     key_column = table.primary_key[0]
-    name = qualified(table.schema, table.name)
     key = coerce(write.key, table.columns[key_column].type_name)
     if write.kind == "delete":
-        return f"DELETE FROM {name} WHERE {quote_ident(key_column)} = $1", (key,)
+        return _sql(table.schema, table.name, key_column, "delete", ()), (key,)
     values = _typed(table, write.values)
     if write.kind == "insert":
         values[key_column] = key
-        columns = list(values)
+        return _sql(table.schema, table.name, key_column, "insert", tuple(values)), tuple(values.values())
+    return _sql(table.schema, table.name, key_column, "update", tuple(values)), (*values.values(), key)
+
+
+@functools.lru_cache(maxsize=4096)
+def _sql(schema: str, table: str, key_column: str, kind: str, columns: tuple[str, ...]) -> str:
+    """The statement of one write shape, built once (identifiers quoted; every value a parameter)."""
+    name = qualified(schema, table)
+    if kind == "delete":
+        return f"DELETE FROM {name} WHERE {quote_ident(key_column)} = $1"
+    if kind == "insert":
         placeholders = ", ".join(f"${i}" for i in range(1, len(columns) + 1))
         updates = ", ".join(f"{quote_ident(c)} = EXCLUDED.{quote_ident(c)}" for c in columns if c != key_column)
         conflict = f"DO UPDATE SET {updates}" if updates else "DO NOTHING"
         return (f"INSERT INTO {name} ({', '.join(quote_ident(c) for c in columns)}) VALUES ({placeholders}) "
-                f"ON CONFLICT ({quote_ident(key_column)}) {conflict}", tuple(values.values()))
-    columns = list(values)
+                f"ON CONFLICT ({quote_ident(key_column)}) {conflict}")
     sets = ", ".join(f"{quote_ident(c)} = ${i}" for i, c in enumerate(columns, start=1))
-    return (f"UPDATE {name} SET {sets} WHERE {quote_ident(key_column)} = ${len(columns) + 1}",
-            (*values.values(), key))
+    return f"UPDATE {name} SET {sets} WHERE {quote_ident(key_column)} = ${len(columns) + 1}"
 
 
 async def _write_one(conn: asyncpg.Connection, tw: TableWrite) -> None:
