@@ -8,12 +8,14 @@ to `json`, so every value means what it meant before; only the time changes.
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
 import orjson
 
-_LONG_NUMBER = re.compile(rb"\d{19}")  # 19 digits may exceed a 64-bit integer: parsed by json, exactly
+# 19 digits in a row may be an integer beyond 64 bits: such text is parsed by json, exactly. Found by mapping every
+# digit to "1" and everything else to "0" (bytes.translate and `in` run at C speed; a regex took 6 µs an event).
+_DIGITS = bytes(0x31 if 0x30 <= b <= 0x39 else 0x30 for b in range(256))
+_LONG_NUMBER = b"1" * 19
 _SORTED = orjson.OPT_SORT_KEYS | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_NON_STR_KEYS
 _sorted_json = json.JSONEncoder(default=str, sort_keys=True).encode
 
@@ -21,7 +23,7 @@ _sorted_json = json.JSONEncoder(default=str, sort_keys=True).encode
 def loads(text: bytes | str) -> Any:
     """`json.loads(text)`, faster. Raises json.JSONDecodeError (or UnicodeDecodeError) as `json.loads` does."""
     data = text.encode() if isinstance(text, str) else text
-    if _LONG_NUMBER.search(data) is None:
+    if _LONG_NUMBER not in data.translate(_DIGITS):
         try:
             return orjson.loads(data)
         except orjson.JSONDecodeError:

@@ -48,6 +48,7 @@ PROGRESS_EVERY = 1.0  # seconds between progress-file writes
 BATCH_GROWTH = 64  # a backlog is read in batches of up to this many times capture_batch_changes
 ADVANCE_EVERY = 1.0  # seconds: the slot is advanced at most this often while changes trickle in
 IDLE_WAIT_MAX = 1.0  # seconds: the longest pause after an empty peek
+IDLE_AFTER = 5  # empty peeks in a row after which the source counts as idle
 CONNECTION_TROUBLE = (*CONNECTION_LOST, ServiceUnavailable)
 
 
@@ -222,6 +223,7 @@ class SystemCapture:
     async def run(self, stop: asyncio.Event) -> None:
         self._save(force=True)  # the progress file appears once capture is reading
         delay = Backoff()
+        empty = 0  # peeks in a row that found nothing new
         while not stop.is_set():
             try:
                 if self.conn is None or self.conn.is_closed():
@@ -264,9 +266,10 @@ class SystemCapture:
                     raise problem from None
                 await self._trouble(stop, delay, "reading the slot failed, retrying", exc, database=True)
                 continue
+            empty = empty + 1 if rows == 0 else 0
             if rows == 0:
                 await wait(stop, idle_wait(took, self.settings.capture_poll_interval,
-                                           self.settings.capture_idle_share))
+                                           self.settings.capture_idle_share, empty))
             else:
                 await asyncio.sleep(0)
 
@@ -304,10 +307,15 @@ class SystemCapture:
             self.conn = None
 
 
-def idle_wait(peek_seconds: float, poll_interval: float, share: float) -> float:
-    """The pause after a peek that found nothing: the poll interval, or longer when peeking costs so much that
-    polling would use more than `share` of a core. An empty peek still decodes everything the cluster wrote since
-    the slot's restart point (up to 15 s of WAL, all databases), e.g. while a worker writes the other system."""
+def idle_wait(peek_seconds: float, poll_interval: float, share: float, empty: int) -> float:
+    """The pause after the `empty`-th peek in a row that found nothing new.
+
+    The poll interval while changes flow (a quiet moment between transactions is not idleness); once the source
+    is idle (IDLE_AFTER empty peeks in a row), longer when peeking costs so much that polling would use more than
+    `share` of a core. An empty peek still decodes everything the cluster wrote since the slot's restart point (up
+    to 15 s of WAL, all databases), e.g. while a worker writes the other system."""
+    if empty < IDLE_AFTER:
+        return poll_interval
     return max(poll_interval, min(IDLE_WAIT_MAX, peek_seconds * (1 - share) / share))
 
 

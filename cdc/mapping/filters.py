@@ -9,6 +9,7 @@ sides (`COLLATE "C"`); `starts_with` and `contains` apply to text columns only.
 
 from __future__ import annotations
 
+import functools
 import operator
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -69,9 +70,17 @@ def _like(c: Condition, wanted: Any, example: Any) -> Any:
     if kind is None:
         return wanted
     try:
-        return convert(wanted, kind)
+        return _converted(wanted, kind)
     except ValueError as exc:
         raise FilterValueError(f"filter on {c.field}: {exc}") from None
+    except TypeError:  # an unhashable filter value: converted every time
+        return convert(wanted, kind)
+
+
+@functools.lru_cache(maxsize=1024, typed=True)
+def _converted(wanted: Any, kind: str) -> Any:
+    """A filter value converted once per column kind (filters are evaluated for every record)."""
+    return convert(wanted, kind)
 
 
 def conditions(f: Filter | None) -> list[Condition]:
