@@ -146,9 +146,14 @@ async def find_candidates(state: asyncpg.Connection, dest: SystemLink, mapping: 
             rows = await dest.reader.fetch(sql, [w[0] for w in wanted], *columns)
             own = {k for ks in own_keys.values() for k in ks}
             found_keys = sorted({str(r[key_column]) for r in rows})
-            # a candidate another worker is coupling (by match, or its own event) is decided after it commits
-            await lock_records(state, {lock_id(mapping.name, destination, k) for k in found_keys if k not in own})
+            # Records already coupled (or being created) are no candidates: left out before locking, since a
+            # common name can match thousands of them, more locks than the lock table holds. A candidate another
+            # worker is coupling now (by match, or its own event) is decided after it commits: locked, then
+            # checked again.
             coupled = await intents.taken(state, mapping.name, destination, found_keys)
+            free = [k for k in found_keys if k not in coupled and k not in own]
+            await lock_records(state, {lock_id(mapping.name, destination, k) for k in free})
+            coupled |= await intents.taken(state, mapping.name, destination, free)
             for r in rows:
                 row = dict(r)
                 index = row.pop("cdc_match_index")

@@ -24,7 +24,7 @@ from aiokafka.errors import CommitFailedError, KafkaError
 from cdc import database
 from cdc.backoff import Backoff
 from cdc.database import CONNECTION_LOST
-from cdc.errors import ConfigError, ServiceUnavailable
+from cdc.errors import CdcError, ConfigError, ServiceUnavailable
 from cdc.mapping.load import load_mapping_file
 from cdc.mapping.model import MappingFile
 from cdc.mapping.validate import validate_against_catalog
@@ -219,6 +219,24 @@ class Worker:
 
     async def _process(self, items: list[Incoming], consumed: dict[tuple[str, int], int]
                        ) -> list[tuple[Incoming, Decision]]:
+        """Process a batch; one that needs more locks than PostgreSQL's lock table holds is processed in halves
+        (each half commits its own offsets), down to single records, instead of failing again on every retry."""
+        try:
+            return await self._process_whole(items, consumed)
+        except asyncpg.OutOfMemoryError as exc:
+            reason = str(exc).splitlines()[0]
+            if len(items) < 2:
+                raise CdcError(f"PostgreSQL ran out of shared memory deciding a single record ({reason}): raise "
+                               "max_locks_per_transaction in the state database's server") from None
+            log.warning("batch too large for the lock table: processed in halves", records=len(items),
+                        error=reason)
+            half = len(items) // 2
+            head, tail = items[:half], items[half:]
+            return [*await self._process(head, offsets_after(head) if consumed else {}),
+                    *await self._process(tail, consumed)]
+
+    async def _process_whole(self, items: list[Incoming], consumed: dict[tuple[str, int], int]
+                             ) -> list[tuple[Incoming, Decision]]:
         assert self.engine and self.state and self.announcer
         attempt = 0
         while True:
@@ -313,6 +331,16 @@ class Worker:
             if mapping.name == p.mapping:
                 return Incoming(event, p.event, mapping, change, parked_id=p.id)
         return f"{p.system} table {event.source.table} is not read by mapping {p.mapping}"
+
+
+def offsets_after(items: list[Incoming]) -> dict[tuple[str, int], int]:
+    """The next offset of each partition once `items` (a prefix of a batch, per partition) are processed."""
+    after: dict[tuple[str, int], int] = {}
+    for item in items:
+        if item.topic is not None and item.offset is not None:
+            where = (item.topic, item.partition or 0)
+            after[where] = max(after.get(where, 0), item.offset + 1)
+    return after
 
 
 class _Resume(ConsumerRebalanceListener):
