@@ -52,7 +52,7 @@ class Settings(BaseSettings):
     capture_idle_share: float = Field(0.1, gt=0, le=1, description=(
         'Most of a core capture spends peeking at an idle source: an empty peek decodes the WAL the whole '
         'cluster wrote since the slot\'s restart point, so when that is costly, peeks after 5 empty ones in a row '
-        'wait longer (at most 1 s).'))
+        'wait longer (at most 0.5 s).'))
     heartbeat_interval: float = Field(10.0, description='Seconds between heartbeats that keep an idle slot moving.')
     replication_origin_prefix: str = Field("cdc_applier",
         description="Origins of the sync's own writes (capture drops them).")

@@ -47,7 +47,7 @@ SESSION = {"DateStyle": "ISO, YMD", "TimeZone": "UTC", "IntervalStyle": "postgre
 PROGRESS_EVERY = 1.0  # seconds between progress-file writes
 BATCH_GROWTH = 64  # a backlog is read in batches of up to this many times capture_batch_changes
 ADVANCE_EVERY = 1.0  # seconds: the slot is advanced at most this often while changes trickle in
-IDLE_WAIT_MAX = 1.0  # seconds: the longest pause after an empty peek
+IDLE_WAIT_MAX = 0.5  # seconds: the longest pause after an empty peek (what the first change after idleness may wait)
 IDLE_AFTER = 5  # empty peeks in a row after which the source counts as idle
 CONNECTION_TROUBLE = (*CONNECTION_LOST, ServiceUnavailable)
 
