@@ -203,14 +203,23 @@ class Engine:
                                     item.offset, item.parked_id)
 
     async def _apply(self, items: list[Incoming], decided: dict[int, Decision]) -> None:
+        """The group's writes, one transaction per system: the source system's first (the values a creation or a
+        match writes back, a conflict's reverse writes), then the destination's. A crash between the two then
+        leaves a creation unwritten (made again on its announced key) rather than written without its write-back,
+        which recovery would take for complete (`consumers.recovery`)."""
         per_system: dict[System, list[TableWrite]] = defaultdict(list)
+        sources: set[System] = set()
         for i, decision in decided.items():
             mapping = items[i].mapping
+            sources.add(items[i].source)
             for write in decision.writes:
                 table = self.links[write.system].tables[mapping.side(write.system).table]
                 per_system[write.system].append(TableWrite(table, write, i))
-        for system, writes in per_system.items():
-            failures = await apply(self.links[system].writer, writes)
+        failed: set[int] = set()
+        for system, writes in sorted(per_system.items(), key=lambda sw: sw[0] not in sources):
+            # a record whose write failed in the first system is not half-written into the second
+            failures = await apply(self.links[system].writer, [tw for tw in writes if tw.ref not in failed])
+            failed.update(failures)
             for i, message in failures.items():
                 old = decided[i]
                 coupling = old.coupling

@@ -68,6 +68,9 @@ class Recovered:
     reusable: dict[str, str]
     """Creations announced but never written (no destination record): source key -> the announced key, which the
     creation reuses."""
+    rematch: dict[str, str] = field(default_factory=dict)
+    """Matches announced but not (fully) written: source key -> the announced partner, which stays a match
+    candidate for that record (and only for it) while it is decided again."""
 
 
 async def recover_interrupted(state: asyncpg.Connection, links: dict[System, SystemLink], mapping: TableMapping,
@@ -89,21 +92,37 @@ async def recover_interrupted(state: asyncpg.Connection, links: dict[System, Sys
                     + [i.source_key for i in created_here.values()])
     chosen: list[Intent] = []
     reusable: dict[str, str] = {}
+    rematch: dict[str, str] = {}
     if announced:
         dest_keys = sorted({i.destination_key for i in announced.values()})
         written = await links[destination].rows_by_key(mapping.side(destination).table, dest_keys)
         busy = await coupling_store.partners_by_keys(state, mapping.name, destination, dest_keys)
+        sources = {c.key: c.row for c in uncoupled}
         for key, intent in announced.items():
             if intent.destination_key in busy:
                 continue
-            if intent.destination_key in written:
+            if intent.kind == "match" and not _was_written(intent, {destination: written, source: sources}):
+                # the partner existed before: only its values tell whether the crashed match wrote anything
+                recovery.handled(intent)
+                rematch[key] = intent.destination_key
+            elif intent.destination_key in written:
                 chosen.append(intent)
             else:
                 reusable[key] = intent.destination_key
     if created_here:
         origins = sorted({i.source_key for i in created_here.values()})
         busy = await coupling_store.partners_by_keys(state, mapping.name, destination, origins)
-        chosen.extend(i for i in created_here.values() if i.source_key not in busy)
+        matched = sorted({i.source_key for i in created_here.values() if i.kind == "match"})
+        rows = {source: {c.key: c.row for c in uncoupled},
+                destination: await links[destination].rows_by_key(mapping.side(destination).table, matched)
+                if matched else {}}
+        for intent in created_here.values():
+            if intent.source_key in busy:
+                continue
+            if intent.kind == "match" and not _was_written(intent, rows):
+                recovery.handled(intent)  # not done: this record is decided afresh, and the intent forgotten
+                continue
+            chosen.append(intent)
     restored: dict[tuple[str, str], Intent] = {}
     erp_taken: set[str] = set()
     crm_taken: set[str] = set()
@@ -114,14 +133,14 @@ async def recover_interrupted(state: asyncpg.Connection, links: dict[System, Sys
         crm_taken.add(intent.crm_key)
         restored[(intent.erp_key, intent.crm_key)] = intent
     if not restored:
-        return Recovered({}, reusable)
+        return Recovered({}, reusable, rematch)
     await coupling_store.upsert_many(state, [_coupling(i) for i in restored.values()])
     for intent in restored.values():
         recovery.restore(intent)
     mine = [erp if source == "erp" else crm for erp, crm in restored]
     log.warning("restored couplings of creations interrupted by a crash", mapping=mapping.name, system=source,
                 keys=mine[:10], count=len(mine))
-    return Recovered(await coupling_store.fetch_by_keys(state, mapping.name, source, mine), reusable)
+    return Recovered(await coupling_store.fetch_by_keys(state, mapping.name, source, mine), reusable, rematch)
 
 
 def _coupling(intent: Intent) -> Coupling:

@@ -52,11 +52,13 @@ async def load(state: asyncpg.Connection, links: dict[System, SystemLink], mappi
     await lock_records(state, locks)
     found = await coupling_store.fetch_by_keys(state, mapping.name, source, keys)
     reusable: dict[str, str] = {}
+    rematch: dict[str, str] = {}
     if recovery is not None:
         recovered = await recover_interrupted(state, links, mapping, source,
                                               [c for c in changes if c.key not in found], recovery)
         found.update(recovered.couplings)
         reusable = recovered.reusable
+        rematch = recovered.rematch
         found.update(await recover_writes(state, links, mapping, source, found, recovery))
 
     partner_keys = sorted({cp.key(destination) for cp in found.values()})
@@ -80,7 +82,9 @@ async def load(state: asyncpg.Connection, links: dict[System, SystemLink], mappi
 
     candidates: dict[int, tuple[tuple[dict[str, Any], ...], ...]] = {}
     if mapping.match_on and creating:
-        candidates = await find_candidates(state, dest_link, mapping, source, changes, creating, own_keys)
+        candidates = await find_candidates(state, dest_link, mapping, source, changes, creating, own_keys,
+                                           rematch={i: rematch[changes[i].key] for i in creating
+                                                    if changes[i].key in rematch})
 
     situations = []
     for i, c in enumerate(changes):
@@ -105,7 +109,8 @@ async def resolve_lookups(state: asyncpg.Connection, needs: set[LookupKey]) -> d
 
 
 async def find_candidates(state: asyncpg.Connection, dest: SystemLink, mapping: TableMapping, source: System,
-                          changes: list[Change], indexes: list[int], own_keys: dict[int, list[str]]
+                          changes: list[Change], indexes: list[int], own_keys: dict[int, list[str]],
+                          rematch: dict[int, str] | None = None
                           ) -> dict[int, tuple[tuple[dict[str, Any], ...], ...]]:
     """Per change, per match priority: the uncoupled, in-filter destination records whose match fields agree.
 
@@ -158,7 +163,8 @@ async def find_candidates(state: asyncpg.Connection, dest: SystemLink, mapping: 
                 row = dict(r)
                 index = row.pop("cdc_match_index")
                 key = str(row[key_column])
-                if key in coupled or key in own_keys.get(index, []) or not matches(side.filter, row):
+                taken = key in coupled and (rematch or {}).get(index) != key  # its own interrupted match is not
+                if taken or key in own_keys.get(index, []) or not matches(side.filter, row):
                     continue
                 matched[index].append(row)
         for i in indexes:

@@ -142,3 +142,70 @@ async def test_source_changed_back_before_the_replay_reaches_the_destination(
 
 async def _no_intents(live: LiveSync) -> bool:
     return await live.state.fetchval("SELECT count(*) FROM cdc.coupling_intents") == 0
+
+
+async def test_creation_interrupted_between_its_two_systems_writes_back_its_key(
+        live: LiveSync, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A CRM account creates an ERP customer and gets the new customer no. written back: two systems, two
+    transactions. The worker dies after the first commits: the replay must still end with both written."""
+    import consumers.batch
+
+    account = uuid.uuid4()
+    original = consumers.batch.apply
+    calls: list[str] = []
+
+    def ours(tw) -> bool:  # type: ignore[no-untyped-def]
+        return str(tw.write.key) == str(account) or tw.write.values.get("name") == "Halfway AS"
+
+    async def apply(conn, writes):  # type: ignore[no-untyped-def]
+        if any(ours(tw) for tw in writes):
+            calls.append(writes[0].write.system)
+            if len(calls) == 2:  # the first system's transaction committed; the second never starts
+                raise ConnectionResetError("simulated crash between the two systems' writes")
+        return await original(conn, writes)
+
+    monkeypatch.setattr(consumers.batch, "apply", apply)
+    await live.crm.execute("INSERT INTO account(accountid, name, address1_city, emailaddress1) "
+                           "VALUES ($1, 'Halfway AS', 'Bergen', 'post@halfway.no')", account)
+    coupling = await live.until(lambda: live.coupling("CUSTOMER", "crm", str(account)), timeout=30,
+                                what="account coupled after the replay")
+    assert len(calls) >= 2, "the interruption did not happen"
+    assert await live.erp.fetchval("SELECT count(*) FROM customer WHERE name = 'Halfway AS'") == 1
+    assert await live.crm.fetchval("SELECT accountnumber FROM account WHERE accountid = $1",
+                                   account) == coupling["erp_key"]
+    await live.until(lambda: _no_intents(live), what="no intent left behind")
+
+
+async def test_match_interrupted_before_its_writes_is_made_again(
+        live: LiveSync, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An ERP customer matches an uncoupled CRM account by e-mail; the worker dies before writing anything. The
+    partner existed before, so its existence proves nothing: the replay must match again and write the customer's
+    values into the account, not take the announced match for done."""
+    import consumers.batch
+
+    account = uuid.uuid4()
+    original = consumers.batch.apply
+    calls: list[str] = []
+
+    async def apply(conn, writes):  # type: ignore[no-untyped-def]
+        if any(str(tw.write.key) in (str(account), "M1") for tw in writes):
+            calls.append(writes[0].write.system)
+            if len(calls) == 1:
+                raise ConnectionResetError("simulated crash before the match's writes")
+        return await original(conn, writes)
+
+    monkeypatch.setattr(consumers.batch, "apply", apply)
+    async with live.crm.transaction(), live.erp.transaction():
+        await live.crm.execute("INSERT INTO account(accountid, name, address1_city, emailaddress1) "
+                               "VALUES ($1, 'Matched AS', 'Bergen', 'post@matched.no')", account)
+        await live.erp.execute("INSERT INTO customer(no, name, city, email) "
+                               "VALUES ('M1', 'Matched AS', 'Oslo', 'post@matched.no')")
+    coupling = await live.until(lambda: live.coupling("CUSTOMER", "erp", "M1"), timeout=30, what="M1 coupled")
+    assert calls, "the interruption did not happen"
+    assert coupling["crm_key"] == str(account), "matched, not created"
+    assert await live.erp.fetchval("SELECT count(*) FROM customer WHERE email = 'post@matched.no'") == 1
+    assert await live.crm.fetchval("SELECT count(*) FROM account WHERE emailaddress1 = 'post@matched.no'") == 1
+    row = await live.crm.fetchrow("SELECT accountnumber, address1_city FROM account WHERE accountid = $1", account)
+    log = await live.state.fetch("SELECT system, key, decision, detail FROM cdc.record_log ORDER BY id")
+    assert row["accountnumber"] == "M1", [dict(r) for r in log if r["key"] in ("M1", str(account))]
+    await live.until(lambda: _no_intents(live), what="no intent left behind")
