@@ -93,15 +93,15 @@ async def recover_interrupted(state: asyncpg.Connection, links: dict[System, Sys
     chosen: list[Intent] = []
     reusable: dict[str, str] = {}
     rematch: dict[str, str] = {}
+    own_rows = {c.key: c.row for c in uncoupled}
     if announced:
         dest_keys = sorted({i.destination_key for i in announced.values()})
         written = await links[destination].rows_by_key(mapping.side(destination).table, dest_keys)
         busy = await coupling_store.partners_by_keys(state, mapping.name, destination, dest_keys)
-        sources = {c.key: c.row for c in uncoupled}
         for key, intent in announced.items():
             if intent.destination_key in busy:
                 continue
-            if intent.kind == "match" and not _was_written(intent, {destination: written, source: sources}):
+            if intent.kind == "match" and not _was_written(intent, {destination: written, source: own_rows}):
                 # the partner existed before: only its values tell whether the crashed match wrote anything
                 recovery.handled(intent)
                 rematch[key] = intent.destination_key
@@ -113,7 +113,7 @@ async def recover_interrupted(state: asyncpg.Connection, links: dict[System, Sys
         origins = sorted({i.source_key for i in created_here.values()})
         busy = await coupling_store.partners_by_keys(state, mapping.name, destination, origins)
         matched = sorted({i.source_key for i in created_here.values() if i.kind == "match"})
-        rows = {source: {c.key: c.row for c in uncoupled},
+        rows = {source: own_rows,
                 destination: await links[destination].rows_by_key(mapping.side(destination).table, matched)
                 if matched else {}}
         for intent in created_here.values():

@@ -11,7 +11,9 @@ from pathlib import Path
 
 import pytest
 
+import consumers.batch
 from cdc.settings import Settings
+from consumers.appliers.writer import TableWrite
 from consumers.batch import Engine
 from tests.integration.sync_harness import LiveSync, mapping_file
 from tests.integration.test_sync_engine import seed_reference_data
@@ -41,6 +43,36 @@ class Interruption:
         monkeypatch.setattr(Engine, "_record", record)
 
 
+class WriteCrash:
+    """Makes the worker die inside its writes: the `at`-th call of the applier that writes a record `ours` picks
+    out raises a connection error before writing (the calls before it committed)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, ours: Callable[[TableWrite], bool], at: int) -> None:
+        self.calls: list[str] = []
+        original = consumers.batch.apply
+
+        async def apply(conn, writes: list[TableWrite]) -> dict[int, str]:  # type: ignore[no-untyped-def]
+            if any(ours(tw) for tw in writes):
+                self.calls.append(writes[0].write.system)
+                if len(self.calls) == at:
+                    raise ConnectionResetError("simulated crash inside the writes")
+            return await original(conn, writes)
+
+        monkeypatch.setattr(consumers.batch, "apply", apply)
+
+
+async def _create_account(live: LiveSync, crash: Interruption, account: uuid.UUID) -> None:
+    """A new CRM account, from which the sync creates an ERP customer, and the interruption that follows."""
+    await live.crm.execute("INSERT INTO account(accountid, name, address1_city, emailaddress1) "
+                           "VALUES ($1, 'Interrupted AS', 'Oslo', 'post@interrupted.no')", account)
+    await live.until(lambda: _fired(crash), what="the interruption")
+
+
+async def _coupled_after_replay(live: LiveSync, account: uuid.UUID) -> dict:
+    return await live.until(lambda: live.coupling("CUSTOMER", "crm", str(account)), timeout=30,
+                            what="account coupled after the replay")
+
+
 @pytest.fixture
 async def live(settings: Settings, tmp_path: Path):
     path = mapping_file(tmp_path, CUSTOMER={"sync_only_coupled": False, "deletion": "propagate"})
@@ -60,9 +92,7 @@ async def test_source_deleted_before_the_replay_deletes_the_created_record(
         await live.crm.execute("DELETE FROM account WHERE accountid = $1", account)
 
     crash = Interruption(monkeypatch, account, delete_the_account)
-    await live.crm.execute("INSERT INTO account(accountid, name, address1_city, emailaddress1) "
-                           "VALUES ($1, 'Interrupted AS', 'Oslo', 'post@interrupted.no')", account)
-    await live.until(lambda: _fired(crash), what="the interruption")
+    await _create_account(live, crash, account)
     assert written == [1], "the customer was written before the state transaction was lost"
     await live.until(lambda: _customer_gone(live, crash.created), timeout=30,
                      what="the created customer deleted with its account (deletion: propagate)")
@@ -80,11 +110,8 @@ async def test_created_record_changed_before_the_replay_keeps_the_change_and_is_
         await live.erp.execute("UPDATE customer SET city = 'Bergen' WHERE no = $1", created)
 
     crash = Interruption(monkeypatch, account, change_the_customer)
-    await live.crm.execute("INSERT INTO account(accountid, name, address1_city, emailaddress1) "
-                           "VALUES ($1, 'Interrupted AS', 'Oslo', 'post@interrupted.no')", account)
-    await live.until(lambda: _fired(crash), what="the interruption")
-    coupling = await live.until(lambda: live.coupling("CUSTOMER", "crm", str(account)), timeout=30,
-                                what="account coupled after the replay")
+    await _create_account(live, crash, account)
+    coupling = await _coupled_after_replay(live, account)
     assert coupling["erp_key"] == crash.created
     await live.until(lambda: live.crm.fetchval("SELECT address1_city = 'Bergen' FROM account WHERE accountid = $1",
                                                account), what="the user's change reached the account")
@@ -101,11 +128,8 @@ async def test_replay_after_an_interruption_creates_once(live: LiveSync, monkeyp
         return None
 
     crash = Interruption(monkeypatch, account, nothing)
-    await live.crm.execute("INSERT INTO account(accountid, name, address1_city, emailaddress1) "
-                           "VALUES ($1, 'Interrupted AS', 'Oslo', 'post@interrupted.no')", account)
-    await live.until(lambda: _fired(crash), what="the interruption")
-    coupling = await live.until(lambda: live.coupling("CUSTOMER", "crm", str(account)), timeout=30,
-                                what="account coupled after the replay")
+    await _create_account(live, crash, account)
+    coupling = await _coupled_after_replay(live, account)
     assert coupling["erp_key"] == crash.created
     assert await live.erp.fetchval("SELECT count(*) FROM customer WHERE name = 'Interrupted AS'") == 1
     await live.until(lambda: _no_intents(live), what="no intent left behind")
@@ -148,28 +172,13 @@ async def test_creation_interrupted_between_its_two_systems_writes_back_its_key(
         live: LiveSync, monkeypatch: pytest.MonkeyPatch) -> None:
     """A CRM account creates an ERP customer and gets the new customer no. written back: two systems, two
     transactions. The worker dies after the first commits: the replay must still end with both written."""
-    import consumers.batch
-
     account = uuid.uuid4()
-    original = consumers.batch.apply
-    calls: list[str] = []
-
-    def ours(tw) -> bool:  # type: ignore[no-untyped-def]
-        return str(tw.write.key) == str(account) or tw.write.values.get("name") == "Halfway AS"
-
-    async def apply(conn, writes):  # type: ignore[no-untyped-def]
-        if any(ours(tw) for tw in writes):
-            calls.append(writes[0].write.system)
-            if len(calls) == 2:  # the first system's transaction committed; the second never starts
-                raise ConnectionResetError("simulated crash between the two systems' writes")
-        return await original(conn, writes)
-
-    monkeypatch.setattr(consumers.batch, "apply", apply)
+    crash = WriteCrash(monkeypatch, lambda tw: str(tw.write.key) == str(account)
+                       or tw.write.values.get("name") == "Halfway AS", at=2)  # the first system's writes committed
     await live.crm.execute("INSERT INTO account(accountid, name, address1_city, emailaddress1) "
                            "VALUES ($1, 'Halfway AS', 'Bergen', 'post@halfway.no')", account)
-    coupling = await live.until(lambda: live.coupling("CUSTOMER", "crm", str(account)), timeout=30,
-                                what="account coupled after the replay")
-    assert len(calls) >= 2, "the interruption did not happen"
+    coupling = await _coupled_after_replay(live, account)
+    assert len(crash.calls) >= 2, "the interruption did not happen"
     assert await live.erp.fetchval("SELECT count(*) FROM customer WHERE name = 'Halfway AS'") == 1
     assert await live.crm.fetchval("SELECT accountnumber FROM account WHERE accountid = $1",
                                    account) == coupling["erp_key"]
@@ -181,27 +190,15 @@ async def test_match_interrupted_before_its_writes_is_made_again(
     """An ERP customer matches an uncoupled CRM account by e-mail; the worker dies before writing anything. The
     partner existed before, so its existence proves nothing: the replay must match again and write the customer's
     values into the account, not take the announced match for done."""
-    import consumers.batch
-
     account = uuid.uuid4()
-    original = consumers.batch.apply
-    calls: list[str] = []
-
-    async def apply(conn, writes):  # type: ignore[no-untyped-def]
-        if any(str(tw.write.key) in (str(account), "M1") for tw in writes):
-            calls.append(writes[0].write.system)
-            if len(calls) == 1:
-                raise ConnectionResetError("simulated crash before the match's writes")
-        return await original(conn, writes)
-
-    monkeypatch.setattr(consumers.batch, "apply", apply)
+    crash = WriteCrash(monkeypatch, lambda tw: str(tw.write.key) in (str(account), "M1"), at=1)
     async with live.crm.transaction(), live.erp.transaction():
         await live.crm.execute("INSERT INTO account(accountid, name, address1_city, emailaddress1) "
                                "VALUES ($1, 'Matched AS', 'Bergen', 'post@matched.no')", account)
         await live.erp.execute("INSERT INTO customer(no, name, city, email) "
                                "VALUES ('M1', 'Matched AS', 'Oslo', 'post@matched.no')")
     coupling = await live.until(lambda: live.coupling("CUSTOMER", "erp", "M1"), timeout=30, what="M1 coupled")
-    assert calls, "the interruption did not happen"
+    assert crash.calls, "the interruption did not happen"
     assert coupling["crm_key"] == str(account), "matched, not created"
     assert await live.erp.fetchval("SELECT count(*) FROM customer WHERE email = 'post@matched.no'") == 1
     assert await live.crm.fetchval("SELECT count(*) FROM account WHERE emailaddress1 = 'post@matched.no'") == 1
