@@ -29,7 +29,7 @@ from cdc.orchestrator.duplicates import LikelyDuplicate, NearIndex
 from cdc.orchestrator.links import ReadOnly, read_only
 from cdc.orchestrator.plan import Step, select, steps_of
 from cdc.orchestrator.progress import plain
-from cdc.orchestrator.sources import CHUNK, SideRows
+from cdc.orchestrator.sources import CHUNK, DEPTH, SideRows
 from cdc.settings import Settings, System
 from consumers.batch import replay_failure
 from consumers.decisions.fields import LookupKey, lookup_needs, typed_row
@@ -184,8 +184,12 @@ async def _predict(ro: ReadOnly, mapping_file: MappingFile, step: Step, overlay:
     created: list[tuple[str, dict[str, Any]]] = []
     match_columns = [m.erp if source == "erp" else m.crm for m in mapping.match_on]
     async with ro.links[source].reader.acquire() as conn:
-        async with rows_of.snapshot(conn, None, chunk) as (_, chunks):
+        hierarchy = bool(rows_of.parent_columns)  # parents first, as the run replays them
+        async with rows_of.snapshot(conn, None, chunk, by_depth=hierarchy) as (_, chunks):
             async for rows in chunks:
+                if hierarchy:
+                    for row in rows:
+                        del row[DEPTH]
                 changes = [_change(rows_of, row) for row in rows]
                 situations = await load(ro.state, ro.links, mapping, source, changes,
                                         sync_only_coupled={i: not create for i in range(len(changes))})
@@ -220,7 +224,7 @@ def _decide(mapping_file: MappingFile, mapping: TableMapping, change: Change, si
     except ValueError as exc:  # a value that cannot be carried (coercion, value map, transform)
         return Decision("failed", str(exc), counts={"failed": 1}, error=str(exc))
     if decision.verdict == "parked":  # as the worker does for replays
-        return replay_failure(mapping_file, mapping.name, change, situation, decision.reason)
+        return replay_failure(mapping_file, mapping.name, change, decision)
     return decision
 
 
