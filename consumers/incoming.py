@@ -20,6 +20,7 @@ from cdc import catalog
 from cdc.errors import ConfigError
 from cdc.mapping.model import MappingFile, TableMapping
 from cdc.settings import SYSTEMS, Settings, System
+from cdc.topics.names import table_topics
 from consumers.decisions.record import Change
 from consumers.decisions.values import CoercionError, canonical, coerce
 from schemas import connect_json
@@ -63,20 +64,15 @@ class Echo:
 
 
 class Routes:
-    """Which topic carries each mapped table, and which system each topic belongs to."""
+    """Which system each topic the worker reads belongs to."""
 
     def __init__(self, settings: Settings, mapping_file: MappingFile) -> None:
         self.mapping_file = mapping_file
-        self.by_table: dict[tuple[System, str], str] = {}
         self.by_topic: dict[str, System] = {}
-        for system in SYSTEMS:
-            for m in mapping_file.mappings:
-                side = m.side(system)
-                topic = settings.topic(system, side.table, side.schema_)
-                self.by_table[(system, side.table)] = topic
-                if self.by_topic.setdefault(topic, system) != system:
-                    raise ConfigError(f"topic {topic!r} is named for both the ERP and the CRM: set CDC_ERP_TOPIC, "
-                                      "CDC_CRM_TOPIC or CDC_TOPIC_NAMES so each system has its own topics")
+        for found in table_topics(settings, mapping_file):
+            if self.by_topic.setdefault(found.topic, found.system) != found.system:
+                raise ConfigError(f"topic {found.topic!r} is named for both the ERP and the CRM: set CDC_ERP_TOPIC, "
+                                  "CDC_CRM_TOPIC or CDC_TOPIC_NAMES so each system has its own topics")
 
     @property
     def topics(self) -> list[str]:
