@@ -32,6 +32,7 @@ from cdc.state import mapping_settings as flags
 from cdc.state.couplings import Coupling
 from cdc.state.intents import Intent
 from consumers.appliers.writer import TableWrite, apply
+from consumers.decisions import echo
 from consumers.decisions.fields import lookup_needs
 from consumers.decisions.outcome import CouplingChange, Decision
 from consumers.decisions.record import Change, Shapes, Situation, decide
@@ -162,6 +163,9 @@ class Engine:
                 # the restored creation is counted (inserted) once, not also as unchanged
                 decided[i] = dataclasses.replace(decided[i], counts={},
                                                  reason="coupling restored after an interruption; nothing to write")
+            elif (decided[i].verdict == "unchanged" and items[i].event.replay is None
+                  and echo.is_echo(mapping, changes[n], situations[n].coupling)):
+                decided[i] = dataclasses.replace(decided[i], counts={}, reason=echo.REASON)  # not a user change
         return self._unpark_replays(items, mapping_name, decided, {i: situations[n] for n, i in enumerate(live)})
 
     def _unpark_replays(self, items: list[Incoming], mapping_name: str, decided: dict[int, Decision],
