@@ -17,7 +17,9 @@ import structlog
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 
+from cdc.errors import ServiceUnavailable
 from cdc.settings import Settings
+from cdc.topics.admin import admin_client
 from schemas.record_key import PLAIN, KeyFormat
 
 log = structlog.get_logger()
@@ -31,8 +33,8 @@ async def learn(settings: Settings, topic: str, *, timeout: float = 10.0) -> Key
                                 group_id=None, client_id="cdc-sync-key-format")
     try:
         await asyncio.wait_for(consumer.start(), timeout)
-        newest = await asyncio.wait_for(_newest_key(consumer, topic), timeout)
-    except (KafkaError, TimeoutError) as exc:
+        newest = await asyncio.wait_for(_newest_key(settings, consumer, topic), timeout)
+    except (KafkaError, TimeoutError, ServiceUnavailable) as exc:
         logger.warning("could not read the topic's keys: replayed rows are keyed as plain JSON",
                        error=str(exc) or type(exc).__name__)
         return PLAIN
@@ -45,11 +47,15 @@ async def learn(settings: Settings, topic: str, *, timeout: float = 10.0) -> Key
     return found
 
 
-async def _newest_key(consumer: AIOKafkaConsumer, topic: str) -> bytes | None:
+async def _newest_key(settings: Settings, consumer: AIOKafkaConsumer, topic: str) -> bytes | None:
     """The key of the newest (by timestamp) keyed record among the last records of each partition."""
-    await consumer.topics()  # metadata
-    partitions = consumer.partitions_for_topic(topic) or set()
-    tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+    admin = await admin_client(settings, 10)
+    try:
+        described = await admin.describe_topics([topic])
+    finally:
+        await admin.close()
+    tps = [TopicPartition(topic, p["partition"]) for d in described if d.get("error_code") == 0
+           for p in d.get("partitions", [])]
     if not tps:
         return None
     consumer.assign(tps)
