@@ -69,7 +69,8 @@ class Settings(BaseSettings):
         'wait longer (at most 0.5 s).'))
     heartbeat_interval: float = Field(10.0, description='Seconds between heartbeats that keep an idle slot moving.')
     replication_origin_prefix: str = Field("cdc_applier",
-        description="Origins of the sync's own writes (capture drops them).")
+        description="Origins of the sync's own writes (capture drops them; so does the worker, when Debezium "
+                    "reports them).")
 
     # Worker
     worker_batch_size: int = Field(2000, description='Records a worker takes per batch.')
