@@ -29,7 +29,6 @@ from typing import Any
 
 EPOCH_DAY = dt.date(1970, 1, 1)
 EPOCH = dt.datetime(1970, 1, 1)
-MIDNIGHT = dt.datetime(1970, 1, 1)
 
 DECIMAL = "org.apache.kafka.connect.data.Decimal"
 VARIABLE_SCALE_DECIMAL = "io.debezium.data.VariableScaleDecimal"
@@ -156,7 +155,7 @@ def decode(value: Any, schema: dict[str, Any] | None) -> Any:
         if name in TIMESTAMP_UNITS:
             return _since(EPOCH, _integer(value), TIMESTAMP_UNITS[name])
         if name in TIME_UNITS:
-            return _since(MIDNIGHT, _integer(value), TIME_UNITS[name]).time()
+            return _since(EPOCH, _integer(value), TIME_UNITS[name]).time()  # since midnight
         if name in DURATION_UNITS:
             return dt.timedelta(microseconds=_integer(value) * 1_000_000 // DURATION_UNITS[name])
         if name in ISO_TIMESTAMPS:

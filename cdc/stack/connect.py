@@ -268,24 +268,24 @@ def main(argv: list[str]) -> int:
     connect = LocalConnect(Settings())
     if command == "fetch":
         connect.ensure_jars()
-        print(f"Kafka Connect and {CONNECTOR_ARTIFACT} {debezium_version()} in {connect.root}")  # noqa: T201
+        print(f"Kafka Connect and {CONNECTOR_ARTIFACT} {debezium_version()} in {connect.root}")
     elif command == "up":
         connect.start()
         asyncio.run(connect.wait_ready(connect.settings.stack_timeout))
-        print(f"Kafka Connect answers on {connect.url} (pid {connect.pid()}, log {connect.log_file})")  # noqa: T201
+        print(f"Kafka Connect answers on {connect.url} (pid {connect.pid()}, log {connect.log_file})")
     elif command == "down":
         connect.stop()
-        print("Kafka Connect stopped")  # noqa: T201
+        print("Kafka Connect stopped")
     elif command == "status":
         pid = connect.pid()
-        print(f"Kafka Connect: {'pid ' + str(pid) if pid else 'stopped'}, {connect.url}")  # noqa: T201
+        print(f"Kafka Connect: {'pid ' + str(pid) if pid else 'stopped'}, {connect.url}")
         if pid:
             for name in connect.request("GET", "/connectors") or []:
                 state, tasks = connect.connector_state(name)
-                print(f"  {name}: {state}, tasks {tasks}")  # noqa: T201
+                print(f"  {name}: {state}, tasks {tasks}")
         return 0 if pid else 1
     else:
-        print(__doc__.split("\n\n")[2].strip())  # noqa: T201
+        print(__doc__.split("\n\n")[2].strip())
         return 2
     return 0
 
@@ -294,5 +294,5 @@ if __name__ == "__main__":
     try:
         sys.exit(main(sys.argv[1:]))
     except StackError as exc:
-        print(f"error: {exc}", file=sys.stderr)  # noqa: T201
+        print(f"error: {exc}", file=sys.stderr)
         sys.exit(3)

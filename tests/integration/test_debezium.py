@@ -34,15 +34,18 @@ ERP_TABLES = ["currency", "salesperson", "unit_of_measure", "customer", "contact
 
 @pytest.fixture(scope="module")
 async def connect(settings: Settings) -> AsyncIterator[LocalConnect]:
-    """One Connect worker for the module (fetched from Maven Central the first time)."""
+    """One Connect worker for the module (fetched from Maven Central the first time); one already running under
+    CDC_HOME (scripts/connect.sh up) is used and left running."""
     worker = LocalConnect(settings)
+    started = worker.pid() is None
     await asyncio.to_thread(worker.ensure_jars)
     await asyncio.to_thread(worker.start)
     try:
         await worker.wait_ready(180)
         yield worker
     finally:
-        await asyncio.to_thread(worker.stop)
+        if started:
+            await asyncio.to_thread(worker.stop)
 
 
 class Deployment:
