@@ -190,6 +190,7 @@ class Worker:
                     found = Poison(decoded.reason, self.routes.by_topic.get(tp.topic), None, None)
                 else:
                     found = self._interpret(decoded, tp.topic)
+                    event, payload = decoded.event, decoded.payload
                 if isinstance(found, Echo):
                     log.debug("the sync's own write read back: skipped", topic=tp.topic, system=found.system,
                               table=found.table, key=found.key, origin=found.origin)
@@ -200,8 +201,7 @@ class Worker:
                     poison.append((found, record.value))
                     continue
                 for mapping, change in found:
-                    items.append(Incoming(decoded.event, decoded.payload, mapping, change, tp.topic, tp.partition,
-                                          record.offset))
+                    items.append(Incoming(event, payload, mapping, change, tp.topic, tp.partition, record.offset))
         if letters:
             await dead_letter.send(self.producer, self.settings.dead_letter_topic, letters)
             for letter, (p, _) in zip(letters, poison, strict=True):
