@@ -113,9 +113,11 @@ async def main(customers: int, rounds: int, batch: int, profile: str | None, kee
             for start in range(0, len(raw), batch):
                 items = []
                 for value in raw[start:start + batch]:
-                    event, payload, _ = decode(value)
-                    found = interpret(event, payload, "erp", tables, mappings)  # type: ignore[arg-type]
-                    items += [Incoming(event, payload, m, c) for m, c in found]  # type: ignore[union-attr]
+                    decoded = decode(value)
+                    found = interpret(decoded, "erp", tables, mappings,  # type: ignore[arg-type]
+                                      origin_prefix=s.replication_origin_prefix)
+                    items += [Incoming(decoded.event, decoded.payload, m, c)  # type: ignore[union-attr]
+                              for m, c in found]  # type: ignore[union-attr]
                 await engine.process(state, items, announcer=announcer)
 
         started = time.monotonic()

@@ -33,6 +33,7 @@ from cdc.state.couplings import Coupling
 from cdc.state.intents import Intent
 from cdc.state.update_intents import UpdateIntent
 from consumers.appliers.writer import Refusal, TableWrite, apply
+from consumers.decisions import echo
 from consumers.decisions.outcome import CouplingChange, Decision
 from consumers.decisions.record import Change, Shapes, decide
 from consumers.decisions.values import CoercionError
@@ -185,6 +186,9 @@ class Engine:
                 # the restored creation is counted (inserted) once, not also as unchanged
                 decided[i] = dataclasses.replace(decided[i], counts={},
                                                  reason="coupling restored after an interruption; nothing to write")
+            elif (decided[i].verdict == "unchanged" and items[i].event.replay is None
+                  and echo.is_echo(mapping, changes[n], situations[n].coupling)):
+                decided[i] = dataclasses.replace(decided[i], counts={}, reason=echo.REASON)  # not a user change
         return decided
 
     def _unpark_replays(self, items: list[Incoming], mapping_name: str, decided: dict[int, Decision]) -> None:
