@@ -17,8 +17,8 @@ from typing import Any, Protocol
 import asyncpg
 
 from cdc.database import qualified, quote_ident
-from consumers.decisions.fields import ColumnShape
 from consumers.decisions.outcome import Write
+from consumers.decisions.plan import ColumnShape
 from consumers.decisions.values import CoercionError, coerce
 
 
