@@ -53,8 +53,8 @@ from cdc.topics.producer import start_producer
 class TimedPublisher(Publisher):
     """Records, per event, the time from its transaction's commit to the broker's acknowledgement of its batch."""
 
-    def __init__(self, producer, capture_ref: list) -> None:
-        super().__init__(producer)
+    def __init__(self, producer, capture_ref: list, **options) -> None:
+        super().__init__(producer, **options)
         self.capture_ref = capture_ref
         self.latencies_us: list[float] = []
         self.last_ack = 0.0
@@ -292,9 +292,9 @@ async def main(args: argparse.Namespace) -> None:
         conn = await open_source(s, "erp")
         source = await prepare_source(conn, s, "erp", mapping)
         await ensure_topics(s, [s.topic("erp", t) for _, t in source.tables])
-        producer = await start_producer(s, client_id="cdc-bench")
+        producer = await start_producer(s, client_id="cdc-bench", linger_ms=0)  # as capture's own
         ref: list = []
-        publisher = TimedPublisher(producer, ref)
+        publisher = TimedPublisher(producer, ref, max_unacknowledged=s.capture_batch_changes)
         capture = SystemCapture(s, source, conn, publisher)
         ref.append(capture)
 
@@ -385,7 +385,8 @@ if __name__ == "__main__":
     parser.add_argument("--changes", type=int, default=1_000_000)
     parser.add_argument("--rate", type=int, default=1000)
     parser.add_argument("--seconds", type=float, default=30.0)
-    parser.add_argument("--batch", type=int, default=Settings().capture_batch_changes)
+    parser.add_argument("--batch", type=int, default=Settings().capture_batch_changes,
+                        help="CDC_CAPTURE_BATCH_CHANGES: events published and not yet acknowledged, at most")
     parser.add_argument("--noise-mbps", type=float, default=5.0,
                         help="MB/s of WAL another database writes during the second latency phase and idle")
     parser.add_argument("--noise-commits", type=int, default=100, help="its transactions per second")
