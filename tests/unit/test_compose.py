@@ -47,6 +47,15 @@ def test_the_database_allows_logical_decoding_and_the_service_points_at_it() -> 
     assert env["CDC_KAFKA_BOOTSTRAP"] == "kafka:9092"
 
 
+def test_the_database_admits_captures_replication_connections() -> None:
+    postgres = spec()["services"]["postgres"]
+    assert "max_wal_senders=16" in postgres["command"]
+    mounted = {volume.split(":")[0]: volume.split(":")[1] for volume in postgres["volumes"]}
+    assert mounted["./postgres-replication.sh"].startswith("/docker-entrypoint-initdb.d/")
+    script = (COMPOSE / "postgres-replication.sh").read_text()
+    assert 'echo "host replication all all scram-sha-256" >> "$PGDATA/pg_hba.conf"' in script
+
+
 def test_prometheus_scrapes_the_service_and_grafana_has_the_dashboard() -> None:
     prometheus = yaml.safe_load((COMPOSE / "prometheus" / "prometheus.yml").read_text())
     assert prometheus["scrape_configs"][0]["static_configs"][0]["targets"] == ["cdc:8077"]
