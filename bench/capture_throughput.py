@@ -51,41 +51,58 @@ from cdc.topics.producer import start_producer
 
 
 class TimedPublisher(Publisher):
-    """Records, per event, the time from its transaction's commit to the broker's acknowledgement of its batch."""
+    """Knows when a given number of events has been acknowledged and, while `recording`, the time from each event's
+    commit to the broker's acknowledgement of its batch (recording costs a little per event: off for throughput)."""
 
     def __init__(self, producer, capture_ref: list, **options) -> None:
         super().__init__(producer, **options)
         self.capture_ref = capture_ref
         self.latencies_us: list[float] = []
+        self.recording = False
         self.last_ack = 0.0
-        self.expected = 0
+        self._until = 0
+        self._want: int | None = None
         self.all_acked = asyncio.Event()
-        self._commits: dict[int, list[int]] = {}
+        self._commits: dict[tuple[str, int], list[int]] = {}
 
-    def expect(self, events: int) -> None:
-        """Set `all_acked` once `events` events have been acknowledged (counting from now)."""
+    def expect(self, events: int, *, record: bool, since: int | None = None) -> None:
+        """Set `all_acked` once `events` more events than `since` (default: now) have been acknowledged
+        (`record`: and their latencies recorded)."""
         self.latencies_us.clear()
-        self.expected = events
+        self.recording = record
         self.all_acked.clear()
+        self._until = (self.acknowledged if since is None else since) + events
+        self._want = events if record else None
+        self._check()
+
+    def _check(self) -> None:
+        done = len(self.latencies_us) >= self._want if self._want is not None else self.acknowledged >= self._until
+        if done and not self.all_acked.is_set():
+            self.last_ack = time.time()
+            self.all_acked.set()
 
     async def publish(self, topic: str, key: bytes, value: bytes) -> tuple[str, int]:
         where = await super().publish(topic, key, value)
-        self._commits.setdefault(id(self._open[where]), []).append(self.capture_ref[0].assembler.commit_ts)
+        if self.recording:
+            self._commits.setdefault(where, []).append(self.capture_ref[0].assembler.commit_ts)
         return where
 
     async def _submit(self, where: tuple[str, int]) -> asyncio.Future:
-        commits = self._commits.pop(id(self._open[where]), [])
+        commits = self._commits.pop(where, [])
         future = await super()._submit(where)
-        future.add_done_callback(lambda f, c=commits: self._acked(f, c))
+        if commits:
+            future.add_done_callback(lambda f, c=commits: self._timed(f, c))
         return future
 
-    def _acked(self, future: asyncio.Future, commits: list[int]) -> None:
+    def _timed(self, future: asyncio.Future, commits: list[int]) -> None:
         if not future.cancelled() and future.exception() is None:
-            now = time.time()
-            self.last_ack = now
-            self.latencies_us.extend(now * 1e6 - c for c in commits)
-            if len(self.latencies_us) >= self.expected:
-                self.all_acked.set()
+            now = time.time() * 1e6
+            self.latencies_us.extend(now - c for c in commits)
+            self._check()
+
+    def _settled(self, future: asyncio.Future, acks, number: int, events: int) -> None:
+        super()._settled(future, acks, number, events)
+        self._check()
 
 
 async def delete_topics(bootstrap: str, prefix: str) -> None:
@@ -234,14 +251,15 @@ async def latency(admin, publisher: TimedPublisher, runner: asyncio.Task, dsn: s
                   seconds: float) -> tuple[list[float], float]:
     """Latencies (ms) of `rate` changes/s for `seconds` (after 2 s of warm-up), and the cluster's WAL rate meanwhile."""
     tag = secrets.token_hex(3)
-    await steady_load(dsn, rate, 2.0, f"{tag}w")  # warm-up: not measured
-    publisher.expect(10**12)
+    before = publisher.acknowledged
+    publisher.expect(await steady_load(dsn, rate, 2.0, f"{tag}w"), record=False, since=before)  # warm-up
+    await until_acked(publisher, runner)  # the warm-up's events
+    publisher.expect(10**12, record=True)
     wal_before, load_started = await current_lsn(admin), time.perf_counter()
     sent = await steady_load(dsn, rate, seconds, tag)
     wal_rate = (await current_lsn(admin) - wal_before) / (time.perf_counter() - load_started) / 1e6
-    publisher.expected = sent
-    if len(publisher.latencies_us) >= sent:
-        publisher.all_acked.set()
+    publisher._want = sent
+    publisher._check()
     await until_acked(publisher, runner)
     return [v / 1000 for v in publisher.latencies_us[:sent]], wal_rate
 
@@ -307,7 +325,7 @@ async def main(args: argparse.Namespace) -> None:
         meter = CpuMeter({"capture": me, "PostgreSQL for capture": capture_backends,
                           "rest of PostgreSQL": rest_of_pg, "Kafka": kafka})
         await meter.start()
-        publisher.expect(args.changes)
+        publisher.expect(args.changes, record=False)
         started = time.time()
         runner = asyncio.create_task(capture.run(stop))
         await until_acked(publisher, runner)
