@@ -83,6 +83,10 @@ def replication_problem(exc: BaseException, *, system: str, role: str, slot: str
     if code == psycopg2.errorcodes.UNDEFINED_OBJECT and "publication" in reason:
         return ConfigError(f"slot {slot}: {reason}; the slot still holds changes decoded through it: "
                            "reset the slot with `cdc capture reset` (unpublished changes are lost)")
+    full = getattr(exc, "pgerror", None) or str(exc)
+    if "invalidated" in full or "has already been removed" in reason:
+        return ConfigError(f"replication slot {slot} can no longer be read ({reason}): the WAL it needed is gone "
+                           "(max_slot_wal_keep_size); `cdc capture reset`, then sync the records changed meanwhile")
     if code == psycopg2.errorcodes.UNDEFINED_FILE or ("output plugin" in reason and "pgoutput" in reason):
         return ConfigError(f"the pgoutput output plugin is unavailable for slot {slot}: {reason}")
     if code == psycopg2.errorcodes.OBJECT_IN_USE:

@@ -83,6 +83,11 @@ def test_slot_and_publication_problems() -> None:
     assert isinstance(dropped, ConfigError) and "cdc capture reset" in str(dropped) and "\n" not in str(dropped)
     assert isinstance(problem("55006", 'replication slot "cdc_erp" is active for PID 42'), SlotInUse)
     assert isinstance(problem("58P01", 'could not access file "pgoutput": No such file'), ConfigError)
+    lost = problem("55000", 'cannot read from logical replication slot "cdc_erp"\nDETAIL:  This slot has been '
+                            "invalidated because it exceeded the maximum reserved size.")
+    assert isinstance(lost, ConfigError) and "cdc capture reset" in str(lost)
+    gone = problem("58P01", "requested WAL segment 000000010000000000000003 has already been removed")
+    assert isinstance(gone, ConfigError) and "max_slot_wal_keep_size" in str(gone)
 
 
 def test_passing_troubles_are_retried() -> None:
