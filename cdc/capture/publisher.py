@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
 
 from cdc.capture.acks import Acknowledgements
 from cdc.topics.partitioner import partition_for
@@ -96,7 +97,8 @@ class Publisher:
             if not future.cancelled():
                 future.exception()  # retrieved
             return
-        failure = future.exception() if not future.cancelled() else asyncio.CancelledError()
+        # a cancelled delivery (the producer stopped under it) is a failed one, not a cancellation of capture
+        failure = future.exception() if not future.cancelled() else KafkaError("record batch delivery cancelled")
         if failure is not None:
             self.failure = self.failure or failure
         else:
