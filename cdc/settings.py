@@ -61,12 +61,9 @@ class Settings(BaseSettings):
     mapping_file: Path = Field(DEFAULT_MAPPING_FILE, description='The mapping file (YAML).')
 
     # Capture
-    capture_batch_changes: int = Field(5000, description='Changes peeked from a slot per batch.')
-    capture_poll_interval: float = Field(0.05, description='Seconds between peeks when capture is idle.')
-    capture_idle_share: float = Field(0.1, gt=0, le=1, description=(
-        'Most of a core capture spends peeking at an idle source: an empty peek decodes the WAL the whole '
-        'cluster wrote since the slot\'s restart point, so when that is costly, peeks after 5 empty ones in a row '
-        'wait longer (at most 0.5 s).'))
+    capture_batch_changes: int = Field(20_000, gt=0, description=(
+        'Most events capture has published and the broker not yet acknowledged; past it capture reads no further '
+        'until acknowledgements come (bounds its memory, and what a crash publishes again).'))
     heartbeat_interval: float = Field(10.0, description='Seconds between heartbeats that keep an idle slot moving.')
     replication_origin_prefix: str = Field("cdc_applier",
         description="Origins of the sync's own writes (capture drops them; so does the worker, when Debezium "
