@@ -46,11 +46,25 @@ def snapshot(row: Mapping[str, Any], columns: list[str]) -> dict[str, Any]:
 def lookup_needs(mapping: TableMapping, source: System, row: Mapping[str, Any]) -> list[tuple[str, System, str]]:
     """The (mapping, system, key) lookups that carrying `row` from `source` requires."""
     needs = []
-    for f in mapping.fields_from(source):
-        column = f.column(source)
-        if f.lookup and column is not None and row.get(column) is not None:
-            needs.append((f.lookup, source, str(canonical(row[column]))))
+    for lookup, column in _lookup_columns(mapping, source):
+        value = row.get(column)
+        if value is not None:
+            needs.append((lookup, source, str(canonical(value))))
     return needs
+
+
+_LOOKUPS: dict[tuple[int, str], tuple[TableMapping, tuple[tuple[str, str], ...]]] = {}
+
+
+def _lookup_columns(mapping: TableMapping, source: System) -> tuple[tuple[str, str], ...]:
+    """(lookup mapping, source column) of the fields carried from `source` through a lookup, worked out once."""
+    cached = _LOOKUPS.get((id(mapping), source))
+    if cached is not None and cached[0] is mapping:
+        return cached[1]
+    found = tuple((f.lookup, column) for f in mapping.fields_from(source)
+                  if f.lookup and (column := f.column(source)) is not None)
+    _LOOKUPS[(id(mapping), source)] = (mapping, found)
+    return found
 
 
 def target_values(mapping: TableMapping, source: System, row: Mapping[str, Any], destination: TableShape,
