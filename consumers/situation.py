@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import asyncpg
@@ -24,7 +25,8 @@ from consumers.systems import SystemLink
 
 async def load(state: asyncpg.Connection, links: dict[System, SystemLink], mapping: TableMapping, source: System,
                changes: list[Change], *, sync_only_coupled: dict[int, bool],
-               recovery: Recovery | None = None) -> list[Situation]:
+               recovery: Recovery | None = None,
+               recover_updates: Callable[[asyncpg.Connection], Awaitable[None]] | None = None) -> list[Situation]:
     """One Situation per change (same order). `sync_only_coupled` is per change index.
 
     Locks first (the records, and the keys a creation may take, so a worker deciding about a record another one
@@ -53,6 +55,10 @@ async def load(state: asyncpg.Connection, links: dict[System, SystemLink], mappi
     locks |= {lock_id(mapping.name, source, c.key) for c in changes if c.key not in paired}
     locks |= {lock_id(mapping.name, destination, k) for ks in own_keys.values() for k in ks}
     await lock_records(state, locks)
+    if recover_updates is not None:
+        # after the locks: a batch that died holding one of these records has ended by now (its locks are ours), so
+        # its announced updates are free to recover — before the locks, they may still be held by its backend
+        await recover_updates(state)
     found = await coupling_store.fetch_by_keys(state, mapping.name, source, keys)
     reusable: dict[str, str] = {}
     rematch: dict[str, str] = {}
