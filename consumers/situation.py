@@ -40,9 +40,9 @@ async def load(state: asyncpg.Connection, links: dict[System, SystemLink], mappi
     dest_shape = dest_link.tables[dest_table]
     key_column = dest_shape.columns[dest_shape.primary_key[0]]
 
-    def own_keys_of(change: Change) -> list[str]:
+    def own_keys_of(change: Change, alternatives: bool = False) -> list[str]:
         return candidate_keys(mapping, mapping.side(destination), key_column.type_name, key_column.max_length,
-                              change.key, change.row)
+                              change.key, change.row, alternatives=alternatives)
 
     may_create = [i for i, c in enumerate(changes)
                   if c.op != "d" and not sync_only_coupled[i] and mapping.allows(source)]
@@ -88,9 +88,16 @@ async def load(state: asyncpg.Connection, links: dict[System, SystemLink], mappi
     # a creation only ever creates: a key held by any record (coupled, announced, or merely there) is taken; the
     # record holding it is a match candidate below when the mapping's match rules say so. The key a creation
     # announced but never wrote is still its own.
-    taken = await intents.taken(state, mapping.name, destination, all_own)
-    taken |= set(await dest_link.rows_by_key(dest_table, all_own))
+    taken = await _taken(state, dest_link, mapping.name, destination, dest_table, all_own)
     taken -= set(reusable.values())
+    # the strategy's own keys all taken (rare): the derived alternatives, locked and checked in turn
+    blocked = [i for i in creating if all(k in taken for k in own_keys[i])]
+    if blocked:
+        for i in blocked:
+            own_keys[i] = own_keys_of(changes[i], alternatives=True)
+        more = sorted({k for i in blocked for k in own_keys[i]} - set(all_own))
+        await lock_records(state, {lock_id(mapping.name, destination, k) for k in more})
+        taken |= await _taken(state, dest_link, mapping.name, destination, dest_table, more)
 
     candidates: dict[int, tuple[tuple[dict[str, Any], ...], ...]] = {}
     if mapping.match_on and creating:
@@ -106,6 +113,14 @@ async def load(state: asyncpg.Connection, links: dict[System, SystemLink], mappi
                                     lookups=lookups, sync_only_coupled=sync_only_coupled[i],
                                     taken_keys=frozenset(taken), intent=reusable.get(c.key)))
     return situations
+
+
+async def _taken(state: asyncpg.Connection, dest: SystemLink, mapping: str, destination: System, table: str,
+                 keys: list[str]) -> set[str]:
+    """Which of `keys` a record holds: coupled, announced as being created, or merely there in the table."""
+    if not keys:
+        return set()
+    return await intents.taken(state, mapping, destination, keys) | await dest.keys_present(table, keys)
 
 
 async def resolve_lookups(state: asyncpg.Connection, needs: set[LookupKey]) -> dict[LookupKey, str]:
