@@ -71,6 +71,9 @@ class Settings(BaseSettings):
 
     # Worker
     worker_batch_size: int = Field(2000, description='Records a worker takes per batch.')
+    worker_linger_ms: int = Field(30, ge=0, le=1000, description=(
+        "Milliseconds a worker keeps gathering a batch that is not full: a trickle of changes is decided together "
+        "(a batch's statements cost the same for one change or a thousand), at the price of that much latency."))
     live_job_window_seconds: int = Field(3600,
         description='Live processing is recorded as one job per mapping and direction per window.')
     record_log_keep: int = Field(1_000_000, ge=0, description=(

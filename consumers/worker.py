@@ -152,7 +152,7 @@ class Worker:
                 assert self.consumer is not None
                 if retrier.done() and not retrier.cancelled() and retrier.exception() is not None:
                     raise retrier.exception()  # type: ignore[misc]
-                batches = await self.consumer.getmany(timeout_ms=200, max_records=self.settings.worker_batch_size)
+                batches = await self._gather()
                 if batches:
                     async with self.lock:
                         await self._handle(batches)
@@ -162,6 +162,24 @@ class Worker:
                 await retrier
             if stop.is_set():
                 await self.stop()
+
+    async def _gather(self) -> dict[TopicPartition, list]:
+        """One batch: what the consumer holds now, then, while short of a full batch, what arrives in the next
+        `CDC_WORKER_LINGER_MS` — a trickle of changes is decided together, not with one round of statements each."""
+        assert self.consumer is not None
+        size = self.settings.worker_batch_size
+        batches = await self.consumer.getmany(timeout_ms=200, max_records=size)
+        count = sum(len(records) for records in batches.values())
+        deadline = time.monotonic() + self.settings.worker_linger_ms / 1000
+        while 0 < count < size:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            more = await self.consumer.getmany(timeout_ms=max(1, int(left * 1000)), max_records=size - count)
+            for tp, records in more.items():
+                batches.setdefault(tp, []).extend(records)
+                count += len(records)
+        return batches
 
     async def _handle(self, batches: dict[TopicPartition, list]) -> None:
         assert self.engine and self.state and self.producer and self.consumer
