@@ -14,7 +14,8 @@ log = structlog.get_logger()
 
 
 async def up(settings: Settings) -> None:
-    """Idempotent: starts what is not running and returns when both services answer."""
+    """Idempotent: starts what is not running and returns when both services answer — the broker once it serves
+    consumer groups, so the first command after it does not meet "coordinator not available"."""
     postgres, kafka = LocalPostgres(settings), LocalKafka(settings)
     settings.home.mkdir(parents=True, exist_ok=True)
     await asyncio.to_thread(kafka.start)

@@ -14,11 +14,13 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from cdc.settings import Settings
 from cdc.stack.process import StackError, apt_install, pid_alive, run
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+OFFSETS_TOPIC = "__consumer_offsets"
 POM = REPO_ROOT / "compose" / "kafka" / "pom.xml"
 DEPENDENCY_PLUGIN = "org.apache.maven.plugins:maven-dependency-plugin:3.8.1"
 
@@ -162,7 +164,8 @@ class LocalKafka:
             _reap(pid)
         self.pid_file.unlink(missing_ok=True)
 
-    async def answers(self) -> bool:
+    async def answers(self, *, groups: bool = False) -> bool:
+        """Whether the broker answers a metadata request; with `groups`, whether it also serves consumer groups."""
         from aiokafka.admin import AIOKafkaAdminClient
 
         logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
@@ -171,7 +174,9 @@ class LocalKafka:
         try:
             await asyncio.wait_for(admin.start(), 5)
             cluster = await asyncio.wait_for(admin.describe_cluster(), 5)
-            return bool(cluster.get("brokers"))
+            if not cluster.get("brokers"):
+                return False
+            return not groups or await asyncio.wait_for(_serves_groups(admin, self.settings.consumer_group), 5)
         except Exception:
             return False
         finally:
@@ -181,20 +186,33 @@ class LocalKafka:
                 pass
 
     async def wait_ready(self, timeout: float) -> None:
+        """Until the broker serves consumer groups: a fresh broker answers metadata requests seconds before it
+        does (the first group request creates `__consumer_offsets`, whose partitions must be led and loaded),
+        and a command run meanwhile would meet "coordinator not available"."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.pid() is None and self.pid_file.exists():
                 break
-            if await self.answers():
+            if await self.answers(groups=True):
                 return
             await asyncio.sleep(0.5)
-        raise StackError(f"Kafka on {self.address} does not answer: see {self.root / 'server.log'} "
-                         f"and {self.log_file}")
+        raise StackError(f"Kafka on {self.address} does not answer (or serve consumer groups): see "
+                         f"{self.root / 'server.log'} and {self.log_file}")
 
     async def status(self) -> KafkaStatus:
         pid = self.pid()
         return KafkaStatus(running=pid is not None, answering=pid is not None and await self.answers(),
                            address=self.address, pid=pid, log_file=self.root / "server.log")
+
+
+async def _serves_groups(admin: Any, group: str) -> bool:
+    """The group coordinator answers for `group` and every partition of `__consumer_offsets` has a leader."""
+    described = await admin.describe_consumer_groups([group])  # creates __consumer_offsets on a fresh broker
+    if any(g["error_code"] for response in described for g in response.to_object()["groups"]):
+        return False
+    topics = await admin.describe_topics([OFFSETS_TOPIC])
+    partitions = [p for t in topics if t["topic"] == OFFSETS_TOPIC and not t["error_code"] for p in t["partitions"]]
+    return bool(partitions) and all(p["error_code"] == 0 and p["leader"] >= 0 for p in partitions)
 
 
 def _reap(pid: int) -> None:
