@@ -5,8 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from cdc import dsn as connection_string
 
 System = Literal["erp", "crm"]
 SYSTEMS: tuple[System, System] = ("erp", "crm")
@@ -81,15 +83,33 @@ class Settings(BaseSettings):
     log_level: str = Field("info", description='Log level.')
     stack_timeout: float = Field(90.0, description='Seconds `cdc stack up` waits for each service.')
 
+    @field_validator("erp_dsn", "crm_dsn", "state_dsn", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("erp_dsn", "crm_dsn", "state_dsn")
+    @classmethod
+    def _parses(cls, value: SecretStr | None) -> SecretStr | None:
+        """Refused at start-up, in one line that quotes nothing of it, when libpq would not parse it."""
+        if value is not None:
+            try:
+                connection_string.canonical(value.get_secret_value())
+            except connection_string.DsnError as exc:
+                raise ValueError(f"not a valid PostgreSQL connection string: {exc}") from None
+        return value
+
     def local_dsn(self, database: str) -> str:
-        password = self.pg_password.get_secret_value()
-        return f"postgresql://{self.pg_user}:{password}@{self.pg_host}:{self.pg_port}/{database}"
+        return connection_string.ConnInfo((
+            ("host", self.pg_host), ("port", str(self.pg_port)), ("user", self.pg_user),
+            ("password", self.pg_password.get_secret_value()), ("dbname", database))).uri()
 
     def dsn(self, database: Literal["erp", "crm", "state"]) -> str:
-        """The DSN of one of the three databases: explicit `CDC_<DB>_DSN` or the local stack's."""
+        """The DSN of one of the three databases: explicit `CDC_<DB>_DSN` (either libpq syntax, given to asyncpg as
+        an encoded URI) or the local stack's."""
         explicit: SecretStr | None = getattr(self, f"{database}_dsn")
         if explicit is not None:
-            return explicit.get_secret_value()
+            return connection_string.canonical(explicit.get_secret_value())
         return self.local_dsn(getattr(self, f"{database}_database"))
 
     def topic(self, system: str, table: str) -> str:
@@ -102,3 +122,14 @@ class Settings(BaseSettings):
     @property
     def replay_control_topic(self) -> str:
         return f"{self.topic_prefix}.control"
+
+
+def problems(error: ValidationError) -> list[str]:
+    """Why the CDC_* variables do not make settings, one line per variable, without any value (a value may be a
+    secret, or hold one)."""
+    lines = []
+    for item in error.errors(include_url=False, include_input=False, include_context=False):
+        field = str(item["loc"][0]) if item["loc"] else ""
+        message = item["msg"].removeprefix("Value error, ")
+        lines.append(f"CDC_{field.upper()}: {message}" if field else message)
+    return list(dict.fromkeys(lines))

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import sys
+import traceback
 
 import typer
 
-from cdc.errors import CdcError
+from cdc.errors import CdcError, ConfigError
 from cdc.settings import Settings
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
@@ -46,16 +47,35 @@ def _register() -> None:
 
 
 def main() -> None:
-    from cdc import log
+    """Every way a command ends is one line at most, with every secret the settings know redacted from it (and
+    from every log line); a traceback only for a bug, and only with CDC_LOG_LEVEL=debug."""
+    from pydantic import ValidationError
 
-    s = settings()
-    log.configure(s.log_format, s.log_level)
+    from cdc import log
+    from cdc.redaction import Redactor
+    from cdc.settings import problems
+
+    try:
+        s = settings()
+    except ValidationError as exc:
+        for line in problems(exc):
+            typer.echo(f"error: {line}", err=True)
+        sys.exit(ConfigError.exit_code)
+    redact = Redactor.of(s)
+    log.configure(s.log_format, s.log_level, redact=redact)
     _register()
     try:
         app()
     except CdcError as exc:
-        typer.echo(f"error: {exc}", err=True)
+        typer.echo(f"error: {redact(str(exc))}", err=True)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         typer.echo("interrupted", err=True)
         sys.exit(130)
+    except Exception as exc:  # noqa: BLE001 - a bug: still one line, still redacted
+        if s.log_level.lower() == "debug":
+            typer.echo(redact("".join(traceback.format_exception(exc))), err=True)
+        text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        typer.echo(f"error: unexpected {type(exc).__name__}{': ' + redact(text) if text else ''} (a bug: "
+                   "CDC_LOG_LEVEL=debug shows where; please report it)", err=True)
+        sys.exit(1)

@@ -6,7 +6,8 @@
 - Host: without a token (loopback only), requests must name a loopback host: a DNS-rebinding page cannot read it.
 - CSRF: state-changing actions are POSTs that carry the double-submit token (form field or `X-CSRF-Token`
   header equal to the HttpOnly `cdc_csrf` cookie) and no cross-site Origin; else 403.
-- Secrets: `Redactor` removes DSNs, the database password and the token from any text shown or logged.
+- Secrets: `cdc.redaction.Redactor` removes DSNs, the database passwords and the token from any text shown or
+  logged.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from cdc.errors import ConfigError
+from cdc.redaction import Redactor  # noqa: F401 - the dashboard's modules find it here too
 from cdc.settings import Settings
 
 SESSION_COOKIE = "cdc_dashboard_session"
@@ -232,35 +234,6 @@ def same_origin(origin: str | None, referer: str | None, host: str | None, fetch
 
 
 # ---------------------------------------------------------------- redaction
-
-_DSN_CREDENTIALS = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<credentials>[^\s/@]+@)", re.IGNORECASE)
-_PASSWORD_PARAM = re.compile(r"(password\s*[=:]\s*)('[^']*'|\"[^\"]*\"|\S+)", re.IGNORECASE)
-MIN_SECRET_LENGTH = 4
-
-
-class Redactor:
-    """Removes secrets from text: credentials in URLs, `password=...` pairs, and the known secret values."""
-
-    def __init__(self, secrets_: Iterable[str | None]) -> None:
-        values = {s for s in secrets_ if s and len(s) >= MIN_SECRET_LENGTH}
-        self.secrets = sorted(values, key=len, reverse=True)
-
-    @classmethod
-    def of(cls, settings: Settings) -> Redactor:
-        known: list[str | None] = [settings.pg_password.get_secret_value(), token_of(settings)]
-        for database in ("erp", "crm", "state"):
-            dsn = settings.dsn(database)  # type: ignore[arg-type]
-            known.append(dsn)
-            known.append(urlsplit(dsn).password)
-        return cls(known)
-
-    def __call__(self, text: str) -> str:
-        text = _DSN_CREDENTIALS.sub(lambda m: f"{m.group('scheme')}***@", text)
-        text = _PASSWORD_PARAM.sub(lambda m: f"{m.group(1)}***", text)
-        for secret in self.secrets:
-            text = text.replace(secret, "***")
-        return text
-
 
 def reason(exc: BaseException) -> str:
     """An exception as one short line (its first line, or its type)."""
