@@ -33,7 +33,7 @@ class Redactor:
 
     @classmethod
     def of(cls, settings: Settings) -> Redactor:
-        known: list[str | None] = [settings.pg_password.get_secret_value(), _token(settings)]
+        known: list[str | None] = [settings.local_password(), _token(settings)]
         for database in ("erp", "crm", "state"):
             explicit = getattr(settings, f"{database}_dsn")
             texts = [settings.dsn(database)]  # type: ignore[arg-type]

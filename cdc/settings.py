@@ -26,7 +26,9 @@ class Settings(BaseSettings):
     pg_port: int = Field(
         15432, description="Port of the local PostgreSQL cluster (not 5432, and below the kernel's ephemeral range).")
     pg_user: str = Field("cdc", description='Superuser of the local cluster.')
-    pg_password: SecretStr = Field(SecretStr("cdc"), description='Its password (never printed).')
+    pg_password: SecretStr | None = Field(None, description=(
+        "Its password (never printed); default: the one generated for this installation, kept in "
+        "`<CDC_HOME>/pgpass` (mode 0600)."))
     erp_dsn: SecretStr | None = Field(None,
         description="DSN of the ERP database; default: the local cluster's `CDC_ERP_DATABASE`.")
     crm_dsn: SecretStr | None = Field(None,
@@ -99,10 +101,18 @@ class Settings(BaseSettings):
                 raise ValueError(f"not a valid PostgreSQL connection string: {exc}") from None
         return value
 
+    def local_password(self) -> str:
+        """CDC_PG_PASSWORD, else the one generated for this installation (`<CDC_HOME>/pgpass`)."""
+        if self.pg_password is not None:
+            return self.pg_password.get_secret_value()
+        from cdc.stack import password
+
+        return password.current(self.home)
+
     def local_dsn(self, database: str) -> str:
         return connection_string.ConnInfo((
             ("host", self.pg_host), ("port", str(self.pg_port)), ("user", self.pg_user),
-            ("password", self.pg_password.get_secret_value()), ("dbname", database))).uri()
+            ("password", self.local_password()), ("dbname", database))).uri()
 
     def dsn(self, database: Literal["erp", "crm", "state"]) -> str:
         """The DSN of one of the three databases: explicit `CDC_<DB>_DSN` (either libpq syntax, given to asyncpg as

@@ -56,9 +56,10 @@ def fresh_home(base: Settings) -> Iterator[tuple[Settings, dict[str, str]]]:
            "CDC_KAFKA_BOOTSTRAP": f"{host or '127.0.0.1'}:{ports['CDC_KAFKA_PORT']}",
            "CDC_KAFKA_CONTROLLER_PORT": str(ports["CDC_KAFKA_CONTROLLER_PORT"]),
            "CDC_DASHBOARD_PORT": str(ports["CDC_DASHBOARD_PORT"]), "PYTHONUNBUFFERED": "1"}
-    for name in ("CDC_ERP_DSN", "CDC_CRM_DSN", "CDC_STATE_DSN"):
-        env.pop(name, None)
-    settings = base.model_copy(update={"home": home, "pg_port": ports["CDC_PG_PORT"],
+    for name in ("CDC_ERP_DSN", "CDC_CRM_DSN", "CDC_STATE_DSN", "CDC_PG_PASSWORD"):
+        env.pop(name, None)  # the fresh stack's own databases, with the password it generates
+    settings = base.model_copy(update={"home": home, "pg_port": ports["CDC_PG_PORT"], "pg_password": None,
+                                       "erp_dsn": None, "crm_dsn": None, "state_dsn": None,
                                        "kafka_bootstrap": env["CDC_KAFKA_BOOTSTRAP"],
                                        "kafka_controller_port": ports["CDC_KAFKA_CONTROLLER_PORT"],
                                        "dashboard_port": ports["CDC_DASHBOARD_PORT"]})

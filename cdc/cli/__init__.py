@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import traceback
 
@@ -55,6 +56,7 @@ def main() -> None:
     from cdc.redaction import Redactor
     from cdc.settings import problems
 
+    os.umask(0o077)  # what `cdc` writes (the stack's data, logs, password; progress files) is its owner's only
     try:
         s = settings()
     except ValidationError as exc:

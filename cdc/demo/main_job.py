@@ -23,6 +23,7 @@ from cdc.orchestrator.full_sync import full_sync, keep_creating
 from cdc.orchestrator.progress import LineReporter
 from cdc.settings import SYSTEMS, Settings
 from cdc.stack import control
+from cdc.stack.postgres import psql_command
 from cdc.state.migrate import migrate
 from cdc.supervisor import Supervisor, components
 
@@ -118,8 +119,7 @@ async def _wait_for_slots(settings: Settings, stop: asyncio.Event, timeout: floa
 
 
 def _tell(console: Console, settings: Settings, options: DemoOptions, logs: object) -> None:
-    psql = (f"PGPASSWORD={settings.pg_password.get_secret_value()} psql -h {settings.pg_host} "
-            f"-p {settings.pg_port} -U {settings.pg_user}")
+    psql = psql_command(settings)
     console.print(f"""
 [bold green]5/5 live.[/] Dashboard: [link]http://{settings.dashboard_host}:{settings.dashboard_port}/[/link]
     (logs of capture, worker and dashboard: {logs})

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import stat
+from pathlib import Path
 
 import structlog
 
@@ -17,13 +20,25 @@ async def up(settings: Settings) -> None:
     """Idempotent: starts what is not running and returns when both services answer — the broker once it serves
     consumer groups, so the first command after it does not meet "coordinator not available"."""
     postgres, kafka = LocalPostgres(settings), LocalKafka(settings)
-    settings.home.mkdir(parents=True, exist_ok=True)
+    _private(settings.home)
     await asyncio.to_thread(kafka.start)
     await asyncio.to_thread(postgres.start)
     await postgres.wait_ready(settings.stack_timeout)
+    await postgres.harden()
     await postgres.create_databases()
     await kafka.wait_ready(settings.stack_timeout)
     log.info("stack up", postgres=postgres.address, kafka=kafka.address)
+
+
+def _private(home: Path) -> None:
+    """CDC_HOME and what is in it (logs, progress files, the password) for its owner only; `cdc` creates files so
+    (umask 077), this tightens what an older version left open. PostgreSQL's directory is its own business
+    (`LocalPostgres`), which also lets `postgres` pass through CDC_HOME."""
+    home.mkdir(parents=True, exist_ok=True)
+    home.chmod(0o700)
+    for child in home.iterdir():
+        if not child.is_symlink() and child.stat().st_uid == os.geteuid():
+            child.chmod(stat.S_IMODE(child.stat().st_mode) & 0o700)
 
 
 async def down(settings: Settings) -> None:

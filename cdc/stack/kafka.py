@@ -1,4 +1,6 @@
-"""The local Kafka broker: Apache Kafka 4.x in KRaft combined mode, assembled from Maven Central jars."""
+"""The local Kafka broker: Apache Kafka 4.x in KRaft combined mode, assembled from Maven Central jars.
+
+Its log (`server.log`) rolls at LOG_MAX_BYTES and keeps LOG_KEEP older files: at most 40 MB."""
 
 from __future__ import annotations
 
@@ -24,11 +26,20 @@ OFFSETS_TOPIC = "__consumer_offsets"
 POM = REPO_ROOT / "compose" / "kafka" / "pom.xml"
 DEPENDENCY_PLUGIN = "org.apache.maven.plugins:maven-dependency-plugin:3.8.1"
 
-LOG4J2 = """\
+LOG_MAX_BYTES = 10 * 1024 * 1024
+LOG_KEEP = 3
+LOG4J2 = f"""\
 status = warn
-appender.file.type = File
+appender.file.type = RollingFile
 appender.file.name = file
-appender.file.fileName = ${sys:kafka.logs.dir}/server.log
+appender.file.fileName = ${{sys:kafka.logs.dir}}/server.log
+appender.file.filePattern = ${{sys:kafka.logs.dir}}/server.log.%i
+appender.file.filePermissions = rw-------
+appender.file.policies.type = Policies
+appender.file.policies.size.type = SizeBasedTriggeringPolicy
+appender.file.policies.size.size = {LOG_MAX_BYTES}
+appender.file.strategy.type = DefaultRolloverStrategy
+appender.file.strategy.max = {LOG_KEEP}
 appender.file.layout.type = PatternLayout
 appender.file.layout.pattern = [%d] %p %m (%c)%n
 rootLogger.level = INFO
@@ -138,6 +149,8 @@ class LocalKafka:
         return pid if pid_alive(pid) else None
 
     def start(self) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.root.chmod(0o700)  # topics hold the systems' records; logs too
         if self.pid() is not None:
             return
         self.ensure_jars()
