@@ -19,6 +19,9 @@ from cdc.state.queries import jsonb_in, jsonb_out, rows_affected
 
 _Q = queries.load("job_errors")
 
+MAX_ID = 2**63 - 1
+"""Error ids are bigserial: an id above this names no error (and PostgreSQL refuses it as a parameter)."""
+
 State = Literal["open", "retried", "ignored"]
 STATES: tuple[State, ...] = ("open", "retried", "ignored")
 
