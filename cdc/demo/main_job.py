@@ -19,6 +19,7 @@ from cdc.demo.seed import seed
 from cdc.demo.setup import create_databases, drop_database
 from cdc.demo.workload import generate
 from cdc.mapping.load import load_mapping_file
+from cdc.monitoring import server
 from cdc.orchestrator.full_sync import full_sync, keep_creating
 from cdc.orchestrator.progress import LineReporter
 from cdc.settings import SYSTEMS, Settings
@@ -38,6 +39,7 @@ class DemoOptions:
 
 async def run_demo(settings: Settings, options: DemoOptions, stop: asyncio.Event, console: Console) -> None:
     say = console.print
+    dashboard = server.address(settings)  # before anything starts: a dashboard that refuses it would only restart
     say("[bold]1/5[/] local stack (PostgreSQL + Kafka)…")
     await control.up(settings)
     say("[bold]2/5[/] demo ERP and CRM databases…")
@@ -79,7 +81,7 @@ async def run_demo(settings: Settings, options: DemoOptions, stop: asyncio.Event
         say(f"    full sync {result.status}; new records now flow both ways")
         if options.load > 0:
             load_task = asyncio.create_task(generate(settings, rate=options.load, stop=stop, seed=options.seed))
-        _tell(console, settings, options, logs)
+        _tell(console, settings, options, logs, server.url(*dashboard))
         await stop.wait()
     finally:
         service_stop.set()
@@ -118,10 +120,10 @@ async def _wait_for_slots(settings: Settings, stop: asyncio.Event, timeout: floa
             await conn.close()
 
 
-def _tell(console: Console, settings: Settings, options: DemoOptions, logs: object) -> None:
+def _tell(console: Console, settings: Settings, options: DemoOptions, logs: object, dashboard: str) -> None:
     psql = psql_command(settings)
     console.print(f"""
-[bold green]5/5 live.[/] Dashboard: [link]http://{settings.dashboard_host}:{settings.dashboard_port}/[/link]
+[bold green]5/5 live.[/] Dashboard: [link]{dashboard}[/link]
     (logs of capture, worker and dashboard: {logs})
 
 Three things to try, in another terminal:
