@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import stat
 from pathlib import Path
 
 import structlog
@@ -30,15 +28,20 @@ async def up(settings: Settings) -> None:
     log.info("stack up", postgres=postgres.address, kafka=kafka.address)
 
 
+OWN_DIRECTORIES = ("logs", "metrics", "capture")
+"""What `cdc` keeps directly in CDC_HOME besides PostgreSQL's and Kafka's directories (which see to their own)."""
+
+
 def _private(home: Path) -> None:
-    """CDC_HOME and what is in it (logs, progress files, the password) for its owner only; `cdc` creates files so
-    (umask 077), this tightens what an older version left open. PostgreSQL's directory is its own business
-    (`LocalPostgres`), which also lets `postgres` pass through CDC_HOME."""
+    """CDC_HOME and what `cdc` keeps in it (logs, metrics, progress files, the password) for its owner only: `cdc`
+    creates files so (umask 077); this tightens what an older version left open. PostgreSQL's directory is
+    `LocalPostgres`'s business, which also lets `postgres` pass through CDC_HOME."""
     home.mkdir(parents=True, exist_ok=True)
     home.chmod(0o700)
-    for child in home.iterdir():
-        if not child.is_symlink() and child.stat().st_uid == os.geteuid():
-            child.chmod(stat.S_IMODE(child.stat().st_mode) & 0o700)
+    for name in OWN_DIRECTORIES:
+        path = home / name
+        if path.is_dir() and not path.is_symlink():
+            path.chmod(0o700)
 
 
 async def down(settings: Settings) -> None:
