@@ -81,6 +81,8 @@ async def run_demo(settings: Settings, options: DemoOptions, stop: asyncio.Event
         say(f"    full sync {result.status}; new records now flow both ways")
         if options.load > 0:
             load_task = asyncio.create_task(generate(settings, rate=options.load, stop=stop, seed=options.seed))
+        if not await _listening(*dashboard, stop):
+            say(f"    the dashboard does not answer yet: see {logs}/dashboard.log")
         _tell(console, settings, options, logs, server.url(*dashboard))
         await stop.wait()
     finally:
@@ -118,6 +120,24 @@ async def _wait_for_slots(settings: Settings, stop: asyncio.Event, timeout: floa
             raise
         finally:
             await conn.close()
+
+
+async def _listening(host: str, port: int, stop: asyncio.Event, timeout: float = 60) -> bool:
+    """Whether the dashboard accepts connections (waiting up to `timeout`: a child process starting on a busy
+    machine can take longer than the full sync of a small demo)."""
+    host = "127.0.0.1" if host in ("0.0.0.0", "") else "::1" if host == "::" else host
+    deadline = time.monotonic() + timeout
+    while not stop.is_set() and time.monotonic() < deadline:
+        try:
+            _, writer = await asyncio.wait_for(asyncio.open_connection(host.strip("[]"), port), 2)
+        except (OSError, TimeoutError):
+            await asyncio.sleep(0.3)
+            continue
+        writer.close()
+        with contextlib.suppress(OSError):
+            await writer.wait_closed()
+        return True
+    return False
 
 
 def _tell(console: Console, settings: Settings, options: DemoOptions, logs: object, dashboard: str) -> None:
