@@ -6,6 +6,7 @@ from typing import Any
 
 import asyncpg
 
+from cdc import temporal
 from cdc.dsn import describe
 from cdc.errors import ServiceUnavailable
 
@@ -20,16 +21,24 @@ CONNECTION_LOST = (OSError, TimeoutError, asyncpg.InterfaceError, asyncpg.Postgr
 
 
 async def connect(dsn: str, *, role: str, timeout: float = 10.0, **kwargs: Any) -> asyncpg.Connection:
-    """Open one connection; failures become ServiceUnavailable naming the database, never the password."""
+    """Open one connection; failures become ServiceUnavailable naming the database, never the password. Dates and
+    timestamps are read and written exactly (`cdc.temporal`)."""
     try:
-        return await asyncpg.connect(dsn, timeout=timeout, **kwargs)
+        conn = await asyncpg.connect(dsn, timeout=timeout, **kwargs)
+        try:
+            await temporal.exact(conn)
+        except BaseException:
+            await conn.close()
+            raise
+        return conn
     except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
         raise ServiceUnavailable(f"{role} database at {describe(dsn)} is unreachable: {_reason(exc)}") from None
 
 
 async def pool(dsn: str, *, role: str, min_size: int = 1, max_size: int = 4, **kwargs: Any) -> asyncpg.Pool:
     try:
-        return await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size, timeout=10, **kwargs)
+        return await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size, timeout=10,
+                                         init=temporal.exact, **kwargs)
     except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
         raise ServiceUnavailable(f"{role} database at {describe(dsn)} is unreachable: {_reason(exc)}") from None
 

@@ -31,10 +31,9 @@ from cdc.state import intents, job_errors, jobs, offsets, parking, record_log
 from cdc.state import mapping_settings as flags
 from cdc.state.couplings import Coupling
 from cdc.state.intents import Intent
-from consumers.appliers.writer import TableWrite, apply
-from consumers.decisions.fields import lookup_needs
+from consumers.appliers.writer import Refusal, TableWrite, apply
 from consumers.decisions.outcome import CouplingChange, Decision
-from consumers.decisions.record import Change, Shapes, Situation, decide
+from consumers.decisions.record import Change, Shapes, decide
 from consumers.decisions.values import CoercionError
 from consumers.incoming import Incoming
 from consumers.recovery import Recovery
@@ -44,6 +43,8 @@ from consumers.systems import SystemLink
 log = structlog.get_logger()
 
 TopicPartition = tuple[str, int]
+SETTLED = frozenset({"applied", "unchanged", "coupled", "created", "restored", "deleted", "uncoupled"})
+"""Verdicts that leave a record in sync: its open and parked errors close by themselves."""
 PARK_DELAYS = [1, 2, 5, 10, 30, 60, 120, 300]
 
 
@@ -102,15 +103,23 @@ class Engine:
 
     async def _round(self, state: asyncpg.Connection, announcer: asyncpg.Connection, items: list[Incoming],
                      only_coupled: dict[str, bool], recovery: Recovery) -> list[tuple[Incoming, Decision]]:
-        """Mapping by mapping in dependency order, each group decided, applied and recorded before the next
-        (a customer coupled here resolves the lookup of its contact later in the same batch)."""
+        """Mapping by mapping, each group decided, applied and recorded before the next: creations and updates in
+        dependency order (a customer coupled here resolves the lookup of its contact later in the same batch), then
+        deletes in reverse dependency order (a contact goes before its customer, and after the updates that moved
+        records away from what is deleted)."""
         decided: dict[int, Decision] = {}
-        groups: dict[tuple[str, System], list[int]] = defaultdict(list)
+        groups: dict[tuple[str, System, bool], list[int]] = defaultdict(list)
         for i, item in enumerate(items):
-            groups[(item.mapping.name, item.source)].append(i)
+            groups[(item.mapping.name, item.source, item.change.op == "d")].append(i)
         rank = {m.name: n for n, m in enumerate(self.order)}
-        for (mapping_name, source), indexes in sorted(groups.items(), key=lambda g: (rank[g[0][0]], g[0][1])):
+
+        def position(group: tuple[str, System, bool]) -> tuple[bool, int, str]:
+            mapping_name, source, deleting = group
+            return deleting, -rank[mapping_name] if deleting else rank[mapping_name], source
+
+        for (mapping_name, source, _), indexes in sorted(groups.items(), key=lambda g: position(g[0])):
             pending = indexes
+            held: dict[int, Decision] = {}  # waiting for a record of this group that may be coupled in it
             while pending:
                 group_decided = await self._decide_group(state, items, mapping_name, source, pending, only_coupled,
                                                          recovery)
@@ -124,8 +133,24 @@ class Engine:
                 for intent in announced:
                     recovery.handled(intent)
                 await self._apply(items, group_decided)
+                # a hierarchy: a record waiting for its parent is held back while the parent may be coupled in this
+                # group, and decided again once it is
+                coupled_now = {(mapping_name, source, items[i].change.key) for i, d in group_decided.items()
+                               if d.verdict in ("created", "coupled", "restored")}
+                for i, d in list(group_decided.items()):
+                    if d.verdict == "parked" and any(w[:2] == (mapping_name, source) for w in d.waiting):
+                        held[i] = group_decided.pop(i)
+                again = [i for i, d in held.items() if coupled_now.intersection(d.waiting)]
+                for i in again:
+                    del held[i]
+                pending = sorted([*pending, *again])
+                self._unpark_replays(items, mapping_name, group_decided)
                 await self._record(state, items, group_decided)
                 decided.update(group_decided)
+            if held:
+                self._unpark_replays(items, mapping_name, held)
+                await self._record(state, items, held)
+                decided.update(held)
         return [(items[i], decided[i]) for i in range(len(items))]
 
     async def _decide_group(self, state: asyncpg.Connection, items: list[Incoming], mapping_name: str,
@@ -142,7 +167,7 @@ class Engine:
         await self._refresh_rows(items, [i for i in indexes if i not in decided], decided)
         live = [i for i in indexes if i not in decided]
         if not live:
-            return self._unpark_replays(items, mapping_name, decided, {})
+            return decided
         changes = [items[i].change for i in live]
         create_flags = {}
         for n, i in enumerate(live):
@@ -162,17 +187,15 @@ class Engine:
                 # the restored creation is counted (inserted) once, not also as unchanged
                 decided[i] = dataclasses.replace(decided[i], counts={},
                                                  reason="coupling restored after an interruption; nothing to write")
-        return self._unpark_replays(items, mapping_name, decided, {i: situations[n] for n, i in enumerate(live)})
+        return decided
 
-    def _unpark_replays(self, items: list[Incoming], mapping_name: str, decided: dict[int, Decision],
-                        situations: dict[int, Situation]) -> dict[int, Decision]:
-        """A replay is never parked: the orchestrator replays a mapping only after the mappings it looks up, so a
-        lookup still not coupled will not become coupled by waiting. The replay fails, with the reason on its job."""
+    def _unpark_replays(self, items: list[Incoming], mapping_name: str, decided: dict[int, Decision]) -> None:
+        """A replay is never parked: the orchestrator replays a mapping only after the mappings it looks up (and a
+        hierarchy parents first), so a lookup still not coupled will not become coupled by waiting. The replay
+        fails, with the reason on its job."""
         for i, decision in decided.items():
             if decision.verdict == "parked" and items[i].event.replay is not None:
-                decided[i] = replay_failure(self.mapping_file, mapping_name, items[i].change, situations.get(i),
-                                            decision.reason)
-        return decided
+                decided[i] = replay_failure(self.mapping_file, mapping_name, items[i].change, decision)
 
     async def _refresh_rows(self, items: list[Incoming], indexes: list[int], decided: dict[int, Decision]) -> None:
         """Decide on the record as it is now, not as the event saw it: an event is a notice that a record changed.
@@ -218,22 +241,18 @@ class Engine:
         failed: set[int] = set()
         for system, writes in sorted(per_system.items(), key=lambda sw: sw[0] not in sources):
             # a record whose write failed in the first system is not half-written into the second
-            failures = await apply(self.links[system].writer, [tw for tw in writes if tw.ref not in failed])
-            failed.update(failures)
-            for i, message in failures.items():
-                old = decided[i]
-                coupling = old.coupling
-                if coupling is not None and not coupling.remove and old.verdict not in ("coupled", "created"):
-                    coupling = dataclasses.replace(coupling, failure=message)
-                elif old.verdict in ("coupled", "created", "restored"):
-                    coupling = None
-                decided[i] = Decision("failed", message, counts={"failed": 1}, coupling=coupling, error=message,
-                                      partner_key=old.partner_key)
+            refusals = await apply(self.links[system].writer, [tw for tw in writes if tw.ref not in failed])
+            failed.update(refusals)
+            for i, refusal in refusals.items():
+                decided[i] = _refused(decided[i], refusal)
 
     async def _record(self, state: asyncpg.Connection, items: list[Incoming], decided: dict[int, Decision]) -> None:
         now = datetime.now(UTC)
         upserts: list[Coupling] = []
         entries: list[record_log.LogEntry] = []
+        settled: dict[tuple[str, System], list[str]] = defaultdict(list)
+        unparked: dict[tuple[str, System], list[str]] = defaultdict(list)
+        errors: list[tuple[UUID | None, Incoming, Decision]] = []
         job_counts: dict[UUID, dict[str, int]] = defaultdict(lambda: defaultdict(int))
         live_jobs: dict[tuple[str, str], UUID] = {}
         for i in sorted(decided):
@@ -241,7 +260,14 @@ class Engine:
             mapping, source = item.mapping, item.source
             direction = f"to_{other(source)}"
             job_id: UUID | None = None
-            if decision.counted or decision.error:
+            parked = decision.verdict == "parked"
+            if decision.verdict in SETTLED:
+                settled[(mapping.name, source)].append(item.change.key)
+                if decision.verdict in ("coupled", "created") and decision.partner_key is not None:
+                    settled[(mapping.name, other(source))].append(decision.partner_key)  # coupled from this side
+            elif not parked:
+                unparked[(mapping.name, source)].append(item.change.key)
+            if decision.counted or decision.error or parked:
                 if item.event.replay is not None:
                     job_id = UUID(item.event.replay.job_id)
                 else:
@@ -266,11 +292,8 @@ class Engine:
                                                       change.failure)  # type: ignore[arg-type]
                 else:
                     upserts.append(_coupling(mapping.name, change))
-            if decision.error:
-                await job_errors.record_error(
-                    state, job_id, mapping.name, source, item.change.key, other(source), decision.partner_key,
-                    decision.error if decision.reason == decision.error else f"{decision.error}",
-                    detail=decision.reason, event=item.raw)
+            if decision.error or parked:
+                errors.append((job_id, item, decision))
             if decision.verdict == "parked" and not item.parked_id:
                 await parking.park(state, mapping.name, source, item.change.key, item.raw, decision.reason,
                                    park_delay(0))
@@ -278,6 +301,18 @@ class Engine:
                                                decision.partner_key, item.event.stable_id(), item.change.op,
                                                decision.reason[:500]))
         await self._store_couplings(state, "", upserts)
+        # a record that synced cleanly (or was coupled from the other side) closes its errors; one no longer waiting
+        # closes its parked error
+        for (mapping_name, system), keys in settled.items():
+            await job_errors.close(state, mapping_name, system, keys)
+        for (mapping_name, system), keys in unparked.items():
+            await job_errors.close(state, mapping_name, system, keys, ("parked",))
+        for job_id, item, decision in errors:
+            parked = decision.verdict == "parked"
+            await job_errors.record_error(
+                state, job_id, item.mapping.name, item.source, item.change.key, other(item.source),
+                decision.partner_key, decision.reason if parked else decision.error or decision.reason,
+                detail=decision.reason, event=item.raw, state="parked" if parked else "open")
         for job_id, counts in job_counts.items():
             await jobs.add_counts(state, job_id, dict(counts))
         await record_log.append_many(state, entries)
@@ -299,21 +334,35 @@ class Engine:
             await coupling_store.upsert_many(state, upserts)
 
 
-def replay_failure(mapping_file: MappingFile, mapping_name: str, change: Change, situation: Situation | None,
-                   reason: str) -> Decision:
+def _refused(decision: Decision, refusal: Refusal) -> Decision:
+    """The decision once the destination refused its writes. What did not happen keeps the coupling as it was: a
+    refused delete keeps it (and waits, parked, while another record still refers to the one to delete), a refused
+    creation or match records none, a refused update marks the coupling failed."""
+    message = refusal.message
+    if decision.verdict == "deleted":
+        if refusal.waits:
+            return Decision("parked", message, partner_key=decision.partner_key)
+        return Decision("failed", message, counts={"failed": 1}, error=message, partner_key=decision.partner_key)
+    coupling = decision.coupling
+    if coupling is not None and not coupling.remove and decision.verdict not in ("coupled", "created", "restored"):
+        coupling = dataclasses.replace(coupling, failure=message)
+    else:
+        coupling = None
+    return Decision("failed", message, counts={"failed": 1}, coupling=coupling, error=message,
+                    partner_key=decision.partner_key)
+
+
+def replay_failure(mapping_file: MappingFile, mapping_name: str, change: Change, decision: Decision) -> Decision:
     """The failure of a replay that would have been parked, e.g. `CONTACTS: contact CT0005: customer C0009 is not
     coupled in CUSTOMER (outside its filter, or not synced)`."""
     mapping = mapping_file.get(mapping_name)
-    reasons = []
-    if situation is None:
-        reasons.append("an earlier change of this record is parked (cdc errors); it syncs when that one is retried")
-    else:
-        for lookup, system, key in lookup_needs(mapping, change.source, change.row):
-            if (lookup, system, key) not in situation.lookups:
-                table = mapping_file.get(lookup).side(system).table
-                reasons.append(f"{table} {key} is not coupled in {lookup} (outside its filter, or not synced)")
-    message = f"{mapping.name}: {mapping.side(change.source).table} {change.key}: " + (
-        "; ".join(dict.fromkeys(reasons)) or reason)
+    reasons = [f"{mapping_file.get(lookup).side(system).table} {key} is not coupled in {lookup} "
+               "(outside its filter, or not synced)" for lookup, system, key in decision.waiting]
+    if not decision.waiting:
+        reasons.append("an earlier change of this record is parked (cdc errors); it syncs when that one is retried"
+                       if "earlier parked change" in decision.reason else decision.reason)
+    message = f"{mapping.name}: {mapping.side(change.source).table} {change.key}: " + "; ".join(
+        dict.fromkeys(reasons))
     return Decision("failed", message, counts={"failed": 1}, error=message)
 
 

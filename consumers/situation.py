@@ -77,8 +77,12 @@ async def load(state: asyncpg.Connection, links: dict[System, SystemLink], mappi
         if i not in own_keys:
             own_keys[i] = own_keys_of(changes[i])
     all_own = sorted({k for i in creating for k in own_keys[i]})
-    # the key a creation announced but never wrote is still its own
-    taken = await intents.taken(state, mapping.name, destination, all_own) - set(reusable.values())
+    # a creation only ever creates: a key held by any record (coupled, announced, or merely there) is taken; the
+    # record holding it is a match candidate below when the mapping's match rules say so. The key a creation
+    # announced but never wrote is still its own.
+    taken = await intents.taken(state, mapping.name, destination, all_own)
+    taken |= set(await dest_link.rows_by_key(dest_table, all_own))
+    taken -= set(reusable.values())
 
     candidates: dict[int, tuple[tuple[dict[str, Any], ...], ...]] = {}
     if mapping.match_on and creating:
@@ -164,7 +168,7 @@ async def find_candidates(state: asyncpg.Connection, dest: SystemLink, mapping: 
                 index = row.pop("cdc_match_index")
                 key = str(row[key_column])
                 taken = key in coupled and (rematch or {}).get(index) != key  # its own interrupted match is not
-                if taken or key in own_keys.get(index, []) or not matches(side.filter, row):
+                if taken or not matches(side.filter, row):
                     continue
                 matched[index].append(row)
         for i in indexes:

@@ -11,7 +11,7 @@ from cdc.database import qualified, quote_ident
 from cdc.mapping.model import MappingFile
 from cdc.settings import SYSTEMS, Settings, System
 from consumers.appliers import origin
-from consumers.decisions.values import coerce
+from consumers.decisions.values import CoercionError, coerce
 
 
 @dataclass
@@ -29,7 +29,14 @@ class SystemLink:
         shape = self.tables[table]
         key_column = shape.primary_key[0]
         type_name = shape.columns[key_column].type_name
-        typed = [coerce(k, type_name) for k in keys]
+        typed = []
+        for k in keys:
+            try:
+                typed.append(coerce(k, type_name))
+            except CoercionError:
+                continue  # not a value of the key column: no row holds it
+        if not typed:
+            return {}
         rows = await self.reader.fetch(
             f"SELECT * FROM {qualified(shape.schema, shape.name)} WHERE {quote_ident(key_column)} = ANY($1::"
             f"{type_name}[])", typed)

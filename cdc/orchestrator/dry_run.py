@@ -29,7 +29,7 @@ from cdc.orchestrator.duplicates import LikelyDuplicate, NearIndex
 from cdc.orchestrator.links import ReadOnly, read_only
 from cdc.orchestrator.plan import Step, select, steps_of
 from cdc.orchestrator.progress import plain
-from cdc.orchestrator.sources import CHUNK, SideRows
+from cdc.orchestrator.sources import CHUNK, DEPTH, SideRows
 from cdc.settings import Settings, System
 from consumers.batch import replay_failure
 from consumers.decisions.fields import LookupKey, lookup_needs, typed_row
@@ -185,16 +185,13 @@ async def _predict(ro: ReadOnly, mapping_file: MappingFile, step: Step, overlay:
     created: list[tuple[str, dict[str, Any]]] = []
     match_columns = [m.erp if source == "erp" else m.crm for m in mapping.match_on]
     async with ro.links[source].reader.acquire() as conn:
-        async with rows_of.snapshot(conn, None, chunk) as (_, chunks):
+        hierarchy = bool(rows_of.parent_columns)  # parents first, as the run replays them
+        async with rows_of.snapshot(conn, None, chunk, by_depth=hierarchy) as (_, chunks):
             async for rows in chunks:
-                changes = []
-                for row in rows:
-                    try:
-                        changes.append(_change(rows_of, row))
-                    except CoercionError as exc:  # the sync makes it a dead letter and a job error
-                        prediction.count("failed")
-                        _keep_failure(prediction, rows_of.key_of(row),
-                                      f"{source}.{rows_of.table.name} {rows_of.key_of(row)}: {exc}")
+                if hierarchy:
+                    for row in rows:
+                        del row[DEPTH]
+                changes = changes_of(rows_of, rows, prediction)
                 situations = await load(ro.state, ro.links, mapping, source, changes,
                                         sync_only_coupled={i: not create for i in range(len(changes))})
                 situations = await _overlaid(ro, mapping, source, changes, situations, overlay, shapes)
@@ -220,6 +217,20 @@ def _keep_failure(prediction: Prediction, key: str, error: str) -> None:
         prediction.failures.append({"key": key, "error": error})
 
 
+def changes_of(rows_of: SideRows, rows: list[dict[str, Any]], prediction: Prediction) -> list[Change]:
+    """The rows as the changes a replay makes of them; a row holding a value the sync cannot type is counted as
+    a predicted failure, as the sync makes it a dead letter and a job error (`consumers.incoming`)."""
+    changes = []
+    for row in rows:
+        try:
+            changes.append(_change(rows_of, row))
+        except CoercionError as exc:
+            key = rows_of.key_of(row)
+            prediction.count("failed")
+            _keep_failure(prediction, key, f"{rows_of.system}.{rows_of.table.name} {key}: {exc}")
+    return changes
+
+
 def _change(rows_of: SideRows, row: dict[str, Any]) -> Change:
     typed = typed_row(row, rows_of.table, list(row))
     return Change(rows_of.system, "r", rows_of.key_of(row), typed,
@@ -233,7 +244,7 @@ def _decide(mapping_file: MappingFile, mapping: TableMapping, change: Change, si
     except ValueError as exc:  # a value that cannot be carried (coercion, value map, transform)
         return Decision("failed", str(exc), counts={"failed": 1}, error=str(exc))
     if decision.verdict == "parked":  # as the worker does for replays
-        return replay_failure(mapping_file, mapping.name, change, situation, decision.reason)
+        return replay_failure(mapping_file, mapping.name, change, decision)
     return decision
 
 

@@ -28,7 +28,7 @@ from cdc.orchestrator import runs, watermarks
 from cdc.orchestrator.plan import Step, select, steps_of
 from cdc.orchestrator.progress import Reporter
 from cdc.orchestrator.replay import Publisher, ReplayTarget, wait_processed
-from cdc.orchestrator.sources import CHUNK, SideRows
+from cdc.orchestrator.sources import CHUNK, DEPTH, SideRows
 from cdc.orchestrator.workers import WorkerHost
 from cdc.settings import SYSTEMS, Settings, System
 from cdc.state import jobs, mapping_settings, migrate
@@ -197,6 +197,17 @@ async def run(settings: Settings, mapping_file: MappingFile, options: RunOptions
         return result
 
 
+def _waves(rows: list[dict[str, Any]]) -> list[tuple[Any, list[dict[str, Any]]]]:
+    """Consecutive runs of rows of one hierarchy depth (rows come ordered by depth), without the depth column."""
+    waves: list[tuple[Any, list[dict[str, Any]]]] = []
+    for row in rows:
+        depth = row.pop(DEPTH)
+        if not waves or waves[-1][0] != depth:
+            waves.append((depth, []))
+        waves[-1][1].append(row)
+    return waves
+
+
 def _resume_hint(mapping: str, full: bool) -> str:
     return f"resume with cdc sync --mapping {mapping}" + (" --full" if full else "")
 
@@ -250,14 +261,32 @@ async def _step(settings: Settings, conns: Connections, publisher: Publisher, ho
     replayed = 0
     next_report = 0.0
     cancelled = False
-    async with rows_of.snapshot(reader, since, options.chunk) as (total, chunks), \
+    hierarchy = bool(rows_of.parent_columns)
+    depth: Any = None
+
+    async def poll() -> None:
+        reporter.update(step.label, replayed=replayed, applied=await _applied(state, job.id))
+
+    async with rows_of.snapshot(reader, since, options.chunk, by_depth=hierarchy) as (total, chunks), \
             contextlib.aclosing(chunks):
         reporter.started(step.label, total)
         async for rows in chunks:
             for row in rows:
                 latest.see(row.get(modified_on))
-            await publisher.publish(target, rows)
-            replayed += len(rows)
+            for wave_depth, wave in _waves(rows) if hierarchy else [(None, rows)]:
+                if hierarchy and wave_depth != depth and replayed:
+                    # a hierarchy level by level: the parents of this level are coupled before it is replayed
+                    last = await publisher.flush()
+                    if not await wait_processed(state, settings.consumer_group, last, stop=stop,
+                                                stall_timeout=options.stall_timeout, check=host.check,
+                                                on_poll=poll):
+                        cancelled = True
+                        break
+                depth = wave_depth
+                await publisher.publish(target, wave)
+                replayed += len(wave)
+            if cancelled:
+                break
             if time.monotonic() >= next_report:
                 reporter.update(step.label, replayed=replayed, applied=await _applied(state, job.id))
                 next_report = time.monotonic() + PROGRESS_EVERY
@@ -269,9 +298,6 @@ async def _step(settings: Settings, conns: Connections, publisher: Publisher, ho
         reporter.finished(step.label, replayed=replayed, applied=await _applied(state, job.id),
                           outcome="cancelled")
         return "cancelled", latest.value
-
-    async def poll() -> None:
-        reporter.update(step.label, replayed=replayed, applied=await _applied(state, job.id))
 
     done = await wait_processed(state, settings.consumer_group, last, stop=stop,
                                 stall_timeout=options.stall_timeout, check=host.check, on_poll=poll)

@@ -23,6 +23,9 @@ from cdc.settings import System
 from consumers.decisions.values import canonical
 
 CHUNK = 5000
+DEPTH = "cdc_hierarchy_depth"
+"""The extra column a hierarchy's rows carry: how many ancestors (of the same table) stand above the row."""
+MAX_DEPTH = 1000
 
 
 @dataclass(frozen=True)
@@ -64,15 +67,42 @@ class SideRows:
         condition, params = self.where(since)
         return f"SELECT {names} FROM {qualified(self.table.schema, self.table.name)} WHERE {condition}", params
 
+    @property
+    def parent_columns(self) -> list[str]:
+        """The columns of a hierarchy: fields whose lookup goes through this same mapping (a parent record)."""
+        return [column for f in self.mapping.fields_from(self.system)
+                if f.lookup == self.mapping.name and (column := f.column(self.system)) in self.table.columns]
+
+    def select_by_depth(self, since: datetime | None = None) -> tuple[str, list[Any]]:
+        """The rows of a hierarchy, parents before children: each with its depth (the longest chain of ancestors
+        in the table; NULL for rows in a cycle, which come last)."""
+        table = qualified(self.table.schema, self.table.name)
+        key = quote_ident(self.key_column)
+        parents = [quote_ident(c) for c in self.parent_columns]
+        roots = " AND ".join(f"(t.{p} IS NULL OR t.{p} = t.{key} OR NOT EXISTS "
+                             f"(SELECT 1 FROM {table} a WHERE a.{key} = t.{p}))" for p in parents)
+        below = " OR ".join(f"c.{p} = cdc_tree.cdc_key" for p in parents)
+        condition, params = self.where(since)
+        sql = (f"WITH RECURSIVE cdc_tree(cdc_key, cdc_depth) AS ("
+               f"SELECT t.{key}, 0 FROM {table} t WHERE {roots} "
+               f"UNION SELECT c.{key}, cdc_tree.cdc_depth + 1 FROM cdc_tree JOIN {table} c ON ({below}) "
+               f"AND c.{key} <> cdc_tree.cdc_key WHERE cdc_tree.cdc_depth < {MAX_DEPTH}), "
+               f"cdc_depths AS (SELECT cdc_key, max(cdc_depth) AS cdc_depth FROM cdc_tree GROUP BY cdc_key) "
+               f"SELECT r.*, d.cdc_depth AS {DEPTH} FROM {table} r LEFT JOIN cdc_depths d ON d.cdc_key = r.{key} "
+               f"WHERE {condition} ORDER BY d.cdc_depth NULLS LAST, r.{key}")
+        return sql, params
+
     @asynccontextmanager
     async def snapshot(self, conn: asyncpg.Connection, since: datetime | None = None, chunk: int = CHUNK,
-                       columns: list[str] | None = None) -> AsyncIterator[tuple[int, AsyncIterator[list[dict]]]]:
-        """(how many rows, an iterator of row chunks), both from one read-only snapshot."""
+                       columns: list[str] | None = None, *, by_depth: bool = False
+                       ) -> AsyncIterator[tuple[int, AsyncIterator[list[dict]]]]:
+        """(how many rows, an iterator of row chunks), both from one read-only snapshot. `by_depth`: a hierarchy's
+        rows parents first, each with its depth in the column `DEPTH`."""
         condition, params = self.where(since)
         async with conn.transaction(isolation="repeatable_read", readonly=True):
             total = await conn.fetchval(
                 f"SELECT count(*) FROM {qualified(self.table.schema, self.table.name)} WHERE {condition}", *params)
-            sql, params = self.select(columns, since)
+            sql, params = self.select_by_depth(since) if by_depth else self.select(columns, since)
 
             async def chunks() -> AsyncIterator[list[dict]]:
                 cursor = await conn.cursor(sql, *params)

@@ -22,8 +22,11 @@ _Q = queries.load("job_errors")
 MAX_ID = 2**63 - 1
 """Error ids are bigserial: an id above this names no error (and PostgreSQL refuses it as a parameter)."""
 
-State = Literal["open", "retried", "ignored"]
-STATES: tuple[State, ...] = ("open", "retried", "ignored")
+State = Literal["open", "parked", "resolved", "retried", "ignored"]
+STATES: tuple[State, ...] = ("open", "parked", "resolved", "retried", "ignored")
+"""open: failed, waits for someone; parked: a change the worker retries by itself (waiting for a lookup, or for a
+delete the destination still refuses); resolved: its record synced cleanly since; retried / ignored: an operator's
+`cdc retry` / `cdc skip`."""
 
 
 @dataclass(frozen=True)
@@ -53,11 +56,20 @@ class JobError:
 async def record_error(conn: asyncpg.Connection, job_id: UUID | None, mapping: str, source_system: System,
                        source_key: str, destination_system: System | None, destination_key: str | None,
                        message: str, detail: str | None = None,
-                       event: dict[str, Any] | None = None) -> JobError:
-    """Record a failure; the same message for the same record while still open adds an occurrence."""
+                       event: dict[str, Any] | None = None, state: State = "open") -> JobError:
+    """Record a failure (or, `state` parked, a change waiting); the same message for the same record while still
+    open or parked adds an occurrence."""
     row = await conn.fetchrow(_Q.record, job_id, mapping, source_system, source_key, destination_system,
-                              destination_key, message, detail, jsonb_in(event))
+                              destination_key, message, detail, jsonb_in(event), state)
     return JobError.from_row(row)
+
+
+async def close(conn: asyncpg.Connection, mapping: str, system: System, keys: list[str],
+                states: tuple[State, ...] = ("open", "parked")) -> int:
+    """Settle the errors of these records in `states`: they synced since. How many closed."""
+    if not keys:
+        return 0
+    return rows_affected(await conn.execute(_Q.close, mapping, system, list(keys), list(states)))
 
 
 async def list_errors(conn: asyncpg.Connection, open_only: bool = False, mapping: str | None = None,

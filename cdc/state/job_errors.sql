@@ -1,13 +1,15 @@
 -- Job errors: what failed for which record, with the change event to retry.
 
 -- name: record
--- A repeat of an open error for the same record counts an occurrence and keeps the newest job, detail and event.
+-- A repeat of an open (or parked) error for the same record counts an occurrence and keeps the newest job, state,
+-- detail and event.
 INSERT INTO cdc.job_errors AS e (job_id, mapping, source_system, source_key, destination_system,
-                                 destination_key, message, detail, event)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::text::jsonb)
-ON CONFLICT (mapping, source_system, source_key, md5(message)) WHERE state = 'open'
+                                 destination_key, message, detail, event, state)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::text::jsonb, $10)
+ON CONFLICT (mapping, source_system, source_key, md5(message)) WHERE state IN ('open', 'parked')
 DO UPDATE SET
     occurrences = e.occurrences + 1,
+    state = EXCLUDED.state,
     job_id = coalesce(EXCLUDED.job_id, e.job_id),
     destination_system = coalesce(EXCLUDED.destination_system, e.destination_system),
     destination_key = coalesce(EXCLUDED.destination_key, e.destination_key),
@@ -18,7 +20,7 @@ RETURNING *
 
 -- name: list
 SELECT * FROM cdc.job_errors
-WHERE (NOT $1::boolean OR state = 'open')
+WHERE (NOT $1::boolean OR state IN ('open', 'parked'))
   AND ($2::text IS NULL OR mapping = $2)
   AND ($3::uuid IS NULL OR job_id = $3)
 ORDER BY updated_at DESC, id DESC
@@ -40,3 +42,8 @@ DELETE FROM cdc.job_errors WHERE updated_at < now() - $1::interval
 
 -- name: open_count
 SELECT count(*) FROM cdc.job_errors WHERE state = 'open'
+
+-- name: close
+-- Errors of these records in one of the states $4 are settled: their record synced since ('resolved').
+UPDATE cdc.job_errors SET state = 'resolved', updated_at = now()
+WHERE mapping = $1 AND source_system = $2 AND source_key = ANY($3::text[]) AND state = ANY($4::text[])

@@ -1,7 +1,8 @@
 """Writing decided rows into one system table, idempotently.
 
-Inserts are upserts on the primary key (a create replayed after a crash lands on the row it made the first time),
-updates set only the decided columns, deletes are by key. A batch is written in one transaction; when it fails, each
+An insert only ever creates: it never lands on an existing row (a record that already holds the key fails with a
+clear error instead of being overwritten; docs/exactly-once.md, "a creation only ever creates"). Updates set only
+the decided columns, deletes are by key. A batch is written in one transaction; when it fails, each
 record is retried in its own savepoint so one bad record fails alone.
 """
 
@@ -75,10 +76,7 @@ def _sql(schema: str, table: str, key_column: str, kind: str, columns: tuple[str
         return f"DELETE FROM {name} WHERE {quote_ident(key_column)} = $1"
     if kind == "insert":
         placeholders = ", ".join(f"${i}" for i in range(1, len(columns) + 1))
-        updates = ", ".join(f"{quote_ident(c)} = EXCLUDED.{quote_ident(c)}" for c in columns if c != key_column)
-        conflict = f"DO UPDATE SET {updates}" if updates else "DO NOTHING"
-        return (f"INSERT INTO {name} ({', '.join(quote_ident(c) for c in columns)}) VALUES ({placeholders}) "
-                f"ON CONFLICT ({quote_ident(key_column)}) {conflict}")
+        return f"INSERT INTO {name} ({', '.join(quote_ident(c) for c in columns)}) VALUES ({placeholders})"
     sets = ", ".join(f"{quote_ident(c)} = ${i}" for i, c in enumerate(columns, start=1))
     return f"UPDATE {name} SET {sets} WHERE {quote_ident(key_column)} = ${len(columns) + 1}"
 
@@ -107,11 +105,23 @@ async def _write_bulk(conn: asyncpg.Connection, writes: list[TableWrite]) -> Non
         await conn.executemany(run_sql, run_args)  # type: ignore[arg-type]
 
 
-async def apply(conn: asyncpg.Connection, writes: list[TableWrite]) -> dict[int, str]:
-    """Write all `writes`; returns {ref: error message} for the records that failed (the rest are committed)."""
+@dataclass(frozen=True)
+class Refusal:
+    """Why the destination refused one record's writes."""
+
+    message: str
+    waits: bool = False
+    """A delete refused because another record still refers to this one: it may succeed later (parked)."""
+
+
+async def apply(conn: asyncpg.Connection, writes: list[TableWrite]) -> dict[int, Refusal]:
+    """Write all `writes`; returns {ref: refusal} for the records that failed (the rest are committed).
+
+    When the batch as a whole fails, each record is written in its own savepoint. Deletes refused because another
+    record still refers to theirs are tried again after the others, while that makes progress: a child deleted
+    in the same batch, or a reference moved away by an update of it, no longer holds them back."""
     if not writes:
         return {}
-    failures: dict[int, str] = {}
     by_ref: dict[int, list[TableWrite]] = defaultdict(list)
     for tw in writes:
         by_ref[tw.ref].append(tw)
@@ -121,20 +131,37 @@ async def apply(conn: asyncpg.Connection, writes: list[TableWrite]) -> dict[int,
         return {}
     except (asyncpg.PostgresError, CoercionError):
         pass
+    failures: dict[int, Refusal] = {}
     async with conn.transaction():
-        for ref, record_writes in by_ref.items():
-            try:
-                async with conn.transaction():
-                    for tw in record_writes:
-                        await _write_one(conn, tw)
-            except CoercionError as exc:
-                failures[ref] = str(exc)
-            except asyncpg.PostgresError as exc:
-                failures[ref] = _describe(exc, record_writes[0])
+        pending = list(by_ref)
+        while pending:
+            refused: list[int] = []
+            for ref in pending:
+                record_writes = by_ref[ref]
+                try:
+                    async with conn.transaction():
+                        for tw in record_writes:
+                            await _write_one(conn, tw)
+                    failures.pop(ref, None)
+                except CoercionError as exc:
+                    failures[ref] = Refusal(str(exc))
+                except asyncpg.PostgresError as exc:
+                    waits = isinstance(exc, asyncpg.ForeignKeyViolationError) and any(
+                        tw.write.kind == "delete" for tw in record_writes)
+                    failures[ref] = Refusal(_describe(exc, record_writes[0]), waits)
+                    if waits:
+                        refused.append(ref)
+            pending = refused if 0 < len(refused) < len(pending) else []
     return failures
 
 
 def _describe(exc: asyncpg.PostgresError, tw: TableWrite) -> str:
+    if tw.write.kind == "delete" and isinstance(exc, asyncpg.ForeignKeyViolationError):
+        return (f"deleting {tw.table.name} {tw.write.key!r} refused: another record still refers to it "
+                f"({str(exc).splitlines()[0]}); retried until it can be deleted")
+    if tw.write.kind == "insert" and isinstance(exc, asyncpg.UniqueViolationError):
+        return (f"creating {tw.table.name} {tw.write.key!r} refused: a record with that key exists (a creation "
+                f"never overwrites a record; it is decided again on its next change or cdc retry)")
     message = str(exc).splitlines()[0]
     detail = getattr(exc, "detail", None)
     return f"{tw.write.kind} into {tw.table.name} {tw.write.key!r} failed: {message}" + (

@@ -1,4 +1,9 @@
-"""Keys of records the sync creates, derived from the source record so a replayed create lands on the same row."""
+"""Keys of records the sync creates, derived from the source record, best first.
+
+A creation takes the first candidate that no record holds (coupled, announced, or merely existing: a creation only
+ever creates), and announces it before writing it (`cdc.state.intents`), so a replay after a crash makes that same
+record and no other. Every strategy ends in a few derived alternatives for when the preferred key is taken.
+"""
 
 from __future__ import annotations
 
@@ -12,13 +17,21 @@ from cdc.mapping.model import Side, TableMapping
 NAMESPACE = uuid.UUID("6f0c6d1e-8a4e-4c55-9d0e-2f7f4c1b7a10")
 
 
-def uuid_key(mapping: TableMapping, source_key: str) -> str:
-    return str(uuid.uuid5(NAMESPACE, f"{mapping.name}:{source_key}"))
+ALTERNATIVES = 3
+"""Derived keys tried after the first one of a strategy, when records hold it already."""
 
 
-def code_key(mapping: TableMapping, side: Side, source_key: str, max_length: int | None) -> str:
+def _seed(mapping: TableMapping, source_key: str, attempt: int) -> str:
+    return f"{mapping.name}:{source_key}" + (f"#{attempt}" if attempt else "")
+
+
+def uuid_key(mapping: TableMapping, source_key: str, attempt: int = 0) -> str:
+    return str(uuid.uuid5(NAMESPACE, _seed(mapping, source_key, attempt)))
+
+
+def code_key(mapping: TableMapping, side: Side, source_key: str, max_length: int | None, attempt: int = 0) -> str:
     length = min(side.new_key.length, max_length or side.new_key.length)
-    digest = hashlib.sha256(f"{mapping.name}:{source_key}".encode()).digest()
+    digest = hashlib.sha256(_seed(mapping, source_key, attempt).encode()).digest()
     body = base64.b32encode(digest).decode().rstrip("=")
     return (side.new_key.prefix + body)[:length]
 
@@ -26,8 +39,9 @@ def code_key(mapping: TableMapping, side: Side, source_key: str, max_length: int
 def candidate_keys(mapping: TableMapping, side: Side, key_type: str, max_length: int | None, source_key: str,
                    source_row: dict[str, Any]) -> list[str]:
     """The keys a record created on `side` may take, best first. The first one not coupled elsewhere is used."""
+    attempts = range(ALTERNATIVES + 1)
     if key_type == "uuid":
-        return [uuid_key(mapping, source_key)]
+        return [uuid_key(mapping, source_key, n) for n in attempts]
     keys: list[str] = []
     if side.new_key.strategy == "field" and side.new_key.field:
         value = source_row.get(side.new_key.field)
@@ -35,5 +49,5 @@ def candidate_keys(mapping: TableMapping, side: Side, key_type: str, max_length:
             keys.append(str(value))
     if side.new_key.strategy == "uuid" and (max_length is None or max_length >= 36):
         keys.append(uuid_key(mapping, source_key))
-    keys.append(code_key(mapping, side, source_key, max_length))
+    keys += [code_key(mapping, side, source_key, max_length, n) for n in attempts]
     return keys

@@ -49,6 +49,8 @@ class Decision:
     coupling: CouplingChange | None = None
     error: str | None = None
     partner_key: str | None = None
+    waiting: tuple[tuple[str, System, str], ...] = ()
+    """Parked for these lookups (mapping, system, key) that are not coupled yet."""
 
     @property
     def counted(self) -> bool:

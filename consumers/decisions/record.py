@@ -16,7 +16,7 @@ from typing import Any, Literal, Protocol
 from cdc.mapping.filters import matches
 from cdc.mapping.model import TableMapping, other
 from cdc.settings import System
-from consumers.decisions.fields import LookupKey, TableShape, Unresolved, carry, snapshot, target_values
+from consumers.decisions.fields import LookupKey, LookupNeeded, TableShape, Unresolved, carry, snapshot, target_values
 from consumers.decisions.keys import candidate_keys
 from consumers.decisions.outcome import CouplingChange, Decision, Write
 from consumers.decisions.values import canonical
@@ -89,7 +89,7 @@ def decide(mapping: TableMapping, change: Change, situation: Situation, shapes: 
         return Decision("skipped", "not coupled, and the mapping syncs only coupled records", counts={"skipped": 1})
     target, missing = target_values(mapping, source, change.row, shapes.table(other(source)), situation.lookups)
     if missing:
-        return Decision("parked", "; ".join(str(m) for m in missing))
+        return _waiting(missing)
     if coupling is None:
         return _uncoupled(mapping, change, situation, shapes, target)
     if situation.partner is None:
@@ -359,7 +359,7 @@ def _deleted(mapping: TableMapping, change: Change, situation: Situation, shapes
         target, missing = target_values(mapping, destination, situation.partner, shapes.table(source),
                                         situation.lookups)
         if missing:
-            return Decision("parked", "; ".join(str(m) for m in missing))
+            return _waiting(missing)
         decision = _create(mapping, restore, situation, shapes, target, reuse_key=change.key)
         return Decision("restored", f"re-created {source} {change.key} from {destination} {partner_key}",
                         counts={"inserted": 1}, writes=decision.writes, coupling=decision.coupling,
@@ -369,6 +369,11 @@ def _deleted(mapping: TableMapping, change: Change, situation: Situation, shapes
                         f"to {destination} {partner_key}")
     return Decision("uncoupled", f"{source} record deleted: coupling to {destination} {partner_key} removed",
                     counts={"uncoupled": 1}, coupling=_removal(coupling), partner_key=partner_key)
+
+
+def _waiting(missing: list[LookupNeeded]) -> Decision:
+    return Decision("parked", "; ".join(str(m) for m in missing),
+                    waiting=tuple(dict.fromkeys((m.mapping, m.system, m.key) for m in missing)))
 
 
 def _failure(mapping: TableMapping, change: Change, coupling: CouplingLike, message: str) -> Decision:

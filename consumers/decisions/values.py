@@ -9,16 +9,19 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import math
 import uuid
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
+
+from cdc import temporal
+from cdc.temporal import Beyond
 
 INTEGER_TYPES = {"int2": 2**15, "int4": 2**31, "int8": 2**63, "smallint": 2**15, "integer": 2**31,
                  "bigint": 2**63}
 NUMERIC_TYPES = {"numeric", "decimal"}
 FLOAT_TYPES = {"float4", "float8", "real", "double precision"}
 TEXT_TYPES = {"text", "varchar", "bpchar", "char", "character varying", "name", "citext"}
+TEMPORAL_TYPES = {"date", "timestamp", "timestamptz"}
 EPOCH = dt.date(1970, 1, 1)
 EPOCH_TS = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _AS_IS = frozenset({str, int, bool})  # canonical already (checked by exact type first: most values are these)
@@ -39,7 +42,7 @@ def coerce(value: Any, type_name: str, max_length: int | None = None, scale: int
         result = _coerce_any(value, type_name)
     if max_length is not None and isinstance(result, str) and len(result) > max_length:
         result = result[:max_length]
-    elif scale is not None and isinstance(result, Decimal):
+    elif scale is not None and isinstance(result, Decimal) and result.is_finite():
         try:
             result = result.quantize(Decimal(1).scaleb(-scale), rounding=ROUND_HALF_UP)
         except InvalidOperation:
@@ -84,15 +87,10 @@ def _coerce(value: Any, type_name: str) -> Any:
     if type_name in NUMERIC_TYPES:
         if isinstance(value, bool):
             raise CoercionError(f"{value} is a boolean, not a number")
-        number = value if isinstance(value, Decimal) else Decimal(str(value).strip())
-        if not number.is_finite():
-            raise CoercionError(f"{_show(value)} is not a finite number")
-        return number
+        # NaN and ±Infinity are numeric values PostgreSQL holds (±Infinity since version 14): carried as they are
+        return value if isinstance(value, Decimal) else Decimal(str(value).strip())
     if type_name in FLOAT_TYPES:
-        number = float(value)
-        if math.isnan(number) or math.isinf(number):
-            raise CoercionError(f"{_show(value)} is not a finite number")
-        return number
+        return float(value)  # NaN and ±Infinity included, as PostgreSQL's float columns hold them
     if type_name in ("bool", "boolean"):
         if isinstance(value, bool):
             return value
@@ -104,6 +102,8 @@ def _coerce(value: Any, type_name: str) -> Any:
         raise CoercionError(f"{_show(value)} is not a boolean")
     if type_name == "uuid":
         return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
+    if isinstance(value, Beyond) and type_name in TEMPORAL_TYPES:
+        return value.as_kind(type_name)  # type: ignore[arg-type]
     if type_name == "date":
         if isinstance(value, dt.datetime):
             return value.date()
@@ -111,15 +111,32 @@ def _coerce(value: Any, type_name: str) -> Any:
             return value
         if isinstance(value, int):
             return EPOCH + dt.timedelta(days=value)  # Debezium io.debezium.time.Date
-        return dt.date.fromisoformat(str(value)[:10])
+        text = str(value)
+        if text.endswith("BC"):
+            return _beyond("date", text)
+        try:
+            return dt.date.fromisoformat(text[:10])
+        except ValueError:
+            return _beyond("date", text)
     if type_name in ("timestamptz", "timestamp"):
-        moment = _timestamp(value)
+        try:
+            moment = _timestamp(value)
+        except ValueError:
+            return _beyond(type_name, value)
         if type_name == "timestamptz":
             return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
         return moment.astimezone(dt.UTC).replace(tzinfo=None) if moment.tzinfo else moment
     if type_name in ("json", "jsonb"):
         return json.dumps(value) if not isinstance(value, str) else value
     return value
+
+
+def _beyond(kind: str, value: Any) -> Any:
+    """A date or timestamp in PostgreSQL's text that Python cannot hold (infinity, BC, years past 9999)."""
+    parsed = temporal.parse(kind, str(value))  # type: ignore[arg-type]
+    if parsed is None:
+        raise CoercionError(f"{_show(value)} is not a valid {kind}")
+    return parsed
 
 
 def _checked_text(text: str, value: Any) -> str:

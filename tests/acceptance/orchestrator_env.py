@@ -30,7 +30,11 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 class OrchestratorEnv:
-    def __init__(self, base: Settings, label: str) -> None:
+    def __init__(self, base: Settings, label: str, *, schemas: dict[str, str] | None = None,
+                 mapping_file: Path | None = None) -> None:
+        """`schemas`: SQL per system instead of the demo's; `mapping_file`: instead of the default one."""
+        self.schemas = schemas
+        self.mapping_file = mapping_file
         tag = f"{label}_{uuid.uuid4().hex[:6]}"
         self.tag = tag
         self.settings = Settings(**{**base.model_dump(), "erp_database": f"cdc_test_orch_erp_{tag}",
@@ -53,8 +57,16 @@ class OrchestratorEnv:
                 await admin.execute(f'CREATE DATABASE "{name}"')
         finally:
             await admin.close()
-        await apply_schema(s.dsn("erp"), "erp")
-        await apply_schema(s.dsn("crm"), "crm")
+        if self.schemas is None:
+            await apply_schema(s.dsn("erp"), "erp")
+            await apply_schema(s.dsn("crm"), "crm")
+        else:
+            for system, sql in self.schemas.items():
+                conn = await self.connect(system)
+                try:
+                    await conn.execute(sql)
+                finally:
+                    await conn.close()
         return self
 
     async def drop(self) -> None:
@@ -117,6 +129,8 @@ class OrchestratorEnv:
                     "CDC_PG_PORT": str(s.pg_port), "CDC_PG_HOST": s.pg_host,
                     "CDC_KAFKA_BOOTSTRAP": s.kafka_bootstrap, "CDC_LOG_LEVEL": "warning",
                     "CDC_HEARTBEAT_INTERVAL": "2", "COLUMNS": "200", "PYTHONUNBUFFERED": "1"})
+        if self.mapping_file is not None:
+            env["CDC_MAPPING_FILE"] = str(self.mapping_file)
         return env
 
     def cdc(self, *args: str, timeout: float = 300, stdin: str | None = None) -> subprocess.CompletedProcess:

@@ -33,7 +33,9 @@ def mapping_file(tmp: Path, **per_mapping: dict[str, Any]) -> Path:
 
 
 class LiveSync:
-    def __init__(self, base: Settings, mapping_path: Path | None = None) -> None:
+    def __init__(self, base: Settings, mapping_path: Path | None = None,
+                 schemas: dict[str, str] | None = None) -> None:
+        """`schemas`: SQL per system ("erp", "crm") instead of the demo's."""
         tag = uuid.uuid4().hex[:8]
         self.tag = tag
         overrides = dict(erp_database=f"cdc_test_erp_{tag}", crm_database=f"cdc_test_crm_{tag}",
@@ -49,6 +51,7 @@ class LiveSync:
         self.erp: asyncpg.Connection | None = None
         self.crm: asyncpg.Connection | None = None
         self.state: asyncpg.Connection | None = None
+        self.schemas = schemas
 
     async def __aenter__(self) -> LiveSync:
         s = self.settings
@@ -58,10 +61,14 @@ class LiveSync:
                 await admin.execute(f'CREATE DATABASE "{name}"')
         finally:
             await admin.close()
-        await apply_schema(s.dsn("erp"), "erp")
-        await apply_schema(s.dsn("crm"), "crm")
+        if self.schemas is None:
+            await apply_schema(s.dsn("erp"), "erp")
+            await apply_schema(s.dsn("crm"), "crm")
         self.erp = await asyncpg.connect(s.dsn("erp"))
         self.crm = await asyncpg.connect(s.dsn("crm"))
+        if self.schemas is not None:
+            await self.erp.execute(self.schemas["erp"])
+            await self.crm.execute(self.schemas["crm"])
         return self
 
     async def start(self, *, capture: bool = True, worker: bool = True) -> None:

@@ -8,6 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 from cdc.mapping.model import MappingFile, TableMapping
+from consumers.decisions.keys import candidate_keys
 from consumers.decisions.record import Change, Shapes, Situation, decide
 
 
@@ -145,8 +146,11 @@ def test_created_erp_key_follows_the_code_strategy_and_avoids_taken_keys() -> No
     first = decide(mapping(), crm, Situation(sync_only_coupled=False), SHAPES)
     key = first.writes[0].key
     assert key.startswith("C") and len(key) == 10
-    blocked = decide(mapping(), crm, Situation(sync_only_coupled=False, taken_keys=frozenset({key})), SHAPES)
-    assert blocked.verdict == "failed"
+    other = decide(mapping(), crm, Situation(sync_only_coupled=False, taken_keys=frozenset({key})), SHAPES)
+    assert other.verdict == "created" and other.writes[0].key != key and other.writes[0].key.startswith("C")
+    every = frozenset(candidate_keys(mapping(), mapping().erp, "varchar", 20, crm.key, crm.row))
+    blocked = decide(mapping(), crm, Situation(sync_only_coupled=False, taken_keys=every), SHAPES)
+    assert blocked.verdict == "failed" and not blocked.writes
 
 
 def test_a_creation_announced_but_never_written_is_made_on_the_announced_key() -> None:

@@ -14,14 +14,28 @@ from consumers.decisions.values import CoercionError, canonical, coerce
 
 
 @pytest.mark.parametrize("value, type_name", [
-    ("NaN", "numeric"), ("Infinity", "numeric"), (float("nan"), "float8"), (float("inf"), "float8"),
     ("12abc", "numeric"), (True, "int4"), (2**40, "int4"), ("1.5", "int8"), ("maybe", "bool"),
-    ("not-a-uuid", "uuid"), ("10000-01-01", "date"), ("2024-13-45T00:00:00", "timestamptz"),
+    ("not-a-uuid", "uuid"), ("2024-13-45T00:00:00", "timestamptz"), ("10000-02-30", "date"),
+    ("NaN", "int4"), ("Infinity", "int8"), (float("nan"), "int4"),
     ("\ud800 lone surrogate", "text"), ("nul \x00 inside", "varchar"),
 ])
 def test_hostile_values_are_errors_naming_the_value(value: object, type_name: str) -> None:
     with pytest.raises(CoercionError):
         coerce(value, type_name)
+
+
+@pytest.mark.parametrize("value, type_name, expected", [
+    ("NaN", "numeric", "NaN"), ("Infinity", "numeric", "Infinity"), ("-Infinity", "numeric", "-Infinity"),
+    (float("nan"), "float8", "NaN"), (float("inf"), "float8", "Infinity"), ("-Infinity", "float4", "-Infinity"),
+    ("10000-01-01", "date", "10000-01-01"), ("infinity", "date", "infinity"), ("0044-03-15 BC", "date",
+                                                                                  "0044-03-15 BC"),
+    ("-infinity", "timestamptz", "-infinity"), ("12000-01-01T10:00:00+02:00", "timestamptz",
+                                                 "12000-01-01T08:00:00+00:00"),
+])
+def test_values_postgresql_holds_are_carried_even_where_python_has_no_plain_form(
+        value: object, type_name: str, expected: str) -> None:
+    """NaN, infinities, years past 9999 and BC: valid PostgreSQL values, never poison (issue: dead-lettered)."""
+    assert canonical(coerce(value, type_name, scale=2)) == expected
 
 
 def test_text_longer_than_the_column_is_truncated_as_the_reference_does() -> None:
