@@ -3,11 +3,21 @@
 1. Throughput: N row changes (default 1,000,000) committed while capture is stopped, then capture started; events/s
    from the start of capture to the broker's acknowledgement of the last event.
 2. Latency: a steady load of R changes/s (default 1,000) for D seconds while capture runs; commit-to-ack latency
-   p50/p99 (commit time from the WAL, ack time when the producer's future resolves, same clock).
+   p50/p99 (commit time from the WAL, ack time when the producer's future resolves, same clock). Measured twice:
+   on a quiet cluster, then while another database of the cluster writes `--noise-mbps` MB/s of WAL (a separate
+   process, `--noise-commits` transactions a second). Each starts with 2 s at the rate that are not measured.
+3. Idle: no changes for `--idle-seconds` while the other database keeps writing; the CPU capture used (this
+   process) and the CPU of the PostgreSQL processes serving capture (its connections, walsender included), in
+   percent of one core.
 
-Uses a throwaway database `cdc_bench_cap_<random>` and topic prefix `cdc_bench_<random>`, dropped at the end.
+CPU per process is read from /proc for the throughput phase too: capture (this process), the PostgreSQL processes
+serving capture, the rest of PostgreSQL, the Kafka broker.
 
-    python bench/capture_throughput.py [--changes 1000000] [--rate 1000] [--seconds 30] [--profile out.prof]
+Uses throwaway databases `cdc_bench_cap_<random>` (and `..._noise`) and topic prefix `cdc_bench_<random>`, dropped
+at the end.
+
+    python bench/capture_throughput.py [--changes 1000000] [--rate 1000] [--seconds 30] [--noise-mbps 5]
+                                       [--idle-seconds 60] [--profile out.prof]
 """
 
 from __future__ import annotations
@@ -19,6 +29,8 @@ import os
 import platform
 import secrets
 import statistics
+import subprocess
+import sys
 import time
 from urllib.parse import urlsplit, urlunsplit
 
@@ -33,46 +45,64 @@ from cdc.database import quote_ident
 from cdc.demo.setup import apply_schema, drop_database
 from cdc.mapping.load import load_mapping_file
 from cdc.settings import Settings
+from cdc.stack.kafka import LocalKafka
 from cdc.topics.admin import ensure_topics
 from cdc.topics.producer import start_producer
 
 
 class TimedPublisher(Publisher):
-    """Records, per event, the time from its transaction's commit to the broker's acknowledgement of its batch."""
+    """Knows when a given number of events has been acknowledged and, while `recording`, the time from each event's
+    commit to the broker's acknowledgement of its batch (recording costs a little per event: off for throughput)."""
 
-    def __init__(self, producer, capture_ref: list) -> None:
-        super().__init__(producer)
+    def __init__(self, producer, capture_ref: list, **options) -> None:
+        super().__init__(producer, **options)
         self.capture_ref = capture_ref
         self.latencies_us: list[float] = []
+        self.recording = False
         self.last_ack = 0.0
-        self.expected = 0
+        self._until = 0
+        self._want: int | None = None
         self.all_acked = asyncio.Event()
-        self._commits: dict[int, list[int]] = {}
+        self._commits: dict[tuple[str, int], list[int]] = {}
 
-    def expect(self, events: int) -> None:
-        """Set `all_acked` once `events` events have been acknowledged (counting from now)."""
+    def expect(self, events: int, *, record: bool, since: int | None = None) -> None:
+        """Set `all_acked` once `events` more events than `since` (default: now) have been acknowledged
+        (`record`: and their latencies recorded)."""
         self.latencies_us.clear()
-        self.expected = events
+        self.recording = record
         self.all_acked.clear()
+        self._until = (self.acknowledged if since is None else since) + events
+        self._want = events if record else None
+        self._check()
+
+    def _check(self) -> None:
+        done = len(self.latencies_us) >= self._want if self._want is not None else self.acknowledged >= self._until
+        if done and not self.all_acked.is_set():
+            self.last_ack = time.time()
+            self.all_acked.set()
 
     async def publish(self, topic: str, key: bytes, value: bytes) -> tuple[str, int]:
         where = await super().publish(topic, key, value)
-        self._commits.setdefault(id(self._open[where]), []).append(self.capture_ref[0].assembler.commit_ts)
+        if self.recording:
+            self._commits.setdefault(where, []).append(self.capture_ref[0].assembler.commit_ts)
         return where
 
     async def _submit(self, where: tuple[str, int]) -> asyncio.Future:
-        commits = self._commits.pop(id(self._open[where]), [])
+        commits = self._commits.pop(where, [])
         future = await super()._submit(where)
-        future.add_done_callback(lambda f, c=commits: self._acked(f, c))
+        if commits:
+            future.add_done_callback(lambda f, c=commits: self._timed(f, c))
         return future
 
-    def _acked(self, future: asyncio.Future, commits: list[int]) -> None:
+    def _timed(self, future: asyncio.Future, commits: list[int]) -> None:
         if not future.cancelled() and future.exception() is None:
-            now = time.time()
-            self.last_ack = now
-            self.latencies_us.extend(now * 1e6 - c for c in commits)
-            if len(self.latencies_us) >= self.expected:
-                self.all_acked.set()
+            now = time.time() * 1e6
+            self.latencies_us.extend(now - c for c in commits)
+            self._check()
+
+    def _settled(self, future: asyncio.Future, acks, number: int, events: int) -> None:
+        super()._settled(future, acks, number, events)
+        self._check()
 
 
 async def delete_topics(bootstrap: str, prefix: str) -> None:
@@ -104,8 +134,8 @@ async def write_backlog(dsn: str, changes: int, per_txn: int = 10_000) -> float:
     return time.perf_counter() - started
 
 
-async def steady_load(dsn: str, rate: int, seconds: float, per_txn: int = 5) -> int:
-    """`rate` changes/s as transactions of `per_txn` inserts, paced by the clock (no drift)."""
+async def steady_load(dsn: str, rate: int, seconds: float, tag: str, per_txn: int = 5) -> int:
+    """`rate` changes/s as transactions of `per_txn` inserts (keys `L<tag>-<n>`), paced by the clock (no drift)."""
     conn = await asyncpg.connect(dsn)
     txns_per_s = rate / per_txn
     start = time.perf_counter()
@@ -118,12 +148,85 @@ async def steady_load(dsn: str, rate: int, seconds: float, per_txn: int = 5) -> 
             base = n * per_txn
             await conn.execute(
                 "INSERT INTO item (no, description, unit_price) "
-                "SELECT 'L' || g, 'latency item ' || g, 1.5 FROM generate_series($1::int, $2::int) g",
-                base, base + per_txn - 1)
+                "SELECT $3 || g, 'latency item ' || g, 1.5 FROM generate_series($1::int, $2::int) g",
+                base, base + per_txn - 1, f"L{tag}-")
             n += 1
     finally:
         await conn.close()
     return n * per_txn
+
+
+TICK = os.sysconf("SC_CLK_TCK")
+NOISE_DSN = "CDC_BENCH_NOISE_DSN"
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process so far (0 when it is gone)."""
+    try:
+        fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
+class CpuMeter:
+    """CPU used between `start` and `stop` by named groups of processes (a group is re-listed at both ends, so a
+    process that appears in between counts from its start)."""
+
+    def __init__(self, groups) -> None:
+        self.groups = groups  # name -> async () -> list of pids
+
+    async def start(self) -> None:
+        self._began = time.monotonic()
+        self._before = {name: {pid: cpu_seconds(pid) for pid in await pids()} for name, pids in self.groups.items()}
+
+    async def stop(self) -> dict[str, float]:
+        """Percent of one core per group over the interval."""
+        wall = time.monotonic() - self._began
+        used = {}
+        for name, pids in self.groups.items():
+            before = self._before[name]
+            now = set(await pids()) | set(before)
+            used[name] = sum(cpu_seconds(pid) - before.get(pid, 0.0) for pid in now) / wall * 100
+        self.wall = wall
+        return used
+
+
+def pg_pids(admin: asyncpg.Connection, where: str, *args):
+    async def pids() -> list[int]:
+        return [r[0] for r in await admin.fetch(f"SELECT pid FROM pg_stat_activity WHERE {where}", *args)]
+    return pids
+
+
+async def noise(dsn: str, mbps: float, commits: int) -> None:
+    """Write about `mbps` MB/s of WAL into `dsn` in `commits` transactions a second until killed (what other
+    databases of the cluster do); the rows per transaction follow the WAL actually written."""
+    conn = await asyncpg.connect(dsn)
+    await conn.execute("CREATE TABLE IF NOT EXISTS noise (id bigserial PRIMARY KEY, payload text)")
+    rows, n = 100, 0
+    start = checked = time.perf_counter()
+    wal_at = await current_lsn(conn)
+    while True:
+        due = n / commits
+        elapsed = time.perf_counter() - start
+        if due > elapsed:
+            await asyncio.sleep(due - elapsed)
+        await conn.execute("INSERT INTO noise (payload) SELECT repeat(md5(g::text), 6) FROM generate_series(1, $1) g",
+                           rows)
+        n += 1
+        if n % 500 == 0:
+            await conn.execute("TRUNCATE noise")
+        if time.perf_counter() - checked >= 1:
+            wal = await current_lsn(conn)
+            rate = (wal - wal_at) / (time.perf_counter() - checked)
+            rows = max(1, int(rows * (mbps * 1e6) / max(rate, 1.0)))
+            wal_at, checked = wal, time.perf_counter()
+
+
+def start_noise(dsn: str, mbps: float, commits: int) -> subprocess.Popen:
+    """The WAL writer of `noise` in its own process (its CPU is not capture's); the DSN goes by environment."""
+    return subprocess.Popen([sys.executable, __file__, "--noise-mbps", str(mbps), "--noise-commits", str(commits),
+                             "--noise-only"], env={**os.environ, NOISE_DSN: dsn})
 
 
 async def current_lsn(conn: asyncpg.Connection) -> int:
@@ -144,26 +247,72 @@ def pct(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=1000)[int(q * 1000) - 1] if len(values) > 1 else values[0]
 
 
+async def latency(admin, publisher: TimedPublisher, runner: asyncio.Task, dsn: str, rate: int,
+                  seconds: float) -> tuple[list[float], float]:
+    """Latencies (ms) of `rate` changes/s for `seconds` (after 2 s of warm-up), and the cluster's WAL rate meanwhile."""
+    tag = secrets.token_hex(3)
+    before = publisher.acknowledged
+    publisher.expect(await steady_load(dsn, rate, 2.0, f"{tag}w"), record=False, since=before)  # warm-up
+    await until_acked(publisher, runner)  # the warm-up's events
+    publisher.expect(10**12, record=True)
+    wal_before, load_started = await current_lsn(admin), time.perf_counter()
+    sent = await steady_load(dsn, rate, seconds, tag)
+    wal_rate = (await current_lsn(admin) - wal_before) / (time.perf_counter() - load_started) / 1e6
+    publisher._want = sent
+    publisher._check()
+    await until_acked(publisher, runner)
+    return [v / 1000 for v in publisher.latencies_us[:sent]], wal_rate
+
+
+def report_latency(label: str, lat_ms: list[float], rate: int, seconds: float, wal_rate: float) -> None:
+    print(f"latency {label} at {rate:,} changes/s for {seconds:.0f} s ({len(lat_ms):,} events): "
+          f"p50 {pct(lat_ms, 0.50):.1f} ms, p99 {pct(lat_ms, 0.99):.1f} ms, max {max(lat_ms):.1f} ms "
+          f"(cluster-wide WAL meanwhile: {wal_rate:.1f} MB/s; load average {os.getloadavg()[0]:.1f})")
+
+
+def report_cpu(label: str, used: dict[str, float], wall: float) -> None:
+    parts = ", ".join(f"{name} {value:.1f} %" for name, value in used.items())
+    print(f"CPU {label} over {wall:.1f} s, in % of one core: {parts} (load average {os.getloadavg()[0]:.1f})")
+
+
 async def main(args: argparse.Namespace) -> None:
     log.configure("console", "warning")
     token = secrets.token_hex(3)
     base = Settings()
     database = f"cdc_bench_cap_{token}"
+    noise_db = f"{database}_noise"
     admin = await asyncpg.connect(dsn_for(base.dsn("erp"), "postgres"))
     await admin.execute(f"CREATE DATABASE {quote_ident(database)}")
+    await admin.execute(f"CREATE DATABASE {quote_ident(noise_db)}")
     dsn = dsn_for(base.dsn("erp"), database)
     s = base.model_copy(update={"erp_dsn": SecretStr(dsn), "topic_prefix": f"cdc_bench_{token}",
                                 "capture_batch_changes": args.batch})
     profiler = cProfile.Profile() if args.profile else None
+    noise_proc: subprocess.Popen | None = None
+    print(f"load average at start: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
+    capture_backends = pg_pids(admin, "application_name LIKE 'cdc-capture-erp%' AND datname = $1", database)
+    all_pg = pg_pids(admin, "true")  # every backend and background process (not the postmaster)
+    kafka_pid = LocalKafka(base).pid()
+
+    async def me() -> list[int]:
+        return [os.getpid()]
+
+    async def kafka() -> list[int]:
+        return [kafka_pid] if kafka_pid else []
+
+    async def rest_of_pg() -> list[int]:
+        mine = set(await capture_backends())
+        return [p for p in await all_pg() if p not in mine]
+
     try:
         await apply_schema(dsn, "erp")
         mapping = load_mapping_file(s.mapping_file)
         conn = await open_source(s, "erp")
         source = await prepare_source(conn, s, "erp", mapping)
         await ensure_topics(s, [s.topic("erp", t) for _, t in source.tables])
-        producer = await start_producer(s, client_id="cdc-bench")
+        producer = await start_producer(s, client_id="cdc-bench", linger_ms=0)  # as capture's own
         ref: list = []
-        publisher = TimedPublisher(producer, ref)
+        publisher = TimedPublisher(producer, ref, max_unacknowledged=s.capture_batch_changes)
         capture = SystemCapture(s, source, conn, publisher)
         ref.append(capture)
 
@@ -173,17 +322,22 @@ async def main(args: argparse.Namespace) -> None:
         stop = asyncio.Event()
         if profiler:
             profiler.enable()
-        publisher.expect(args.changes)
+        meter = CpuMeter({"capture": me, "PostgreSQL for capture": capture_backends,
+                          "rest of PostgreSQL": rest_of_pg, "Kafka": kafka})
+        await meter.start()
+        publisher.expect(args.changes, record=False)
         started = time.time()
         runner = asyncio.create_task(capture.run(stop))
         await until_acked(publisher, runner)
         elapsed = publisher.last_ack - started
+        used = await meter.stop()
         if profiler:
             profiler.disable()
             profiler.dump_stats(args.profile)
         throughput = args.changes / elapsed
         print(f"throughput: {args.changes:,} events in {elapsed:.2f} s = {throughput:,.0f} events/s "
-              f"(batch {s.capture_batch_changes})")
+              f"(batch {s.capture_batch_changes}; load average {os.getloadavg()[0]:.1f})")
+        report_cpu("during the backlog", used, meter.wall)
 
         # 2. latency at a steady rate, once the slot's restart point has moved past the backlog (until then every
         #    peek decodes the backlog again to skip it; PostgreSQL moves it at its next running-xacts record)
@@ -196,25 +350,40 @@ async def main(args: argparse.Namespace) -> None:
                 break
             await wait(stop, 0.5)
         print(f"restart point past the backlog after {time.perf_counter() - settle:.1f} s")
-        publisher.expect(10**12)
-        wal_before, load_started = await current_lsn(admin), time.perf_counter()
-        sent = await steady_load(dsn, args.rate, args.seconds)
-        wal_rate = (await current_lsn(admin) - wal_before) / (time.perf_counter() - load_started) / 1e6
-        publisher.expected = sent
-        if len(publisher.latencies_us) >= sent:
-            publisher.all_acked.set()
-        await until_acked(publisher, runner)
-        lat_ms = [v / 1000 for v in publisher.latencies_us]
-        print(f"latency at {args.rate:,} changes/s for {args.seconds:.0f} s ({sent:,} events): "
-              f"p50 {pct(lat_ms, 0.50):.1f} ms, p99 {pct(lat_ms, 0.99):.1f} ms, max {max(lat_ms):.1f} ms "
-              f"(cluster-wide WAL meanwhile: {wal_rate:.1f} MB/s; load average {os.getloadavg()[0]:.1f})")
+        lat_ms, wal_rate = await latency(admin, publisher, runner, dsn, args.rate, args.seconds)
+        report_latency("(quiet cluster)", lat_ms, args.rate, args.seconds, wal_rate)
+
+        # 3. the same while another database writes WAL
+        if args.noise_mbps > 0:
+            noise_proc = start_noise(dsn_for(base.dsn("erp"), noise_db), args.noise_mbps, args.noise_commits)
+            await asyncio.sleep(5)  # the writer finds its pace
+            lat_ms, wal_rate = await latency(admin, publisher, runner, dsn, args.rate, args.seconds)
+            report_latency(f"(other database writing {args.noise_mbps:g} MB/s)", lat_ms, args.rate, args.seconds,
+                           wal_rate)
+
+        # 4. idle: nothing to capture, the other database still writing
+        if args.idle_seconds > 0:
+            await asyncio.sleep(2)
+            meter = CpuMeter({"capture": me, "PostgreSQL for capture": capture_backends})
+            wal_before = await current_lsn(admin)
+            await meter.start()
+            await asyncio.sleep(args.idle_seconds)
+            used = await meter.stop()
+            wal_rate = (await current_lsn(admin) - wal_before) / meter.wall / 1e6
+            report_cpu(f"idle (cluster-wide WAL {wal_rate:.1f} MB/s)", used, meter.wall)
+            print(f"idle total: {sum(used.values()):.2f} % of one core")
         stop.set()
         await runner
         await capture.close()
         print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, {platform.processor() or _cpu()}, "
               f"Python {platform.python_version()}, PostgreSQL {await admin.fetchval('SHOW server_version')}")
+        print(f"load average at the end: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
     finally:
+        if noise_proc is not None:
+            noise_proc.kill()
+            noise_proc.wait()
         await drop_database(admin, database)  # and its slot, even if still in use
+        await drop_database(admin, noise_db)
         await admin.close()
         await delete_topics(s.kafka_bootstrap, f"cdc_bench_{token}.")
 
@@ -234,6 +403,16 @@ if __name__ == "__main__":
     parser.add_argument("--changes", type=int, default=1_000_000)
     parser.add_argument("--rate", type=int, default=1000)
     parser.add_argument("--seconds", type=float, default=30.0)
-    parser.add_argument("--batch", type=int, default=Settings().capture_batch_changes)
+    parser.add_argument("--batch", type=int, default=Settings().capture_batch_changes,
+                        help="CDC_CAPTURE_BATCH_CHANGES: events published and not yet acknowledged, at most")
+    parser.add_argument("--noise-mbps", type=float, default=5.0,
+                        help="MB/s of WAL another database writes during the second latency phase and idle")
+    parser.add_argument("--noise-commits", type=int, default=100, help="its transactions per second")
+    parser.add_argument("--idle-seconds", type=float, default=60.0)
+    parser.add_argument("--noise-only", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--profile", help="write a cProfile of the throughput phase to this file")
-    asyncio.run(main(parser.parse_args()))
+    parsed = parser.parse_args()
+    if parsed.noise_only:
+        asyncio.run(noise(os.environ[NOISE_DSN], parsed.noise_mbps, parsed.noise_commits))
+    else:
+        asyncio.run(main(parsed))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import string
 from pathlib import Path
 from typing import Literal
 
@@ -14,6 +15,9 @@ System = Literal["erp", "crm"]
 SYSTEMS: tuple[System, System] = ("erp", "crm")
 
 DEFAULT_MAPPING_FILE = Path(__file__).parent / "mapping" / "default.yaml"
+
+TOPIC_PATTERN = "{prefix}.{system}.{table}"
+TOPIC_FIELDS = frozenset({"prefix", "system", "schema", "table"})
 
 
 class Settings(BaseSettings):
@@ -45,21 +49,29 @@ class Settings(BaseSettings):
     kafka_heap: str = Field("768m", description='JVM heap of the local broker.')
     topic_prefix: str = Field("cdc",
         description='Topics are `<prefix>.<system>.<table>`; also names replication slots.')
+    erp_topic: str = Field(TOPIC_PATTERN, description=(
+        "Topic of each ERP table, a pattern of `{prefix}`, `{system}`, `{schema}` and `{table}`. For topics a "
+        "Debezium connector writes: `<its topic.prefix>.{schema}.{table}` (docs/debezium.md)."))
+    crm_topic: str = Field(TOPIC_PATTERN, description="Topic of each CRM table, as `CDC_ERP_TOPIC`.")
+    topic_names: dict[str, str] = Field(default_factory=dict, description=(
+        'Topics of single tables, over the patterns: JSON `{"erp.customer": "legacy.customers"}`.'))
     topic_partitions: int = Field(6, description='Partitions of each topic created by the service.')
     consumer_group: str = Field("cdc-sync", description='Consumer group of the workers.')
+    connect_port: int = Field(18083, description=(
+        'REST port of the local Kafka Connect that runs a Debezium connector (`scripts/connect.sh`, '
+        'docs/debezium.md).'))
+    connect_heap: str = Field("512m", description='JVM heap of the local Kafka Connect.')
 
     mapping_file: Path = Field(DEFAULT_MAPPING_FILE, description='The mapping file (YAML).')
 
     # Capture
-    capture_batch_changes: int = Field(5000, description='Changes peeked from a slot per batch.')
-    capture_poll_interval: float = Field(0.05, description='Seconds between peeks when capture is idle.')
-    capture_idle_share: float = Field(0.1, gt=0, le=1, description=(
-        'Most of a core capture spends peeking at an idle source: an empty peek decodes the WAL the whole '
-        'cluster wrote since the slot\'s restart point, so when that is costly, peeks after 5 empty ones in a row '
-        'wait longer (at most 0.5 s).'))
+    capture_batch_changes: int = Field(20_000, gt=0, description=(
+        'Most events capture has published and the broker not yet acknowledged; past it capture reads no further '
+        'until acknowledgements come (bounds its memory, and what a crash publishes again).'))
     heartbeat_interval: float = Field(10.0, description='Seconds between heartbeats that keep an idle slot moving.')
     replication_origin_prefix: str = Field("cdc_applier",
-        description="Origins of the sync's own writes (capture drops them).")
+        description="Origins of the sync's own writes (capture drops them; so does the worker, when Debezium "
+                    "reports them).")
 
     # Worker
     worker_batch_size: int = Field(2000, description='Records a worker takes per batch.')
@@ -122,8 +134,35 @@ class Settings(BaseSettings):
             return connection_string.canonical(explicit.get_secret_value())
         return self.local_dsn(getattr(self, f"{database}_database"))
 
-    def topic(self, system: str, table: str) -> str:
-        return f"{self.topic_prefix}.{system}.{table}"
+    def topic(self, system: str, table: str, schema: str = "public") -> str:
+        """The topic carrying the changes of `system`'s `table` (in `schema`, as the mapping file names it)."""
+        named = self.topic_names.get(f"{system}.{table}")
+        if named is not None:
+            return named
+        pattern = self.erp_topic if system == "erp" else self.crm_topic
+        return pattern.format(prefix=self.topic_prefix, system=system, schema=schema, table=table)
+
+    @field_validator("erp_topic", "crm_topic")
+    @classmethod
+    def _topic_pattern(cls, pattern: str) -> str:
+        try:
+            names = {name for _, name, _, _ in string.Formatter().parse(pattern) if name is not None}
+        except ValueError as exc:
+            raise ValueError(f"topic pattern {pattern!r}: {exc}") from None
+        unknown = sorted(names - TOPIC_FIELDS)
+        if unknown:
+            raise ValueError(f"topic pattern {pattern!r} may use {{prefix}}, {{system}}, {{schema}} and {{table}}, "
+                             f"not {{{unknown[0]}}}")
+        return pattern
+
+    @field_validator("topic_names")
+    @classmethod
+    def _topic_names(cls, names: dict[str, str]) -> dict[str, str]:
+        for table, topic in names.items():
+            system, _, name = table.partition(".")
+            if system not in SYSTEMS or not name or not topic:
+                raise ValueError(f"topic name for {table!r}: keys are <erp|crm>.<table>, values topic names")
+        return names
 
     @property
     def dead_letter_topic(self) -> str:

@@ -27,16 +27,18 @@ from cdc.mapping.model import MappingFile, other
 from cdc.mapping.order import dependency_order
 from cdc.settings import Settings, System
 from cdc.state import couplings as coupling_store
-from cdc.state import intents, job_errors, jobs, offsets, parking, record_log
+from cdc.state import intents, job_errors, jobs, offsets, parking, record_log, update_intents
 from cdc.state import mapping_settings as flags
 from cdc.state.couplings import Coupling
 from cdc.state.intents import Intent
+from cdc.state.update_intents import UpdateIntent
 from consumers.appliers.writer import Refusal, TableWrite, apply
+from consumers.decisions import echo
 from consumers.decisions.outcome import CouplingChange, Decision
 from consumers.decisions.record import Change, Shapes, decide
 from consumers.decisions.values import CoercionError
 from consumers.incoming import Incoming
-from consumers.recovery import Recovery
+from consumers.recovery import Recovery, recover_updates
 from consumers.situation import load
 from consumers.systems import SystemLink
 
@@ -84,6 +86,8 @@ class Engine:
         (`cdc.state.intents`) and durable before they are made."""
         results: list[tuple[Incoming, Decision]] = []
         async with state.transaction():
+            # writes into coupled records that a batch which died made: their fingerprints first
+            await recover_updates(state, self.links, self.mapping_file)
             # nothing left behind by a crash (the usual case): no recovery look-ups in this batch
             recovery = Recovery(possible=await intents.exist(state))
             if consumed and group:
@@ -126,12 +130,7 @@ class Engine:
                 pending = _second_claims(group_decided, source)
                 for i in pending:
                     del group_decided[i]
-                announced = [_intent(items[i], d) for i, d in group_decided.items()
-                             if d.writes and d.coupling is not None and not d.coupling.remove
-                             and d.partner_key is not None]
-                await intents.announce(announcer, mapping_name, source, announced)
-                for intent in announced:
-                    recovery.handled(intent)
+                await self._announce(state, announcer, items, group_decided, mapping_name, source, recovery)
                 await self._apply(items, group_decided)
                 # a hierarchy: a record waiting for its parent is held back while the parent may be coupled in this
                 # group, and decided again once it is
@@ -187,6 +186,9 @@ class Engine:
                 # the restored creation is counted (inserted) once, not also as unchanged
                 decided[i] = dataclasses.replace(decided[i], counts={},
                                                  reason="coupling restored after an interruption; nothing to write")
+            elif (decided[i].verdict == "unchanged" and items[i].event.replay is None
+                  and echo.is_echo(mapping, changes[n], situations[n].coupling)):
+                decided[i] = dataclasses.replace(decided[i], counts={}, reason=echo.REASON)  # not a user change
         return decided
 
     def _unpark_replays(self, items: list[Incoming], mapping_name: str, decided: dict[int, Decision]) -> None:
@@ -224,6 +226,25 @@ class Engine:
                                 row.get(item.mapping.side(system).modified_on), old.replay)
                 items[i] = Incoming(item.event, item.raw, item.mapping, change, item.topic, item.partition,
                                     item.offset, item.parked_id)
+
+    async def _announce(self, state: asyncpg.Connection, announcer: asyncpg.Connection, items: list[Incoming],
+                        decided: dict[int, Decision], mapping_name: str, source: System, recovery: Recovery) -> None:
+        """Make the group's writes known before they are made (docs/exactly-once.md): a creation or a match per
+        record (`cdc.state.intents`), the updates of coupled records as one row (`cdc.state.update_intents`), which
+        this batch's transaction holds until it commits."""
+        couplings: list[Intent] = []
+        updates: list[UpdateIntent] = []
+        for i, d in decided.items():
+            if d.writes and d.coupling is not None and not d.coupling.remove and d.partner_key is not None:
+                if d.verdict in _KINDS:
+                    couplings.append(_intent(items[i], d))
+                else:
+                    updates.append(_update_intent(items[i], d))
+        await intents.announce(announcer, mapping_name, source, couplings)
+        for intent in couplings:
+            recovery.handled(intent)
+        if updates:
+            await update_intents.hold(state, await update_intents.announce(announcer, mapping_name, source, updates))
 
     async def _apply(self, items: list[Incoming], decided: dict[int, Decision]) -> None:
         """The group's writes, one transaction per system: the source system's first (the values a creation or a
@@ -394,27 +415,37 @@ def _second_claims(decided: dict[int, Decision], source: System) -> list[int]:
 _KINDS: dict[str, Literal["create", "match"]] = {"created": "create", "coupled": "match"}
 
 
-def _intent(item: Incoming, decision: Decision) -> Intent:
-    """The announcement of a decision's writes: the coupling it will record, the values it writes (and for a
-    creation, the new record's key)."""
-    c = decision.coupling
-    assert c is not None and decision.partner_key is not None
-    replay = item.event.replay
+def _written(decision: Decision) -> dict[str, dict[str, Any]]:
     writes: dict[str, dict[str, Any]] = defaultdict(dict)
     for w in decision.writes:
         if w.kind != "delete":
             writes[w.system].update(w.values)
-    kind = _KINDS.get(decision.verdict, "update")
-    erp_values, crm_values = c.erp_values, c.crm_values
-    if kind == "update":
-        # only the fingerprint of what is written (and of where it came from): restored over the stored one
-        touched = [f for system, values in writes.items() for column in values
-                   for f in item.mapping.fields_writing(system).get(column, ())]  # type: ignore[arg-type]
-        erp_values = {f.erp: erp_values[f.erp] for f in touched if f.erp is not None and f.erp in erp_values}
-        crm_values = {f.crm: crm_values[f.crm] for f in touched if f.crm is not None and f.crm in crm_values}
-    return Intent(item.mapping.name, item.source, item.change.key, decision.partner_key, kind, erp_values,
-                  crm_values, c.erp_modified_on, c.crm_modified_on, c.erp_position, c.crm_position, dict(writes),
-                  UUID(replay.job_id) if replay is not None else None)
+    return dict(writes)
+
+
+def _intent(item: Incoming, decision: Decision) -> Intent:
+    """The announcement of a creation or a match: the coupling it will record, the values it writes (and for a
+    creation, the new record's key)."""
+    c = decision.coupling
+    assert c is not None and decision.partner_key is not None
+    replay = item.event.replay
+    return Intent(item.mapping.name, item.source, item.change.key, decision.partner_key, _KINDS[decision.verdict],
+                  c.erp_values, c.crm_values, c.erp_modified_on, c.crm_modified_on, c.erp_position, c.crm_position,
+                  _written(decision), UUID(replay.job_id) if replay is not None else None)
+
+
+def _update_intent(item: Incoming, decision: Decision) -> UpdateIntent:
+    """The announcement of writes into a coupled pair: the values, and the fingerprints of the fields they write
+    (what the batch's step 4 will record about them)."""
+    c = decision.coupling
+    assert c is not None
+    writes = _written(decision)
+    touched = [f for system, values in writes.items() for column in values
+               for f in item.mapping.fields_writing(system).get(column, ())]  # type: ignore[arg-type]
+    erp_values = {f.erp: c.erp_values[f.erp] for f in touched if f.erp is not None and f.erp in c.erp_values}
+    crm_values = {f.crm: c.crm_values[f.crm] for f in touched if f.crm is not None and f.crm in c.crm_values}
+    return UpdateIntent(c.erp_key, c.crm_key, writes, erp_values, crm_values, c.erp_modified_on, c.crm_modified_on,
+                        c.erp_position, c.crm_position)
 
 
 def _by_record_set(keys: set[tuple[str, System, str]]) -> dict[tuple[str, System], list[str]]:

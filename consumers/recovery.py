@@ -9,20 +9,22 @@ syncs (also a change back to the old value), a delete follows its policy, a crea
 
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass, field
+from typing import Any
 
 import asyncpg
 import structlog
 
-from cdc.mapping.model import TableMapping, other
+from cdc.mapping.model import MappingFile, TableMapping, other
 from cdc.settings import System
 from cdc.state import couplings as coupling_store
-from cdc.state import intents
+from cdc.state import intents, update_intents
 from cdc.state.couplings import Coupling
 from cdc.state.intents import Intent
 from consumers.decisions.record import Change
 from consumers.decisions.values import canonical
-from consumers.locks import lock_keys
+from consumers.locks import lock_id, lock_keys, lock_records
 from consumers.systems import SystemLink
 
 log = structlog.get_logger()
@@ -152,32 +154,69 @@ def _coupling(intent: Intent) -> Coupling:
                     **result)  # type: ignore[arg-type]
 
 
-async def recover_writes(state: asyncpg.Connection, links: dict[System, SystemLink], mapping: TableMapping,
-                         source: System, coupled: dict[str, Coupling], recovery: Recovery) -> dict[str, Coupling]:
-    """For coupled `source` records (by key): when a crashed batch wrote to the pair, record
-    what it would have recorded, so the write is not taken for a user's change whose event never comes (the
-    sync's own writes are not captured). Returns the couplings as restored, by the same keys."""
-    if not coupled or not recovery.possible:
-        return {}
-    pairs = {(c.erp_key, c.crm_key): key for key, c in coupled.items()}
-    found = [i for i in await intents.updates_of_pairs(state, mapping.name, list(pairs)) if recovery.dangling(i)]
-    if not found:
-        return {}
-    for intent in found:
-        recovery.handled(intent)
-    current = [i for i in found if (i.erp_key, i.crm_key) in pairs]
-    rows: dict[System, dict[str, dict]] = {}
-    for system in ("erp", "crm"):
-        keys = sorted({i.erp_key if system == "erp" else i.crm_key for i in current if system in (i.writes or {})})
-        rows[system] = await links[system].rows_by_key(mapping.side(system).table, keys) if keys else {}
-    written = [i for i in current if _was_written(i, rows)]
-    if not written:
-        return {}
-    await intents.restore_fingerprints(state, written)
-    log.warning("restored fingerprints of writes interrupted by a crash", mapping=mapping.name,
-                pairs=[(i.erp_key, i.crm_key) for i in written][:10], count=len(written))
-    return await coupling_store.fetch_by_keys(state, mapping.name, source,
-                                              [pairs[(i.erp_key, i.crm_key)] for i in written])
+async def recover_updates(state: asyncpg.Connection, links: dict[System, SystemLink],
+                          mapping_file: MappingFile) -> int:
+    """Before a batch decides anything: the update intents of batches that died between their writes and their
+    commit (`cdc.state.update_intents`), oldest first, restored field by field where the systems still hold what
+    was written; then settled. Returns how many couplings were restored."""
+    if not await update_intents.any_announced(state):
+        return 0
+    rows = await update_intents.dangling(state)
+    if not rows:
+        return 0
+    known = {m.name for m in mapping_file.mappings}
+    by_mapping: dict[str, list[update_intents.UpdateIntent]] = defaultdict(list)
+    for row in rows:
+        if row.mapping in known:
+            by_mapping[row.mapping].extend(row.entries)
+    restored_count = 0
+    for name, entries in by_mapping.items():
+        mapping = mapping_file.get(name)
+        await lock_records(state, {lock_id(name, "erp", e.erp_key) for e in entries})
+        current: dict[System, dict[str, dict]] = {}
+        for system in ("erp", "crm"):
+            keys = sorted({e.key(system) for e in entries if system in e.writes})
+            current[system] = await links[system].rows_by_key(mapping.side(system).table, keys) if keys else {}
+        restored = restorations(mapping, entries, current)
+        await update_intents.restore_fingerprints(state, name, restored)
+        restored_count += len(restored)
+        if restored:
+            log.warning("restored fingerprints of writes interrupted by a crash", mapping=name,
+                        pairs=[(r.erp_key, r.crm_key) for r in restored][:10], count=len(restored))
+    await update_intents.settle(state, [row.id for row in rows])
+    return restored_count
+
+
+def restorations(mapping: TableMapping, entries: list[update_intents.UpdateIntent],
+                 current: dict[System, dict[str, dict]]) -> list[update_intents.Restored]:
+    """Per coupled pair, the fingerprints the interrupted batches would have recorded: `entries` oldest first, each
+    written field restored when its system still holds the value written (else a user changed it since, and that
+    change's event decides), later entries over earlier ones."""
+    pairs: dict[tuple[str, str], dict[str, Any]] = {}
+    for entry in entries:
+        restored_here = False
+        for system, values in entry.writes.items():
+            row = current.get(system, {}).get(entry.key(system))  # type: ignore[arg-type]
+            if row is None:
+                continue
+            for column, value in values.items():
+                if canonical(row.get(column)) != value:
+                    continue
+                pair = pairs.setdefault((entry.erp_key, entry.crm_key), {"erp": {}, "crm": {}})
+                for f in mapping.fields_writing(system).get(column, ()):  # type: ignore[arg-type]
+                    if f.erp is not None and f.erp in entry.erp_values:
+                        pair["erp"][f.erp] = entry.erp_values[f.erp]
+                    if f.crm is not None and f.crm in entry.crm_values:
+                        pair["crm"][f.crm] = entry.crm_values[f.crm]
+                restored_here = True
+        if restored_here:
+            pair = pairs[(entry.erp_key, entry.crm_key)]
+            for name in ("erp_modified_on", "crm_modified_on", "erp_position", "crm_position"):
+                if getattr(entry, name) is not None:
+                    pair[name] = getattr(entry, name)
+    return [update_intents.Restored(erp, crm, p["erp"], p["crm"], p.get("erp_modified_on"),
+                                    p.get("crm_modified_on"), p.get("erp_position"), p.get("crm_position"))
+            for (erp, crm), p in pairs.items()]
 
 
 def _was_written(intent: Intent, rows: dict[System, dict[str, dict]]) -> bool:

@@ -18,7 +18,7 @@ from consumers.decisions.keys import candidate_keys
 from consumers.decisions.record import Change, Situation
 from consumers.decisions.values import canonical
 from consumers.locks import lock_id, lock_records
-from consumers.recovery import Recovery, recover_interrupted, recover_writes
+from consumers.recovery import Recovery, recover_interrupted
 from consumers.systems import SystemLink
 
 
@@ -44,7 +44,10 @@ async def load(state: asyncpg.Connection, links: dict[System, SystemLink], mappi
 
     may_create = [i for i, c in enumerate(changes)
                   if c.op != "d" and not sync_only_coupled[i] and mapping.allows(source)]
-    paired = await coupling_store.partners_by_keys(state, mapping.name, source, keys)
+    # a coupled pair is locked by its ERP key: an ERP record's own key already (its partner is needed only to know
+    # whether it may be created); a CRM record's partner must be looked up
+    paired = await coupling_store.partners_by_keys(
+        state, mapping.name, source, keys if source == "crm" else [changes[i].key for i in may_create])
     own_keys = {i: own_keys_of(changes[i]) for i in may_create if changes[i].key not in paired}
     locks = {lock_id(mapping.name, "erp", key if source == "erp" else partner) for key, partner in paired.items()}
     locks |= {lock_id(mapping.name, source, c.key) for c in changes if c.key not in paired}
@@ -59,7 +62,6 @@ async def load(state: asyncpg.Connection, links: dict[System, SystemLink], mappi
         found.update(recovered.couplings)
         reusable = recovered.reusable
         rematch = recovered.rematch
-        found.update(await recover_writes(state, links, mapping, source, found, recovery))
 
     partner_keys = sorted({cp.key(destination) for cp in found.values()})
     partners = await dest_link.rows_by_key(dest_table, partner_keys)

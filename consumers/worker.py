@@ -36,9 +36,9 @@ from cdc.state.migrate import migrate
 from consumers import dead_letter
 from consumers.batch import Engine, park_delay
 from consumers.decisions.outcome import Decision
-from consumers.incoming import Incoming, Poison, Routes, decode, interpret, system_of
+from consumers.incoming import Echo, Incoming, Poison, Routes, decode, interpret, system_of
 from consumers.systems import SystemLink, open_links
-from schemas.change_event import ChangeEvent
+from schemas.change_event import ChangeEvent, Decoded, NotAChange
 
 log = structlog.get_logger()
 
@@ -181,21 +181,27 @@ class Worker:
                 if record.offset < self.resume_at.get((tp.topic, tp.partition), 0):
                     continue  # processed before: its effects and counters are committed with the tracked offset
                 consumed[(tp.topic, tp.partition)] = record.offset + 1
-                event, raw, reason = decode(record.value)
-                if reason is None and event is None:
-                    continue  # tombstone
-                found: list | Poison
-                if event is None:
-                    found = Poison(reason or "undecodable", self.routes.by_topic.get(tp.topic, (None,))[0], None, None)
+                decoded = decode(record.value)
+                if isinstance(decoded, NotAChange):
+                    _skipped(decoded, tp.topic)
+                    continue
+                found: list | Poison | Echo
+                if isinstance(decoded, Poison):
+                    found = Poison(decoded.reason, self.routes.by_topic.get(tp.topic), None, None)
                 else:
-                    found = self._interpret(event, raw or {}, tp.topic)
+                    found = self._interpret(decoded, tp.topic)
+                    event, payload = decoded.event, decoded.payload
+                if isinstance(found, Echo):
+                    log.debug("the sync's own write read back: skipped", topic=tp.topic, system=found.system,
+                              table=found.table, key=found.key, origin=found.origin)
+                    continue
                 if isinstance(found, Poison):
                     letters.append(dead_letter.DeadLetter(tp.topic, tp.partition, record.offset, record.key,
                                                           record.value, found.reason))
                     poison.append((found, record.value))
                     continue
                 for mapping, change in found:
-                    items.append(Incoming(event, raw or {}, mapping, change, tp.topic, tp.partition, record.offset))
+                    items.append(Incoming(event, payload, mapping, change, tp.topic, tp.partition, record.offset))
         if letters:
             await dead_letter.send(self.producer, self.settings.dead_letter_topic, letters)
             for letter, (p, _) in zip(letters, poison, strict=True):
@@ -252,12 +258,15 @@ class Worker:
                 log.warning("batch retried", error=str(exc).splitlines()[0], attempt=attempt)
                 await asyncio.sleep(0.05 * attempt)
 
-    def _interpret(self, event: ChangeEvent, raw: dict, topic: str | None) -> list | Poison:
-        system = system_of(event, topic, self.routes)
+    def _interpret(self, decoded: Decoded, topic: str | None, system: System | None = None
+                   ) -> list | Poison | Echo:
+        event = decoded.event
+        system = system or system_of(event, topic, self.routes)
         if system is None:
             return Poison(f"cannot tell which system topic {topic!r} belongs to", None, event.source.table, None)
         mappings = self.mapping_file.for_table(system, event.source.table)
-        return interpret(event, raw, system, self.links[system].tables, mappings)
+        return interpret(decoded, system, self.links[system].tables, mappings,
+                         origin_prefix=self.settings.replication_origin_prefix)
 
     async def _retry_parked(self, stop: asyncio.Event) -> None:
         assert self.state is not None
@@ -324,9 +333,11 @@ class Worker:
             return f"not a change event: {str(exc).splitlines()[0]}"
         if p.mapping not in {m.name for m in self.mapping_file.mappings}:
             return f"mapping {p.mapping} is no longer in the mapping file"
-        found = self._interpret(event, p.event, None) if event.system else Poison("no system", None, None, None)
+        found = self._interpret(Decoded(event, p.event), None, p.system)  # type: ignore[arg-type]
         if isinstance(found, Poison):
             return found.reason
+        if isinstance(found, Echo):
+            return "the sync's own write"
         for mapping, change in found:
             if mapping.name == p.mapping:
                 return Incoming(event, p.event, mapping, change, parked_id=p.id)
@@ -372,6 +383,15 @@ class _Resume(ConsumerRebalanceListener):
                 if committed is None or committed < position:
                     w.consumer.seek(tp, position)
         log.info("partitions assigned", worker=w.name, count=len(assigned))
+
+
+def _skipped(record: NotAChange, topic: str) -> None:
+    """Records that change no row: nothing to do, a truncate is worth a warning (its rows' deletes never come)."""
+    if record.kind == "truncate":
+        log.warning("truncate not applied: consumers see no deletes for the emptied rows (run a full sync of the "
+                    "mapping if the other side should follow)", topic=topic, table=record.table)
+    elif record.kind != "tombstone":
+        log.debug("not a change: skipped", topic=topic, kind=record.kind)
 
 
 PRUNE_INTERVAL = 60.0

@@ -1,25 +1,29 @@
 """The change event: Debezium's change-event value (JSON, no embedded schema) plus a few fields of our own.
 
 Debezium consumers can read our topics as they read a PostgreSQL connector's, and our worker reads topics written
-by a real Debezium PostgreSQL connector (JSON converter, with or without `schemas.enable`). Fields of our own:
-`event_id` (stable across re-publication, so duplicates are recognisable), `system` and `replay` (set by the
-orchestrator on replayed rows).
+by a stock Debezium PostgreSQL connector (JsonConverter, with or without `schemas.enable`: the envelope and its
+encodings are read by `schemas.connect_json`). Fields of our own: `event_id` (stable across re-publication, so
+duplicates are recognisable), `system` and `replay` (set by the orchestrator on replayed rows).
 
 Value encoding on our topics: numbers and text as JSON numbers/strings, `numeric` as a decimal string (Debezium's
 `decimal.handling.mode=string`), dates and timestamps as ISO-8601 strings, UUIDs as strings, booleans as JSON
-booleans. Consumers coerce every value to the destination column's type, and also accept Debezium's default
-temporal encodings (days / micro- or milliseconds since the epoch).
+booleans. An event is a notice that a row changed: the worker reads only its key from the image (typed by the
+image's schema when the record embeds one), and re-reads the row itself.
+
+Not every record on a change topic is a change (`NotAChange`): tombstones, and Debezium's heartbeats, transaction
+boundaries, logical decoding messages (op "m") and truncates (op "t") when they reach a change topic.
 """
 
 from __future__ import annotations
 
 import json
 import json.encoder
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from schemas import json_text
+from schemas import connect_json, json_text
 
 SCHEMA_VERSION = 1
 SCHEMA_VERSION_HEADER = "cdc-schema-version"
@@ -47,6 +51,14 @@ class Source(BaseModel):
     lsn: int | None = None
     commit_lsn: int | None = None
     sequence: str | None = None
+
+    @property
+    def origin(self) -> str | None:
+        """The replication origin of the change's transaction, which Debezium (3.5 and later, with pgoutput)
+        reports: the sync's own writes carry one named `CDC_REPLICATION_ORIGIN_PREFIX...`. Not on our topics
+        (capture drops those transactions)."""
+        origin = (self.model_extra or {}).get("origin")
+        return origin if isinstance(origin, str) else None
 
     @property
     def is_snapshot(self) -> bool:
@@ -111,32 +123,82 @@ class ChangeEvent(BaseModel):
 
     @classmethod
     def from_wire(cls, value: bytes | None) -> ChangeEvent | None:
-        """Parse a topic record's value. None for a tombstone; EventDecodeError for anything unusable."""
+        """Parse a topic record's value. None for a record that is not a change (a tombstone, a heartbeat...);
+        EventDecodeError for anything unusable."""
         decoded = cls.decode_wire(value)
-        return None if decoded is None else decoded[0]
+        return decoded.event if isinstance(decoded, Decoded) else None
 
     @classmethod
-    def decode_wire(cls, value: bytes | None) -> tuple[ChangeEvent, dict[str, Any]] | None:
-        """The event and the JSON object it was validated from (parsed once), None for a tombstone;
-        EventDecodeError for anything unusable."""
+    def decode_wire(cls, value: bytes | None) -> Decoded | NotAChange:
+        """The event, the JSON object it was validated from (parsed once) and its image's column schemas; or what
+        else the record is. EventDecodeError for anything unusable."""
         if value is None:
-            return None
+            return NotAChange("tombstone")
         try:
-            payload = json_text.loads(value)
+            document = json_text.loads(value)
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise EventDecodeError(f"not JSON: {exc}") from None
-        if isinstance(payload, dict) and "payload" in payload and "schema" in payload:
-            payload = payload["payload"]  # Debezium with schemas.enable=true
+        payload, schema = connect_json.unwrap(document)  # Debezium with schemas.enable=true: an envelope
         if payload is None:
-            return None
+            return NotAChange("tombstone")
         if not isinstance(payload, dict):
             raise EventDecodeError(f"expected a JSON object, got {type(payload).__name__}")
+        other = not_a_change(payload, schema)
+        if other is not None:
+            return other
         try:
-            return cls.model_validate(payload), payload
+            return Decoded(cls.model_validate(payload), payload, connect_json.image_columns(schema))
         except ValidationError as exc:
             first = exc.errors()[0]
             where = ".".join(str(p) for p in first["loc"]) or "event"
             raise EventDecodeError(f"invalid change event at {where}: {first['msg']}") from None
+
+
+@dataclass(frozen=True)
+class Decoded:
+    """A change event read from a topic record."""
+
+    event: ChangeEvent
+    payload: dict[str, Any]
+    """The JSON object the event was validated from (the envelope's payload)."""
+    columns: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """The Connect schema of each image column, when the record embedded its schema; {} otherwise."""
+
+
+NotAChangeKind = Literal["tombstone", "heartbeat", "transaction", "message", "truncate"]
+
+
+@dataclass(frozen=True)
+class NotAChange:
+    """A record on a change topic that changes no row."""
+
+    kind: NotAChangeKind
+    table: str | None = None
+
+
+TRANSACTION_STATUSES = frozenset({"BEGIN", "END"})
+HEARTBEAT_SCHEMA = "io.debezium.connector.common.Heartbeat"
+TRANSACTION_SCHEMA_SUFFIX = "TransactionMetadataValue"
+
+
+def not_a_change(payload: dict[str, Any], schema: dict[str, Any] | None = None) -> NotAChange | None:
+    """What a record that is not a row change is (Debezium's heartbeats, transaction boundaries, logical decoding
+    messages, truncates), or None for anything else."""
+    op = payload.get("op")
+    if op == "t":
+        source = payload.get("source")
+        return NotAChange("truncate", source.get("table") if isinstance(source, dict) else None)
+    if op == "m":
+        return NotAChange("message")
+    if op is not None:
+        return None
+    name = str((schema or {}).get("name") or "")
+    if name.endswith(TRANSACTION_SCHEMA_SUFFIX) or (
+            payload.get("status") in TRANSACTION_STATUSES and "id" in payload):
+        return NotAChange("transaction")
+    if name == HEARTBEAT_SCHEMA or (payload.keys() == {"ts_ms"}):
+        return NotAChange("heartbeat")
+    return None
 
 
 def _compact_encoder() -> Any:
@@ -161,9 +223,7 @@ def decode_key(raw: bytes | None) -> dict[str, Any] | None:
     if raw is None:
         return None
     try:
-        key = json_text.loads(raw)
+        key, _ = connect_json.unwrap(json_text.loads(raw))
     except (UnicodeDecodeError, json.JSONDecodeError):
         return None
-    if isinstance(key, dict) and "payload" in key and "schema" in key:
-        key = key["payload"]
     return key if isinstance(key, dict) else None

@@ -50,6 +50,9 @@ def _containers() -> Iterator[Settings]:
              .with_env("KAFKA_TRANSACTION_STATE_LOG_MIN_ISR", "1")
              .with_env("KAFKA_AUTO_CREATE_TOPICS_ENABLE", "false"))
     with postgres, kafka:
+        # capture streams over replication connections: the image's pg_hba.conf admits ordinary ones only
+        postgres.exec(["sh", "-c", 'echo "host replication all all scram-sha-256" >> "$PGDATA/pg_hba.conf" && '
+                       "psql -U cdc -d postgres -c 'SELECT pg_reload_conf()'"])
         os.environ.update({"CDC_PG_HOST": postgres.get_container_host_ip(),
                            "CDC_PG_PORT": str(postgres.get_exposed_port(5432)), "CDC_PG_USER": "cdc",
                            "CDC_PG_PASSWORD": "cdc", "CDC_KAFKA_BOOTSTRAP": kafka.get_bootstrap_server()})

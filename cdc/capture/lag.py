@@ -2,8 +2,8 @@
 published is (seconds). Usable from any process: `cdc capture status`, `cdc status`, the dashboard.
 
 Bytes come from pg_replication_slots. The age comes from the running capture's progress file while it is fresh;
-when no capture is running (the slot idle, the file stale or absent) it is measured by peeking at the slot for the
-commit time of the first pending transaction.
+when no capture is running (the slot idle, the file stale or absent) it is measured by peeking at the slot once for
+the commit time of the first pending transaction.
 """
 
 from __future__ import annotations
@@ -17,12 +17,16 @@ import asyncpg
 from cdc.capture.pgoutput import Begin, Decoder
 from cdc.capture.progress import Progress, progress_path, read_progress
 from cdc.capture.slot import SlotState, publication_name, read_slot, slot_name
-from cdc.capture.stream import PEEK
 from cdc.database import connect
 from cdc.settings import Settings
 
 FRESH_SECONDS = 5.0  # a running capture refreshes its progress at least every second
 PROBE_TIMEOUT = "5s"
+PEEK = (  # a one-off look at a slot nobody streams (status of a stopped capture); never moves the slot
+    "SELECT (lsn - '0/0'::pg_lsn)::int8, data "
+    "  FROM pg_catalog.pg_logical_slot_peek_binary_changes($1, NULL, $2::int, 'proto_version', '1', "
+    "       'publication_names', $3, 'messages', 'true')"
+)
 
 
 @dataclass(frozen=True)
@@ -63,7 +67,7 @@ def lag_of(system: str, slot: str, state: SlotState | None, current_lsn: int, pr
         age, source = probed_age, "probe"
     running = progress is not None and not progress.stopped and now - progress.updated_at <= FRESH_SECONDS
     if running and confirmed is not None and progress.published_lsn:
-        confirmed = max(confirmed, progress.published_lsn)  # the slot is advanced lazily, up to a second late
+        confirmed = max(confirmed, progress.published_lsn)  # reported to the server up to a second late
     lag_bytes = max(0, current_lsn - confirmed) if confirmed is not None else None
     if age is None and lag_bytes == 0:
         age, source = 0.0, "slot"  # nothing written since the slot's position

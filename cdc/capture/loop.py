@@ -1,9 +1,16 @@
-"""The capture loop of one system, and `run_capture` for all of them.
+"""The capture of one system, and `run_capture` for all of them.
 
-One cycle: peek a bounded batch of whole transactions from the slot → publish their events → wait until Kafka has
-acknowledged every one → advance the slot to the end of the last transaction read (after a full batch, at most
-once a second otherwise, and on stop). A crash anywhere before an advance means what followed the previous one is
-read and published again (at least once; event ids make the duplicates recognisable).
+Capture streams each system's slot over the replication protocol (`stream.py`): PostgreSQL decodes every WAL
+record once and pushes each transaction as it commits. Each change becomes an event appended to a record batch
+(`publisher.py`); the batches are handed to the producer as soon as the stream has nothing more buffered, and the
+broker's acknowledgements arrive while capture reads on. The position reported to the server as flushed — which is
+what lets the slot move — is the end of the last transaction whose events, and all events before them, were
+acknowledged (`acks.py`). A crash anywhere means what followed that position is read and published again (at least
+once; event ids make the duplicates recognisable).
+
+Two tasks share a session: the reader (stream → decode → publish) and the status task (standby status updates at
+least every `status_interval`, heartbeats, the progress file). The status task keeps the server hearing from capture
+while the reader waits for a slow or stalled broker.
 """
 
 from __future__ import annotations
@@ -11,21 +18,26 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import asyncpg
+import psycopg2
 from aiokafka.errors import KafkaError
+from psycopg2.extras import ReplicationMessage
 
 from cdc import log
 from cdc.backoff import Backoff
+from cdc.capture.acks import Acknowledgements
 from cdc.capture.events import EventEncoder
 from cdc.capture.heartbeat import HeartbeatClock, emit_heartbeat
+from cdc.capture.lsn import format_lsn
 from cdc.capture.pgoutput import Decoder, PgOutputError
 from cdc.capture.preflight import check_source
 from cdc.capture.progress import Progress, progress_path, write_progress
 from cdc.capture.publisher import Publisher
+from cdc.capture.replication import SlotInUse, replication_dsn, replication_problem, role_of, where
 from cdc.capture.slot import (
-    advance_slot,
     ensure_publication,
     ensure_slot,
     publication_name,
@@ -33,7 +45,8 @@ from cdc.capture.slot import (
     slot_error,
     slot_name,
 )
-from cdc.capture.stream import peek
+from cdc.capture.standby import Silence, next_check, silence, status_interval
+from cdc.capture.stream import ReplicationStream
 from cdc.capture.tables import captured_tables
 from cdc.capture.transactions import Assembler, Boundary, Publish, TableName, Truncated
 from cdc.database import CONNECTION_LOST, connect
@@ -45,22 +58,19 @@ from cdc.topics.producer import STARTUP_TIMEOUT, broker_error, start_producer
 
 SESSION = {"DateStyle": "ISO, YMD", "TimeZone": "UTC", "IntervalStyle": "postgres", "extra_float_digits": "1"}
 PROGRESS_EVERY = 1.0  # seconds between progress-file writes
-BATCH_GROWTH = 64  # a backlog is read in batches of up to this many times capture_batch_changes
-ADVANCE_EVERY = 1.0  # seconds: the slot is advanced at most this often while changes trickle in
-IDLE_WAIT_MAX = 0.5  # seconds: the longest pause after an empty peek (what the first change after idleness may wait)
-IDLE_AFTER = 5  # empty peeks in a row after which the source counts as idle
+STATUS_TICK = 1.0  # seconds between the status task's rounds (at most; less when the status interval is shorter)
+YIELD_EVERY = 256  # messages read in a row before the reader lets the producer, acknowledgements and status run
+DRAIN_TIMEOUT = 10.0  # seconds a stopping capture waits for the acknowledgements of what it published
 CONNECTION_TROUBLE = (*CONNECTION_LOST, ServiceUnavailable)
 
 
+def application_name(system: str) -> str:
+    return f"cdc-capture-{system}"
+
+
 async def open_source(settings: Settings, system: System) -> asyncpg.Connection:
-    conn = await connect(settings.dsn(system), role=system,
-                         server_settings={**SESSION, "application_name": f"cdc-capture-{system}"})
-    # Every peek makes the server log "starting logical decoding for slot …" and "… found consistent point"
-    # with its statement: megabytes a day of routine lines. Kept out of the server log where the role may
-    # (superuser, or `GRANT SET ON PARAMETER log_min_messages`); capture logs its own errors anyway.
-    with contextlib.suppress(asyncpg.InsufficientPrivilegeError):
-        await conn.execute("SET log_min_messages = fatal")
-    return conn
+    return await connect(settings.dsn(system), role=system,
+                         server_settings={**SESSION, "application_name": application_name(system)})
 
 
 @dataclass(frozen=True)
@@ -97,7 +107,8 @@ async def prepare_source(conn: asyncpg.Connection, settings: Settings, system: S
 
 
 class SystemCapture:
-    """The running capture of one system: its connection, producer, assembler and progress."""
+    """The running capture of one system: its SQL connection (checks, heartbeats), producer, assembler, stream
+    sessions and progress."""
 
     def __init__(self, settings: Settings, source: Source, conn: asyncpg.Connection, publisher: Publisher) -> None:
         self.settings = settings
@@ -113,103 +124,173 @@ class SystemCapture:
             decoder=Decoder(),
         )
         self.heartbeat = HeartbeatClock(settings.heartbeat_interval)
-        self.limit = settings.capture_batch_changes
-        self.max_limit = settings.capture_batch_changes * BATCH_GROWTH
         self.progress = Progress(system=source.system, slot=source.slot)
         self._progress_file = progress_path(settings, source.slot)
         self._saved_at = 0.0
-        self.published_upto = 0  # everything ending before this LSN is acknowledged by Kafka
-        self.advanced_to = 0  # where this capture last advanced the slot
-        self._advanced_at = time.monotonic()
-        self._unadvanced_rows = 0  # rows a peek reads again until the slot is advanced
+        self.confirmed = 0  # everything before it is acknowledged by Kafka, and reported to PostgreSQL as flushed
+        self.timeout = 60.0  # the server's wal_sender_timeout (s), read at each session start
+        self.interval = status_interval(self.timeout)
+        self._waiting = False  # the reader has read everything the server sent and waits for more
+        self._transactions = self._skipped = 0
+        self._acknowledged_before = 0  # events acknowledged in earlier sessions (publishers are reset per session)
 
-    # -------------------------------------------------------------- one cycle
+    # -------------------------------------------------------------- one session
 
-    async def cycle(self) -> int:
-        """Read and publish one batch, advancing the slot when due; the number of new rows read (0: nothing).
-
-        The slot is advanced after a full batch, or once ADVANCE_EVERY seconds have passed, not after every
-        batch: an advance decodes the WAL from the slot's restart point again (as a peek does), which would
-        double the cost of each cycle. Until then peeks read the published transactions again and pass over them.
-        """
+    async def session(self, stop: asyncio.Event, on_started: Callable[[], object] | None = None) -> None:
+        """Stream the slot until `stop` is set (then publish what was read, report the final position and return)
+        or something fails (raised)."""
         conn, publisher = self.conn, self.publisher
         assert conn is not None and publisher is not None
-        if self.heartbeat.due():
-            await emit_heartbeat(conn)
-            self.heartbeat.beat()
-        assembler = self.assembler
-        assembler.reset()
-        assembler.published_upto = self.published_upto
-        limit = self.limit
-        rows = again = events = transactions = skipped = 0
-        advance_to: int | None = None
-        first_commit: float | None = None
-        last_commit: float | None = None
-        feed, publish = assembler.feed, publisher.publish
-        peek_limit = limit + self._unadvanced_rows
-        async with contextlib.aclosing(peek(conn, self.source.slot, self.source.publication, peek_limit)) as stream:
-            async for chunk in stream:
-                for lsn, data in chunk:
-                    rows += 1
-                    out = feed(lsn, data)
-                    if out is None:
-                        continue
-                    if type(out) is Publish:
-                        await publish(out.topic, out.key, out.value)
-                        events += 1
-                        if first_commit is None:
-                            first_commit = assembler.commit_ts / 1e6
-                            self._note(pending_since=first_commit)
-                    elif type(out) is Boundary:
-                        advance_to = out.lsn
-                        if out.published_before:
-                            again = rows
-                        elif out.commit_ts is not None:
-                            last_commit = out.commit_ts / 1e6
-                            first_commit = first_commit or last_commit
-                            transactions += 1
-                            skipped += out.origin is not None
-                    elif type(out) is Truncated:
-                        for schema, table in out.tables:
-                            self.log.warning("truncate not published: consumers see no deletes for the emptied "
-                                             "rows", table=f"{schema}.{table}", lsn=out.lsn)
-                self._save()
-        await publisher.flush()
-        if advance_to is not None:
-            self.published_upto = max(self.published_upto, advance_to)
-        self._unadvanced_rows = rows
-        if rows >= self.settings.capture_batch_changes or time.monotonic() - self._advanced_at >= ADVANCE_EVERY:
-            await self.advance()
-        fresh = rows - again
-        caught_up = rows < peek_limit
-        # Behind: read bigger batches. Every peek decodes again from the slot's restart point, which trails
-        # the confirmed position until PostgreSQL logs its next running-transactions record (every 15 s), so
-        # many small batches over a backlog would decode it again and again.
-        self.limit = self.settings.capture_batch_changes if caught_up else min(limit * 4, self.max_limit)
-        p = self.progress
-        self._note(
-            published_lsn=self.published_upto or p.published_lsn,
-            published_at=time.time() if events else p.published_at,
-            last_commit_at=last_commit if events else p.last_commit_at,
-            pending_since=None if caught_up else last_commit,
-            caught_up=caught_up,
-            events=p.events + events,
-            transactions=p.transactions + transactions,
-            skipped_transactions=p.skipped_transactions + skipped,
-        )
-        if events:
-            self.log.debug("published", events=events, transactions=transactions, upto=self.published_upto)
-        self._save()
-        return fresh
+        system, slot = self.source.system, self.source.slot
+        state = await read_slot(conn, slot)
+        if state is None:
+            raise ConfigError(f"replication slot {slot} was dropped while capture ran; start capture again to "
+                              "create it (changes committed in between are not captured)")
+        self.timeout = await conn.fetchval(
+            "SELECT setting::float8 / 1000 FROM pg_catalog.pg_settings WHERE name = 'wal_sender_timeout'")
+        self.interval = status_interval(self.timeout)
+        start = max(self.confirmed, state.confirmed_flush_lsn or 0)
+        dsn = self.settings.dsn(system)
+        place = where(dsn, system)
+        try:
+            stream = await ReplicationStream.open(
+                replication_dsn(dsn, system, application_name(system), SESSION), slot, self.source.publication,
+                start, status_interval=self.interval)
+        except (psycopg2.Error, TimeoutError) as exc:
+            raise replication_problem(exc, system=system, role=role_of(dsn, system), slot=slot,
+                                      place=place) from None
+        self.confirmed = start
+        self._acknowledged_before += publisher.acknowledged
+        publisher.reset(Acknowledgements(start))
+        publisher.acknowledged = 0
+        self.assembler.reset()
+        self.assembler.published_upto = start
+        if on_started is not None:
+            on_started()
+        self.log.info("streaming", start=format_lsn(start), status_interval=self.interval)
+        reader = asyncio.create_task(self._read(stream), name=f"capture-{system}-read")
+        status = asyncio.create_task(self._status(stream), name=f"capture-{system}-status")
+        stopping = asyncio.create_task(stop.wait())
+        try:
+            done, _ = await asyncio.wait({reader, status, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            for task in (reader, status):
+                if task in done:
+                    task.result()  # raises what ended it
+            reader.cancel()
+            status.cancel()
+            await asyncio.gather(reader, status, return_exceptions=True)
+            if not await publisher.drain(DRAIN_TIMEOUT):
+                self.log.warning("stopping before the broker acknowledged everything read; it is published again "
+                                 "on the next start", error=None if publisher.failure is None
+                                 else broker_error(publisher.failure))
+            self._confirm(stream, force=True)
+            self._note_progress()
+        except psycopg2.Error as exc:
+            raise replication_problem(exc, system=system, role=role_of(dsn, system), slot=slot,
+                                      place=place) from None
+        finally:
+            for task in (reader, status, stopping):
+                task.cancel()
+            await asyncio.gather(reader, status, stopping, return_exceptions=True)
+            stream.close()
 
-    async def advance(self) -> None:
-        """Move the slot to the end of everything acknowledged so far."""
-        if self.published_upto > self.advanced_to:
-            assert self.conn is not None
-            await advance_slot(self.conn, self.source.slot, self.published_upto)
-            self.advanced_to = self.published_upto
-        self._advanced_at = time.monotonic()
-        self._unadvanced_rows = 0
+    async def _read(self, stream: ReplicationStream) -> None:
+        """The hot path: every message the server sends, decoded, assembled and published; boundaries marked."""
+        publisher = self.publisher
+        assert publisher is not None
+        read, feed = stream.read, self.assembler.feed
+        publish, boundary = publisher.publish, publisher.boundary
+        count = 0
+        while True:
+            message = read()
+            if message is None:
+                await publisher.submit()  # nothing more buffered: what was read goes out now
+                message = await self._next(stream)
+            count += 1
+            if count % YIELD_EVERY == 0:
+                await asyncio.sleep(0)
+            out = feed(message.data_start, message.payload)
+            if out is None:
+                continue
+            kind = type(out)
+            if kind is Publish:
+                await publish(out.topic, out.key, out.value)
+            elif kind is Boundary:
+                if out.commit_ts is not None and not out.published_before:
+                    self._transactions += 1
+                    self._skipped += out.origin is not None
+                    boundary(out.lsn, out.commit_ts)
+                else:
+                    boundary(out.lsn)
+            elif kind is Truncated:
+                for schema, table in out.tables:
+                    self.log.warning("truncate not published: consumers see no deletes for the emptied rows",
+                                     table=f"{schema}.{table}", lsn=out.lsn)
+
+    async def _next(self, stream: ReplicationStream) -> ReplicationMessage:
+        """Wait for the server's next message; ask it for a reply after half its timeout of silence, give up after
+        all of it (the connection is then as good as lost)."""
+        self._waiting = True
+        stream.heard_at, pinged = time.monotonic(), False  # it sent everything read so far: heard just now
+        try:
+            while True:
+                silent = time.monotonic() - stream.heard_at
+                if silent < self.timeout / 2:
+                    pinged = False  # heard from since the last ping
+                action = silence(silent, self.timeout, pinged)
+                if action is Silence.LOST:
+                    raise ServiceUnavailable(f"{self.source.system}: no message from the server for {silent:.0f} s "
+                                             "(wal_sender_timeout): the replication connection is taken for lost")
+                if action is Silence.PING:
+                    stream.report(self.confirmed, reply=True)
+                    pinged = True
+                message = await stream.next(next_check(silent, self.timeout, pinged))
+                if message is not None:
+                    return message
+        finally:
+            self._waiting = False
+
+    async def _status(self, stream: ReplicationStream) -> None:
+        """Status updates, heartbeats and progress, whatever the reader is doing."""
+        conn, publisher = self.conn, self.publisher
+        assert conn is not None and publisher is not None
+        tick = min(STATUS_TICK, self.interval)
+        while True:
+            await asyncio.sleep(tick)
+            if publisher.failure is not None:
+                raise publisher.failure
+            self._confirm(stream)
+            if self.heartbeat.due():
+                await emit_heartbeat(conn)
+                self.heartbeat.beat()
+            self._note_progress()
+            self._save()
+
+    def _confirm(self, stream: ReplicationStream, *, force: bool = False) -> None:
+        """Report the acknowledged position when it moved, and at least every status interval."""
+        assert self.publisher is not None
+        confirmed = self.publisher.acks.confirmed
+        if confirmed > self.confirmed or force or time.monotonic() - stream.reported_at >= self.interval:
+            self.confirmed = max(self.confirmed, confirmed)
+            stream.report(self.confirmed)
+
+    def _note_progress(self) -> None:
+        assert self.publisher is not None
+        acks, p = self.publisher.acks, self.progress
+        pending = acks.pending_since
+        if pending is None and self.assembler.commit_ts:  # a transaction is being read
+            pending = self.assembler.commit_ts
+        events = self._acknowledged_before + self.publisher.acknowledged
+        self._note(
+            published_lsn=self.confirmed or p.published_lsn,
+            published_at=time.time() if events > p.events else p.published_at,
+            last_commit_at=acks.confirmed_commit_ts / 1e6 if acks.confirmed_commit_ts else p.last_commit_at,
+            pending_since=None if pending is None else pending / 1e6,
+            caught_up=self._waiting and pending is None and not acks.unacknowledged,
+            events=events,
+            transactions=self._transactions,
+            skipped_transactions=self._skipped,
+        )
 
     def _note(self, **changes: object) -> None:
         self.progress = self.progress.touched(**changes)
@@ -227,42 +308,27 @@ class SystemCapture:
     # -------------------------------------------------------------- running until stopped
 
     async def run(self, stop: asyncio.Event) -> None:
-        self._save(force=True)  # the progress file appears once capture is reading
+        """Sessions until `stop` is set; lost connections and broker failures are retried with backoff. The
+        progress file is written as soon as the first session streams."""
         delay = Backoff()
-        empty = 0  # peeks in a row that found nothing new
         while not stop.is_set():
             try:
                 if self.conn is None or self.conn.is_closed():
                     self.conn = await open_source(self.settings, self.source.system)
-                    _, created = await ensure_slot(self.conn, self.source.slot)
-                    if created:
-                        self.log.warning("replication slot was missing and is created again: changes committed "
-                                         "since it disappeared are not captured")
                     self.log.info("reconnected to the source database")
                 if self.publisher is None:
-                    producer = await start_producer(self.settings, timeout=STARTUP_TIMEOUT, stop=stop,
-                                                    client_id=f"cdc-capture-{self.source.system}")
-                    self.publisher = Publisher(producer)
+                    self.publisher = await start_publisher(self.settings, self.source.system, stop=stop)
                     self.log.info("reconnected to kafka")
-                began = time.monotonic()
-                rows = await self.cycle()
-                took = time.monotonic() - began
-                delay.reset()
-            except CdcError as exc:
-                if isinstance(exc, ServiceUnavailable):
-                    await self._trouble(stop, delay, "unavailable, retrying", exc, database=True)
-                    continue
+                await self.session(stop, on_started=lambda: (delay.reset(), self._save(force=True)))
+            except ConfigError:
                 raise
-            except KafkaError as exc:
-                await self._trouble(stop, delay, "kafka publish failed; the batch will be read again", exc,
-                                    kafka=True)
-                continue
-            except asyncpg.ObjectInUseError as exc:
+            except SlotInUse as exc:
                 await self._trouble(stop, delay, "slot in use by another reader, retrying", exc)
-                continue
+            except KafkaError as exc:
+                await self._trouble(stop, delay, "kafka publish failed; what followed the last acknowledged "
+                                    "position will be read again", exc, kafka=True)
             except CONNECTION_TROUBLE as exc:
                 await self._trouble(stop, delay, "source database connection lost, retrying", exc, database=True)
-                continue
             except PgOutputError as exc:
                 raise CdcError(f"{self.source.system}: cannot decode a change of slot {self.source.slot}: {exc}") \
                     from None
@@ -271,22 +337,14 @@ class SystemCapture:
                 if isinstance(problem, ConfigError):
                     raise problem from None
                 await self._trouble(stop, delay, "reading the slot failed, retrying", exc, database=True)
-                continue
-            empty = empty + 1 if rows == 0 else 0
-            if rows == 0:
-                await wait(stop, idle_wait(took, self.settings.capture_poll_interval,
-                                           self.settings.capture_idle_share, empty))
-            else:
-                await asyncio.sleep(0)
 
     async def _trouble(self, stop: asyncio.Event, delay: Backoff, message: str, exc: BaseException, *,
                        database: bool = False, kafka: bool = False) -> None:
         reason = broker_error(exc) if kafka else (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         pause = delay.next()
         self.log.warning(message, error=reason, retry_in=round(pause, 2))
-        if self.publisher is not None:
-            self.publisher.discard()
         if kafka and self.publisher is not None:
+            self._acknowledged_before += self.publisher.acknowledged
             await close_producer(self.publisher)
             self.publisher = None
         if database and self.conn is not None:
@@ -296,13 +354,7 @@ class SystemCapture:
         await wait(stop, pause)
 
     async def close(self) -> None:
-        if self.conn is not None and not self.conn.is_closed():
-            try:
-                await self.advance()
-            except (*CONNECTION_TROUBLE, asyncpg.PostgresError) as exc:
-                self.log.warning("could not advance the slot on the way out; the last second of events will be "
-                                 "published again", error=str(exc))
-        self._note(stopped=True)
+        self._note(stopped=True, published_lsn=self.confirmed or self.progress.published_lsn)
         self._save(force=True)
         if self.publisher is not None:
             await close_producer(self.publisher)
@@ -313,22 +365,18 @@ class SystemCapture:
             self.conn = None
 
 
-def idle_wait(peek_seconds: float, poll_interval: float, share: float, empty: int) -> float:
-    """The pause after the `empty`-th peek in a row that found nothing new.
-
-    The poll interval while changes flow (a quiet moment between transactions is not idleness); once the source
-    is idle (IDLE_AFTER empty peeks in a row), longer when peeking costs so much that polling would use more than
-    `share` of a core. An empty peek still decodes everything the cluster wrote since the slot's restart point (up
-    to 15 s of WAL, all databases), e.g. while a worker writes the other system."""
-    if empty < IDLE_AFTER:
-        return poll_interval
-    return max(poll_interval, min(IDLE_WAIT_MAX, peek_seconds * (1 - share) / share))
-
-
 async def wait(stop: asyncio.Event, seconds: float) -> None:
     """Sleep `seconds`, waking early when `stop` is set."""
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(stop.wait(), seconds)
+
+
+async def start_publisher(settings: Settings, system: str, stop: asyncio.Event | None = None) -> Publisher:
+    """A publisher on a new idempotent producer. No linger: capture builds its record batches itself and hands
+    them over when the stream has nothing more buffered, so waiting for more would only add latency."""
+    producer = await start_producer(settings, timeout=STARTUP_TIMEOUT, stop=stop, client_id=f"cdc-capture-{system}",
+                                    linger_ms=0)
+    return Publisher(producer, max_unacknowledged=settings.capture_batch_changes)
 
 
 async def close_producer(publisher: Publisher) -> None:
@@ -347,11 +395,11 @@ async def capture_system(settings: Settings, system: System, stop: asyncio.Event
         source = await prepare_source(conn, settings, system, mapping)
         topics = [settings.topic(system, table) for _, table in source.tables]
         await ensure_topics(settings, topics + [settings.dead_letter_topic], timeout=STARTUP_TIMEOUT)
-        producer = await start_producer(settings, timeout=STARTUP_TIMEOUT, client_id=f"cdc-capture-{system}")
+        publisher = await start_publisher(settings, system)
     except BaseException:
         await conn.close()
         raise
-    capture = SystemCapture(settings, source, conn, Publisher(producer))
+    capture = SystemCapture(settings, source, conn, publisher)
     capture.log.info("capture started", publication=source.publication, tables=source.tables_text)
     try:
         await capture.run(stop)

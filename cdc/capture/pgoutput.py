@@ -46,6 +46,7 @@ class Relation:
     columns: tuple[Column, ...]
     names: tuple[str, ...] = field(repr=False, compare=False, default=())
     converters: tuple[Converter | None, ...] = field(repr=False, compare=False, default=())  # None: keep text
+    decoding: tuple[tuple[str, Converter | None], ...] = field(repr=False, compare=False, default=())
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,42 +157,43 @@ class Decoder:
             raise PgOutputError(f"change for relation {relation_id} before its Relation message") from None
 
     def _tuple(self, data: bytes, pos: int, relation: Relation) -> tuple[dict[str, Any], int, bool]:
-        """(values by column name, position after the tuple, whether an unchanged TOAST marker is among them)."""
+        """(values by column name, position after the tuple, whether an unchanged TOAST marker is among them).
+        The hot path of capture: one pass over (name, converter) pairs, bounds checked once at the end (a length
+        running past the end leaves the next read out of range, or `pos` past the end)."""
         (count,) = _I16.unpack_from(data, pos)
         pos += 2
-        names, converters = relation.names, relation.converters
-        if count > len(names):
-            raise PgOutputError(f"tuple of {count} columns for {relation.schema}.{relation.table} "
-                                f"with {len(names)} known columns")
-        encoding = self.encoding
-        size = len(data)
+        columns = relation.decoding
+        if count != len(columns):
+            if count > len(columns):
+                raise PgOutputError(f"tuple of {count} columns for {relation.schema}.{relation.table} "
+                                    f"with {len(columns)} known columns")
+            columns = columns[:count]
+        utf8 = self.encoding == "utf-8"
+        unpack = _I32.unpack_from
         values: dict[str, Any] = {}
         unchanged = False
-        for i in range(count):
+        for name, convert in columns:
             kind = data[pos]
             if kind == 0x74:  # 't' text
-                (length,) = _I32.unpack_from(data, pos + 1)
                 start = pos + 5
-                pos = start + length
-                if pos > size:
-                    raise PgOutputError("tuple value runs past the end of the message")
-                convert = converters[i]
-                text = data[start:pos].decode(encoding)
-                values[names[i]] = text if convert is None else convert(text)
+                pos = start + unpack(data, pos + 1)[0]
+                text = data[start:pos].decode() if utf8 else data[start:pos].decode(self.encoding)
+                values[name] = text if convert is None else convert(text)
             elif kind == 0x6E:  # 'n' null
-                values[names[i]] = None
+                values[name] = None
                 pos += 1
             elif kind == 0x75:  # 'u' unchanged TOAST value, not sent
-                values[names[i]] = _UNCHANGED
+                values[name] = _UNCHANGED
                 unchanged = True
                 pos += 1
             elif kind == 0x62:  # 'b' binary (protocol v2+ with binary=true): kept as hex
-                (length,) = _I32.unpack_from(data, pos + 1)
                 start = pos + 5
-                pos = start + length
-                values[names[i]] = data[start:pos].hex()
+                pos = start + unpack(data, pos + 1)[0]
+                values[name] = data[start:pos].hex()
             else:
                 raise PgOutputError(f"unknown tuple value kind {chr(kind)!r}")
+        if pos > len(data):
+            raise PgOutputError("tuple value runs past the end of the message")
         return values, pos, unchanged
 
     # -------------------------------------------------------------- messages
@@ -224,8 +226,10 @@ class Decoder:
             pos += 8
             columns.append(Column(name, type_oid, modifier, bool(flags & 1)))
         converters = tuple(converter(c.type_oid) for c in columns)
-        relation = Relation(relation_id, schema or "pg_catalog", table, identity, tuple(columns),
-                            tuple(c.name for c in columns), tuple(None if f is as_text else f for f in converters))
+        names = tuple(c.name for c in columns)
+        kept = tuple(None if f is as_text else f for f in converters)
+        relation = Relation(relation_id, schema or "pg_catalog", table, identity, tuple(columns), names, kept,
+                            tuple(zip(names, kept, strict=True)))
         self.relations[relation_id] = relation
         return relation
 

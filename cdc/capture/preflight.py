@@ -1,5 +1,6 @@
 """What a source database must offer before capture starts, checked up front so failures read as one line:
-logical WAL, a role allowed to decode, UTF-8, and every mapped table present with a primary key."""
+logical WAL, a role allowed to replicate (REPLICATION or superuser; whether pg_hba.conf admits its replication
+connection shows when capture connects), UTF-8, and every mapped table present with a primary key."""
 
 from __future__ import annotations
 
@@ -24,8 +25,9 @@ async def check_source(conn: asyncpg.Connection, system: str,
         raise ConfigError(f"{where}: wal_level is {server['wal_level']!r}; capture needs wal_level=logical "
                           "(set it in postgresql.conf or with ALTER SYSTEM, then restart PostgreSQL)")
     if not server["may_decode"]:
-        raise ConfigError(f"{where}: role {server['role']!r} may not use logical replication; "
-                          f"grant it with ALTER ROLE {server['role']} REPLICATION")
+        role = server["role"]
+        raise ConfigError(f"role {role} may not start replication on {system}: ALTER ROLE {role} REPLICATION "
+                          "(and a pg_hba.conf 'replication' line)")
     if server["encoding"] != "UTF8":
         raise ConfigError(f"{where}: server encoding is {server['encoding']}; capture reads UTF8 databases only")
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from cdc.capture.lsn import format_lsn, parse_lsn
+from cdc.capture.lsn import parse_lsn
 from cdc.capture.transactions import TableName
 from cdc.database import qualified, quote_ident
 from cdc.errors import ConfigError
@@ -128,11 +128,6 @@ async def drop_slot(conn: asyncpg.Connection, name: str) -> bool:
     except asyncpg.ObjectInUseError:
         raise ConfigError(f"replication slot {name} is in use; stop capture first") from None
     return True
-
-
-async def advance_slot(conn: asyncpg.Connection, name: str, lsn: int) -> None:
-    """Move the slot's confirmed position to `lsn`: everything that ended before it is never decoded again."""
-    await conn.execute("SELECT pg_catalog.pg_replication_slot_advance($1, $2::text::pg_lsn)", name, format_lsn(lsn))
 
 
 def slot_error(name: str, exc: asyncpg.PostgresError) -> ConfigError | asyncpg.PostgresError:

@@ -27,6 +27,7 @@ from cdc.capture.pgoutput import (
     Truncate,
     Update,
 )
+from schemas.change_event import compact_json as _dumps
 from schemas.change_event import encode_key
 
 log = logging.get(component="capture")
@@ -79,7 +80,7 @@ class Assembler:
         self.keys = keys
         self.origin_prefix = origin_prefix
         self.decoder = decoder or Decoder()
-        self._topics: dict[int, str] = {}
+        self._targets: dict[int, tuple[str, tuple[str, ...], str | None]] = {}  # relation id -> _target()
         self._key_columns: dict[int, tuple[str, ...]] = {}
         self.published_upto = 0
         self.reset()
@@ -127,7 +128,7 @@ class Assembler:
                 self._origin = message.name
             return None
         if kind is Relation:
-            self._topics.pop(message.relation_id, None)
+            self._targets.pop(message.relation_id, None)
             self._key_columns.pop(message.relation_id, None)
             return None
         if kind is Truncate:
@@ -155,20 +156,30 @@ class Assembler:
         self._per_table[rel_id] = collection_order
         value = self.encoder.encode(op, relation.schema, relation.table, before, after, txn, lsn,
                                     self._same_lsn, self._events, collection_order)
-        key_columns = self._key_for(relation)
-        key = key_of(after if after is not None else before or {}, key_columns)
+        target = self._targets.get(rel_id)
+        if target is None:
+            target = self._targets[rel_id] = self._target(relation)
+        topic, key_columns, key_head = target
+        row = after if after is not None else before or {}
+        if key_head is not None:  # one key column: its JSON object without building a dict
+            key = (key_head + _dumps(row.get(key_columns[0])) + "}").encode()
+        else:
+            key = encode_key(key_of(row, key_columns))
         if len(value) > self.max_event_bytes:
             # The broker would refuse it for ever; the worker reads the row itself, the key is all it needs.
             log.warning("event larger than the broker accepts: published with its key only", table=relation.table,
-                        key=key, size=len(value), limit=self.max_event_bytes)
+                        key=key_of(row, key_columns), size=len(value), limit=self.max_event_bytes)
             value = self.encoder.encode(op, relation.schema, relation.table,
                                         None if before is None else key_of(before, key_columns),
                                         None if after is None else key_of(after, key_columns), txn, lsn,
                                         self._same_lsn, self._events, collection_order)
-        topic = self._topics.get(rel_id)
-        if topic is None:
-            topic = self._topics[rel_id] = self.topic(relation.table)
-        return Publish(topic, encode_key(key), value)
+        return Publish(topic, key, value)
+
+    def _target(self, relation: Relation) -> tuple[str, tuple[str, ...], str | None]:
+        """Topic, key columns and, for a one-column key, the start of the key's JSON (`{"no":`)."""
+        columns = self._key_for(relation)
+        head = "{" + _dumps(columns[0]) + ":" if len(columns) == 1 else None
+        return self.topic(relation.table), columns, head
 
     def _key_for(self, relation: Relation) -> tuple[str, ...]:
         columns = self._key_columns.get(relation.relation_id)

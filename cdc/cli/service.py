@@ -36,10 +36,18 @@ def run(workers: int = typer.Option(1, min=1, help="Worker processes in the cons
 
 @app.command()
 def check() -> None:
-    """Exit 0 only when the broker and databases answer and lag is under the threshold (for health checks)."""
+    """Exit 0 only when the broker and databases answer, lag is under the threshold and every topic the worker
+    reads exists (for health checks). Lists the topic of each mapped table."""
     from cdc.monitoring.health import readiness
 
     report = asyncio.run(readiness(settings()))
     for name, ok, detail in report.checks:
         typer.echo(f"{'ok ' if ok else 'BAD'} {name}: {detail}")
-    raise typer.Exit(0 if report.ready else 1)
+    for topic in report.topics:
+        where = f"{topic.system}.{topic.table} reads {topic.name}"
+        if topic.exists:
+            typer.echo(f"ok  topic {where} ({len(topic.partitions)} partitions)")
+        else:
+            typer.echo(f"BAD topic {where}: does not exist (the worker creates it at start; a Debezium connector "
+                       "writes it once it captures the table)")
+    raise typer.Exit(0 if report.ready and all(t.exists for t in report.topics) else 1)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from cdc.monitoring.model import SERVICES, Snapshot
+from cdc.monitoring.model import SERVICES, Snapshot, TopicStats
 from cdc.settings import Settings
 
 
@@ -31,6 +31,8 @@ class Readiness:
     consumer_lag: int | None
     max_lag: int
     reasons: list[str] = field(default_factory=list)
+    topics: list[TopicStats] = field(default_factory=list)
+    """The topic the worker reads for each mapped table (`cdc check` lists them), when Kafka was read."""
 
     def as_dict(self) -> dict[str, Any]:
         return {"ready": self.ready, "consumer_lag": self.consumer_lag, "max_lag": self.max_lag,
@@ -60,7 +62,7 @@ def assess(snapshot: Snapshot, max_lag: int) -> Readiness:
     else:
         checks.append(Check("consumer_lag", True, f"{lag} messages behind (threshold {max_lag})"))
     return Readiness(ready=all(c.ok for c in checks), checks=checks, consumer_lag=lag, max_lag=max_lag,
-                     reasons=reasons)
+                     reasons=reasons, topics=snapshot.change_topics if lag is not None else [])
 
 
 async def readiness(settings: Settings) -> Readiness:

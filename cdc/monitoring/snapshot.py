@@ -45,6 +45,7 @@ from cdc.monitoring.security import Redactor, reason
 from cdc.settings import SYSTEMS, Settings
 from cdc.state import job_errors, jobs, mapping_settings
 from cdc.state import offsets as tracked_offsets
+from cdc.topics.names import table_topics
 
 T = TypeVar("T")
 
@@ -154,9 +155,7 @@ class Collector:
         found: list[tuple[str, str | None, str | None]] = []
         mapping_file = self.mapping_file
         if mapping_file is not None:
-            for system in SYSTEMS:
-                for table in mapping_file.tables(system):
-                    found.append((self.settings.topic(system, table), system, table))
+            found.extend((t.topic, t.system, t.table) for t in table_topics(self.settings, mapping_file))
         found.append((self.settings.dead_letter_topic, None, None))
         return found
 

@@ -33,6 +33,7 @@ from cdc.settings import SYSTEMS, Settings, System
 from cdc.state import couplings, jobs
 from cdc.state.couplings import NotCoupled
 from cdc.state.jobs import Job
+from cdc.topics import key_formats
 from consumers.decisions.record import Change
 from consumers.decisions.values import CoercionError, canonical, coerce
 from consumers.locks import lock_id, lock_records
@@ -288,12 +289,14 @@ async def _create_missing(settings: Settings, mapping_file: MappingFile, ro: Rea
                 if not keys:
                     continue
                 table = ro.table(mapping, system)
+                topic = settings.topic(system, table.name, table.schema)
                 target = ReplayTarget(
-                    topic=settings.topic(system, table.name), system=system,
+                    topic=topic, system=system,
                     database=describe(settings.dsn(system)).rsplit("/", 1)[-1], schema=table.schema,
                     table=table.name, key_column=table.primary_key[0], run_id=str(report.job.run_id),
                     job_id=str(report.job.id), mapping=mapping.name, create=True,
-                    source_name=f"{settings.topic_prefix}.{system}")
+                    source_name=f"{settings.topic_prefix}.{system}",
+                    key_format=await key_formats.learn(settings, topic))
                 publisher.reset()
                 for start in range(0, len(keys), CHUNK):
                     rows = await ro.links[system].rows_by_key(table.name, keys[start:start + CHUNK])

@@ -4,6 +4,10 @@ Each event is a `ChangeEvent` with op "r" whose `replay` names the run, the job 
 mapping that handles it and whether it may create and couple an uncoupled record. `encode` builds the same bytes
 as `ChangeEvent(...).to_wire()` without the model (the hot path; a unit test checks they are equal).
 
+Keys are written the way the topic's producer writes its own (`target.key_format`, learnt by
+`cdc.topics.key_formats`): in a topic a Debezium connector writes with embedded schemas, a replayed row then lands on
+the partition of that row's changes.
+
 The publisher sends without awaiting each record (an idempotent producer keeps each partition in order) and
 remembers, per partition, the offset of the last record it published. The worker records the next offset it
 will process per partition in `cdc.tracked_offsets`, in the transaction that holds the batch's effects: once every
@@ -25,7 +29,8 @@ from aiokafka import AIOKafkaProducer
 from cdc.errors import CdcError
 from cdc.state import offsets
 from consumers.decisions.values import canonical
-from schemas.change_event import CONNECTOR, SCHEMA_VERSION, SCHEMA_VERSION_HEADER, encode_key
+from schemas.change_event import CONNECTOR, SCHEMA_VERSION, SCHEMA_VERSION_HEADER
+from schemas.record_key import PLAIN, KeyFormat
 
 HEADERS = [(SCHEMA_VERSION_HEADER, str(SCHEMA_VERSION).encode())]
 TopicPartition = tuple[str, int]
@@ -48,6 +53,7 @@ class ReplayTarget:
     mapping: str
     create: bool
     source_name: str = ""
+    key_format: KeyFormat = PLAIN
 
 
 def json_row(row: Mapping[str, Any]) -> dict[str, Any]:
@@ -77,7 +83,7 @@ def encode(target: ReplayTarget, row: Mapping[str, Any], now_ms: int) -> tuple[b
                    "create": target.create},
         "schema_version": SCHEMA_VERSION,
     }
-    return encode_key({target.key_column: key_value}), _dumps(event).encode()
+    return target.key_format.encode({target.key_column: key_value}), _dumps(event).encode()
 
 
 class Publisher:

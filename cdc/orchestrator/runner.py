@@ -33,6 +33,7 @@ from cdc.orchestrator.workers import WorkerHost
 from cdc.settings import SYSTEMS, Settings, System
 from cdc.state import jobs, mapping_settings, migrate
 from cdc.state.jobs import Job, Kind
+from cdc.topics import key_formats
 
 STALL_TIMEOUT = 300.0
 PROGRESS_EVERY = 0.5
@@ -250,11 +251,13 @@ async def _step(settings: Settings, conns: Connections, publisher: Publisher, ho
     watermark = await watermarks.current(state, step.mapping.name, step.source)
     since = watermarks.replay_since(watermark, options.full)
     reader = conns.readers[step.source]
+    topic = settings.topic(step.source, rows_of.table.name, rows_of.table.schema)
     target = ReplayTarget(
-        topic=settings.topic(step.source, rows_of.table.name), system=step.source,
+        topic=topic, system=step.source,
         database=describe(settings.dsn(step.source)).rsplit("/", 1)[-1], schema=rows_of.table.schema,
         table=rows_of.table.name, key_column=rows_of.key_column, run_id=str(job.run_id), job_id=str(job.id),
-        mapping=step.mapping.name, create=create, source_name=f"{settings.topic_prefix}.{step.source}")
+        mapping=step.mapping.name, create=create, source_name=f"{settings.topic_prefix}.{step.source}",
+        key_format=await key_formats.learn(settings, topic))
     latest = watermarks.LatestSeen()
     modified_on = step.mapping.side(step.source).modified_on
     publisher.reset()

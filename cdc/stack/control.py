@@ -45,6 +45,10 @@ def _private(home: Path) -> None:
 
 
 async def down(settings: Settings) -> None:
+    """Stops both services, and a local Kafka Connect (scripts/connect.sh) first when one runs."""
+    from cdc.stack.connect import LocalConnect
+
+    await asyncio.to_thread(LocalConnect(settings).stop)
     await asyncio.gather(asyncio.to_thread(LocalKafka(settings).stop), asyncio.to_thread(LocalPostgres(settings).stop))
 
 

@@ -136,6 +136,19 @@ class LocalPostgres:
         with conf.open("a") as f:
             f.write(f"\n{CLOSED_MARK}\n" + "\n".join(lines) + "\n")
 
+    def _allow_replication(self) -> None:
+        """Capture streams over replication connections, which pg_hba.conf admits only by lines whose database
+        field is `replication` (`all` does not match them). initdb writes such lines for loopback; this adds one
+        for the address the cluster listens on when none is there (read at the next start)."""
+        hba = self.data_dir / "pg_hba.conf"
+        lines = [line.split() for line in hba.read_text().splitlines() if line.strip() and not line.startswith("#")]
+        if any(fields[0] == "host" and fields[1] == "replication" for fields in lines if len(fields) > 2):
+            return
+        mask = "128" if ":" in self.settings.pg_host else "32"
+        with hba.open("a") as f:
+            f.write(f"\n# cdc stack: capture's replication connections\n"
+                    f"host replication {self.settings.pg_user} {self.settings.pg_host}/{mask} scram-sha-256\n")
+
     def pid(self) -> int | None:
         pidfile = self.data_dir / "postmaster.pid"
         try:
@@ -159,6 +172,7 @@ class LocalPostgres:
         self._configure_closed()
         if self.pid() is not None:
             return
+        self._allow_replication()
         # Address and port from the settings on every start, so a changed CDC_PG_PORT takes effect.
         options = f"-p {self.settings.pg_port} -c listen_addresses={self.settings.pg_host}"
         run([str(self.bindir() / "pg_ctl"), "-D", str(self.data_dir), "-l", str(self.log_file), "-w", "-t", "60",
@@ -251,6 +265,9 @@ class LocalPostgres:
             for name in (s.erp_database, s.crm_database, s.state_database):
                 if name not in existing:
                     await conn.execute(f"CREATE DATABASE {quote_ident(name)}")
+            if not await conn.fetchval("SELECT rolreplication FROM pg_catalog.pg_roles WHERE rolname = current_user"):
+                # capture's replication connections (superuser alone would do; this survives a demotion)
+                await conn.execute(f"ALTER ROLE {quote_ident(s.pg_user)} REPLICATION")
         finally:
             await conn.close()
 

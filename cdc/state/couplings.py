@@ -6,6 +6,7 @@ columns as last synced: the fingerprint that tells a real change from an echo or
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any, Literal
@@ -99,15 +100,22 @@ async def upsert_many(conn: asyncpg.Connection, couplings: list[Coupling]) -> No
     latest = {(c.mapping, c.erp_key): c for c in couplings}
     if not latest:
         return
+    try:
+        updated = {(r["mapping"], r["erp_key"]) for r in await conn.fetch(_Q.update_many, *_arrays(latest.values()))}
+        new = [c for key, c in latest.items() if key not in updated]
+        if new:
+            await conn.execute(_Q.upsert_many, *_arrays(new))
+    except asyncpg.UniqueViolationError as exc:
+        raise AlreadyCoupled(f"a CRM record is already coupled to another ERP record: {exc.detail}") from None
+
+
+def _arrays(couplings: Iterable[Coupling]) -> list[list[Any]]:
     columns: dict[str, list[Any]] = {name: [] for name in _COLUMNS}
-    for c in latest.values():
+    for c in couplings:
         for name in _COLUMNS:
             value = getattr(c, name)
             columns[name].append(jsonb_in(value) if name.endswith("_values") else value)
-    try:
-        await conn.execute(_Q.upsert_many, *columns.values())
-    except asyncpg.UniqueViolationError as exc:
-        raise AlreadyCoupled(f"a CRM record is already coupled to another ERP record: {exc.detail}") from None
+    return list(columns.values())
 
 
 async def couple(conn: asyncpg.Connection, mapping: str, erp_key: str, crm_key: str) -> Coupling:

@@ -1,4 +1,5 @@
-"""Coupling intents: what a batch is about to write, announced (and committed) before it is written.
+"""Coupling intents: the creations and matches a batch is about to write, announced (and committed) before they are
+written (updates of coupled records: `cdc.state.update_intents`).
 
 Writes reach the ERP or the CRM before the state transaction that records their coupling commits. A crash in
 between leaves the systems ahead of the state: a created record nobody knows is the partner of its source, or a
@@ -33,7 +34,7 @@ class Intent:
     source: System
     source_key: str
     destination_key: str
-    kind: Literal["create", "match", "update"]
+    kind: Literal["create", "match"]
     erp_values: dict[str, Any]
     crm_values: dict[str, Any]
     erp_modified_on: datetime | None = None
@@ -87,24 +88,6 @@ async def couplings_by_destination(conn: asyncpg.Connection, mapping: str, desti
     source = "crm" if system_param(destination) == "erp" else "erp"
     rows = await conn.fetch(_Q.couplings_by_destination, mapping, source, list(keys))
     return {r["destination_key"]: Intent.from_row(r) for r in rows}
-
-
-async def updates_of_pairs(conn: asyncpg.Connection, mapping: str, pairs: list[tuple[str, str]]) -> list[Intent]:
-    """Updates announced from either record of these (erp key, crm key) pairs."""
-    rows = await conn.fetch(_Q.updates_of_pairs, mapping, [e for e, _ in pairs], [c for _, c in pairs])
-    return [Intent.from_row(r) for r in rows]
-
-
-async def restore_fingerprints(conn: asyncpg.Connection, restored: list[Intent]) -> None:
-    """Record, for existing couplings, what the intents' interrupted batches would have."""
-    by_mapping: dict[str, list[Intent]] = {}
-    for i in restored:
-        by_mapping.setdefault(i.mapping, []).append(i)
-    for mapping, group in by_mapping.items():
-        await conn.execute(_Q.restore_fingerprints, mapping, [i.erp_key for i in group], [i.crm_key for i in group],
-                           [jsonb_in(i.erp_values) for i in group], [jsonb_in(i.crm_values) for i in group],
-                           [i.erp_modified_on for i in group], [i.crm_modified_on for i in group],
-                           [i.erp_position for i in group], [i.crm_position for i in group])
 
 
 async def forget(conn: asyncpg.Connection, mapping: str, source: System, keys: list[str]) -> None:

@@ -25,37 +25,12 @@ ON CONFLICT (mapping, source_system, source_key, kind) DO UPDATE SET
 -- name: couplings_by_source
 -- Intents that create a coupling (a creation, a match), announced by these records.
 SELECT * FROM cdc.coupling_intents
-WHERE mapping = $1 AND source_system = $2 AND source_key = ANY($3::text[]) AND kind <> 'update'
+WHERE mapping = $1 AND source_system = $2 AND source_key = ANY($3::text[])
 
 -- name: couplings_by_destination
 -- Intents that create a coupling with these records as the partner.
 SELECT * FROM cdc.coupling_intents
-WHERE mapping = $1 AND source_system = $2 AND destination_key = ANY($3::text[]) AND kind <> 'update'
-
--- name: updates_of_pairs
--- Updates announced from either record of these coupled pairs.
--- (two index scans: an OR of the two would scan the table, which churns like a queue)
-SELECT * FROM cdc.coupling_intents
-WHERE mapping = $1 AND source_system = 'erp' AND source_key = ANY($2::text[]) AND kind = 'update'
-UNION ALL
-SELECT * FROM cdc.coupling_intents
-WHERE mapping = $1 AND source_system = 'crm' AND source_key = ANY($3::text[]) AND kind = 'update'
-
--- name: restore_fingerprints
--- What step 4 of the interrupted batch would have recorded about an existing coupling.
--- An update intent holds the fingerprint of the written fields only: merged over the stored one.
-UPDATE cdc.couplings c SET
-    erp_values = coalesce(c.erp_values, '{}'::jsonb) || u.erp_values::jsonb,
-    crm_values = coalesce(c.crm_values, '{}'::jsonb) || u.crm_values::jsonb,
-    erp_modified_on = coalesce(u.erp_modified_on, c.erp_modified_on),
-    crm_modified_on = coalesce(u.crm_modified_on, c.crm_modified_on),
-    erp_position = coalesce(u.erp_position, c.erp_position),
-    crm_position = coalesce(u.crm_position, c.crm_position),
-    updated_at = now()
-FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[], $7::timestamptz[], $8::bigint[],
-            $9::bigint[])
-     AS u(erp_key, crm_key, erp_values, crm_values, erp_modified_on, crm_modified_on, erp_position, crm_position)
-WHERE c.mapping = $1 AND c.erp_key = u.erp_key AND c.crm_key = u.crm_key
+WHERE mapping = $1 AND source_system = $2 AND destination_key = ANY($3::text[])
 
 -- name: forget
 DELETE FROM cdc.coupling_intents WHERE mapping = $1 AND source_system = $2 AND source_key = ANY($3::text[])

@@ -67,7 +67,7 @@ async def record_error(conn: asyncpg.Connection, job_id: UUID | None, mapping: s
 async def close(conn: asyncpg.Connection, mapping: str, system: System, keys: list[str],
                 states: tuple[State, ...] = ("open", "parked")) -> int:
     """Settle the errors of these records in `states`: they synced since. How many closed."""
-    if not keys:
+    if not keys or not await conn.fetchval(_Q.any_unsettled, mapping, system):
         return 0
     return rows_affected(await conn.execute(_Q.close, mapping, system, list(keys), list(states)))
 

@@ -43,6 +43,10 @@ DELETE FROM cdc.job_errors WHERE updated_at < now() - $1::interval
 -- name: open_count
 SELECT count(*) FROM cdc.job_errors WHERE state = 'open'
 
+-- name: any_unsettled
+SELECT EXISTS (SELECT 1 FROM cdc.job_errors
+               WHERE mapping = $1 AND source_system = $2 AND state IN ('open', 'parked'))
+
 -- name: close
 -- Errors of these records in one of the states $4 are settled: their record synced since ('resolved').
 UPDATE cdc.job_errors SET state = 'resolved', updated_at = now()

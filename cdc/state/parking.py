@@ -72,6 +72,8 @@ async def due(conn: asyncpg.Connection, now: datetime, limit: int = 100) -> list
 
 async def is_parked(conn: asyncpg.Connection, mapping: str, system: System, keys: list[str]) -> set[str]:
     """Which of `keys` have parked events."""
+    if not await conn.fetchval(_Q.any_parked, mapping, system):
+        return set()
     rows = await conn.fetch(_Q.parked_keys, mapping, system, list(keys))
     return {row["source_key"] for row in rows}
 

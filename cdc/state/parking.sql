@@ -19,6 +19,9 @@ ORDER BY p.next_attempt_at, p.id
 LIMIT $2
 FOR UPDATE SKIP LOCKED
 
+-- name: any_parked
+SELECT EXISTS (SELECT 1 FROM cdc.parked_events WHERE mapping = $1 AND source_system = $2)
+
 -- name: parked_keys
 SELECT DISTINCT source_key FROM cdc.parked_events
 WHERE mapping = $1 AND source_system = $2 AND source_key = ANY($3::text[])

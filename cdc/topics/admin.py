@@ -1,5 +1,6 @@
-"""Creating the topics the pipeline needs: `<prefix>.<system>.<table>` for every mapped table and the dead-letter
-topic. Idempotent: a topic that already exists is left as it is."""
+"""Creating the topics the pipeline needs: each mapped table's (`cdc.topics.names`; `<prefix>.<system>.<table>` by
+default) and the dead-letter topic. Idempotent: a topic that already exists is left as it is (a Debezium
+connector's topics keep the partitions it created them with)."""
 
 from __future__ import annotations
 
@@ -11,8 +12,9 @@ from aiokafka.errors import for_code
 from cdc import log
 from cdc.errors import CdcError
 from cdc.mapping.model import MappingFile
-from cdc.settings import SYSTEMS, Settings
+from cdc.settings import Settings
 from cdc.topics.broker import DEADLINE, request, retriable
+from cdc.topics.names import table_topics
 
 TOPIC_ALREADY_EXISTS = 36
 
@@ -25,7 +27,7 @@ class TopicError(CdcError):
 
 def mapped_topics(settings: Settings, mapping: MappingFile) -> list[str]:
     """Every change topic of the mapping file, then the dead-letter topic."""
-    topics = [settings.topic(system, table) for system in SYSTEMS for table in mapping.tables(system)]
+    topics = [found.topic for found in table_topics(settings, mapping)]
     return list(dict.fromkeys(topics + [settings.dead_letter_topic]))
 
 

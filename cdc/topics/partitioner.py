@@ -10,15 +10,14 @@ _SEED = 0x9747B28C
 _WORDS = [struct.Struct(f"<{n}I").unpack_from for n in range(65)]
 
 
-def murmur2(data: bytes) -> int:
+def murmur2(data: bytes, _m: int = _M, _mask: int = 0xFFFFFFFF) -> int:
     length = len(data)
     h = _SEED ^ length
     words = length >> 2
     unpack = _WORDS[words] if words < 65 else struct.Struct(f"<{words}I").unpack_from
     for k in unpack(data):
-        k = (k * _M) & 0xFFFFFFFF
-        k ^= k >> 24
-        h = ((h * _M) & 0xFFFFFFFF) ^ ((k * _M) & 0xFFFFFFFF)
+        k = (k * _m) & _mask
+        h = ((h * _m) ^ ((k ^ (k >> 24)) * _m)) & _mask
     tail = length & 3
     if tail:
         base = length & ~3

@@ -17,8 +17,8 @@ from typing import Any, Protocol
 import asyncpg
 
 from cdc.database import qualified, quote_ident
-from consumers.decisions.fields import ColumnShape
 from consumers.decisions.outcome import Write
+from consumers.decisions.plan import ColumnShape
 from consumers.decisions.values import CoercionError, coerce
 
 
@@ -54,18 +54,21 @@ def _typed(table: TableShape, values: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _statement(tw: TableWrite) -> tuple[str, tuple[Any, ...]]:
-    """The SQL text (shared by writes of the same shape) and the arguments of one write."""
+def _statement(tw: TableWrite) -> tuple[str, tuple[Any, ...], tuple[str, ...]]:
+    """The SQL text (shared by writes of the same shape), the arguments of one write, and the columns they go to."""
     table, write = tw.table, tw.write
     key_column = table.primary_key[0]
     key = coerce(write.key, table.columns[key_column].type_name)
     if write.kind == "delete":
-        return _sql(table.schema, table.name, key_column, "delete", ()), (key,)
+        return _sql(table.schema, table.name, key_column, "delete", ()), (key,), (key_column,)
     values = _typed(table, write.values)
     if write.kind == "insert":
         values[key_column] = key
-        return _sql(table.schema, table.name, key_column, "insert", tuple(values)), tuple(values.values())
-    return _sql(table.schema, table.name, key_column, "update", tuple(values)), (*values.values(), key)
+        columns = tuple(values)
+        return _sql(table.schema, table.name, key_column, "insert", columns), tuple(values.values()), columns
+    columns = tuple(values)
+    return (_sql(table.schema, table.name, key_column, "update", columns), (*values.values(), key),
+            (*columns, key_column))
 
 
 @functools.lru_cache(maxsize=4096)
@@ -84,25 +87,62 @@ def _sql(schema: str, table: str, key_column: str, kind: str, columns: tuple[str
 async def _write_one(conn: asyncpg.Connection, tw: TableWrite) -> None:
     if tw.write.kind == "update" and not tw.write.values:
         return
-    sql, args = _statement(tw)
+    sql, args, _ = _statement(tw)
     await conn.execute(sql, *args)
 
 
+SET_TYPES = frozenset({"text", "varchar", "bpchar", "name", "citext", "int2", "int4", "int8", "numeric", "float4",
+                       "float8", "bool", "date", "time", "timetz", "timestamp", "timestamptz", "uuid", "json",
+                       "jsonb", "bytea"})
+"""Column types written set-based (one statement per batch and shape, values as typed arrays). A column of any
+other type (an enum, a composite) is written one statement per row."""
+
+
 async def _write_bulk(conn: asyncpg.Connection, writes: list[TableWrite]) -> None:
-    """Consecutive writes of the same statement shape go out as one pipelined executemany."""
-    run_sql: str | None = None
-    run_args: list[tuple[Any, ...]] = []
+    """Every write of one shape (table, kind, columns) as one statement over arrays: `UPDATE … FROM unnest(…)`,
+    `INSERT … SELECT … FROM unnest(…)`, `DELETE … WHERE key = ANY(…)` — shapes in the order they first appear."""
+    shapes: dict[str, tuple[TableWrite, tuple[str, ...], list[tuple[Any, ...]]]] = {}
     for tw in writes:
         if tw.write.kind == "update" and not tw.write.values:
             continue
-        sql, args = _statement(tw)
-        if sql != run_sql and run_args:
-            await conn.executemany(run_sql, run_args)  # type: ignore[arg-type]
-            run_args = []
-        run_sql = sql
-        run_args.append(args)
-    if run_args:
-        await conn.executemany(run_sql, run_args)  # type: ignore[arg-type]
+        sql, args, columns = _statement(tw)
+        shapes.setdefault(sql, (tw, columns, []))[2].append(args)
+    for sql, (tw, columns, rows) in shapes.items():
+        statement = _set_statement(tw, columns, rows)
+        if statement is None:
+            await conn.executemany(sql, rows)
+        else:
+            await conn.execute(statement, *([list(column) for column in zip(*rows, strict=True)]))
+
+
+def _set_statement(tw: TableWrite, columns: tuple[str, ...], rows: list[tuple[Any, ...]]) -> str | None:
+    """The set-based statement for these writes of one shape, or None when one statement per row must do: a single
+    row, a record written twice, a column type without array parameters here."""
+    if len(rows) < 2:
+        return None
+    table, kind = tw.table, tw.write.kind
+    if kind != "insert" and len({row[-1] for row in rows}) < len(rows):
+        return None
+    types = tuple(table.columns[c].type_name for c in columns)
+    if any(t not in SET_TYPES for t in types):
+        return None
+    return _set_sql(table.schema, table.name, table.primary_key[0], kind, columns, types)
+
+
+@functools.lru_cache(maxsize=1024)
+def _set_sql(schema: str, table: str, key_column: str, kind: str, columns: tuple[str, ...],
+             types: tuple[str, ...]) -> str:
+    """`columns`: for an update the columns set, then the key; for an insert every column; for a delete the key."""
+    name = qualified(schema, table)
+    arrays = ", ".join(f"${i}::{t}[]" for i, t in enumerate(types, start=1))
+    if kind == "delete":
+        return f"DELETE FROM {name} WHERE {quote_ident(key_column)} = ANY($1::{types[0]}[])"
+    if kind == "insert":
+        return f"INSERT INTO {name} ({', '.join(quote_ident(c) for c in columns)}) SELECT * FROM unnest({arrays})"
+    aliases = [f"v{i}" for i in range(len(columns))]
+    sets = ", ".join(f"{quote_ident(c)} = u.{a}" for c, a in zip(columns[:-1], aliases, strict=False))
+    return (f"UPDATE {name} AS t SET {sets} FROM unnest({arrays}) AS u({', '.join(aliases)}) "
+            f"WHERE t.{quote_ident(key_column)} = u.{aliases[-1]}")
 
 
 @dataclass(frozen=True)

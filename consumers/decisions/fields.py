@@ -4,26 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from cdc.mapping import transforms
 from cdc.mapping.model import FieldMapping, TableMapping, other
 from cdc.settings import System
+from consumers.decisions.plan import TableShape, field_plan
 from consumers.decisions.values import CoercionError, canonical, coerce
 
 LookupKey = tuple[str, System, str]
-
-
-class ColumnShape(Protocol):
-    @property
-    def type_name(self) -> str: ...
-    @property
-    def max_length(self) -> int | None: ...
-
-
-class TableShape(Protocol):
-    @property
-    def columns(self) -> Mapping[str, ColumnShape]: ...
 
 
 @dataclass(frozen=True)
@@ -57,34 +46,58 @@ def snapshot(row: Mapping[str, Any], columns: list[str]) -> dict[str, Any]:
 def lookup_needs(mapping: TableMapping, source: System, row: Mapping[str, Any]) -> list[tuple[str, System, str]]:
     """The (mapping, system, key) lookups that carrying `row` from `source` requires."""
     needs = []
-    for f in mapping.fields_from(source):
-        column = f.column(source)
-        if f.lookup and column is not None and row.get(column) is not None:
-            needs.append((f.lookup, source, str(canonical(row[column]))))
+    for lookup, column in _lookup_columns(mapping, source):
+        value = row.get(column)
+        if value is not None:
+            needs.append((lookup, source, str(canonical(value))))
     return needs
+
+
+_LOOKUPS: dict[tuple[int, str], tuple[TableMapping, tuple[tuple[str, str], ...]]] = {}
+
+
+def _lookup_columns(mapping: TableMapping, source: System) -> tuple[tuple[str, str], ...]:
+    """(lookup mapping, source column) of the fields carried from `source` through a lookup, worked out once."""
+    cached = _LOOKUPS.get((id(mapping), source))
+    if cached is not None and cached[0] is mapping:
+        return cached[1]
+    found = tuple((f.lookup, column) for f in mapping.fields_from(source)
+                  if f.lookup and (column := f.column(source)) is not None)
+    _LOOKUPS[(id(mapping), source)] = (mapping, found)
+    return found
 
 
 def target_values(mapping: TableMapping, source: System, row: Mapping[str, Any], destination: TableShape,
                   lookups: Mapping[LookupKey, str]) -> tuple[dict[str, Any], list[LookupNeeded]]:
     """What each destination column written from `source` should hold, canonical, plus unresolved lookups."""
+    plan = field_plan(mapping, source, destination)
     values: dict[str, Any] = {}
     missing: list[LookupNeeded] = []
-    for f in mapping.fields_from(source):
-        target_column = f.column(other(source))
-        assert target_column is not None
-        try:
-            value = carry(f, source, row, lookups)
-        except Unresolved as need:
-            missing.append(need.need)
+    for route in plan.routes:
+        if route.constant is not None:
+            value = route.constant
+        else:
+            value = row.get(route.source)  # type: ignore[arg-type]
+            if route.lookup:
+                if value is not None:
+                    key = str(canonical(value))
+                    partner = lookups.get((route.lookup, source, key))
+                    if partner is None:
+                        missing.append(LookupNeeded(route.lookup, source, key, route.field.label))
+                        continue
+                    value = partner
+            else:
+                if route.steps:
+                    value = transforms.apply(route.steps, value)
+                if route.mapped:
+                    value = transforms.map_value(route.field, value, plan.destination)
+        if route.type_name is None:  # dropped or renamed since the mapping was written: this record fails
+            raise CoercionError(f"{mapping.name}: {plan.destination} column {route.target!r} not found "
+                                f"(field {route.field.label}); fix the table or the mapping, then cdc retry")
+        typed = coerce(value, route.type_name, route.max_length, route.scale)
+        if typed is None and route.not_null:
             continue
-        column = destination.columns.get(target_column)
-        if column is None:  # dropped or renamed since the mapping was written: this record fails, not the worker
-            raise CoercionError(f"{mapping.name}: {other(source)} column {target_column!r} not found "
-                                f"(field {f.label}); fix the table or the mapping, then cdc retry")
-        typed = coerce(value, column.type_name, column.max_length, getattr(column, "scale", None))
-        if typed is None and f.not_null:
-            continue
-        values[target_column] = canonical(typed)
+        values[route.target] = canonical(typed)
     return values, missing
 
 

@@ -16,9 +16,10 @@ from typing import Any, Literal, Protocol
 from cdc.mapping.filters import matches
 from cdc.mapping.model import TableMapping, other
 from cdc.settings import System
-from consumers.decisions.fields import LookupKey, LookupNeeded, TableShape, Unresolved, carry, snapshot, target_values
+from consumers.decisions.fields import LookupKey, LookupNeeded, Unresolved, carry, snapshot, target_values
 from consumers.decisions.keys import candidate_keys
 from consumers.decisions.outcome import CouplingChange, Decision, Write
+from consumers.decisions.plan import TableShape, field_plan
 from consumers.decisions.values import canonical
 
 Op = Literal["c", "u", "d", "r"]
@@ -94,7 +95,7 @@ def decide(mapping: TableMapping, change: Change, situation: Situation, shapes: 
         return _uncoupled(mapping, change, situation, shapes, target)
     if situation.partner is None:
         return _partner_missing(mapping, change, situation, shapes, target, coupling)
-    return _coupled(mapping, change, situation, target, coupling)
+    return _coupled(mapping, change, situation, target, coupling, shapes)
 
 
 def _uncoupled(mapping: TableMapping, change: Change, situation: Situation, shapes: Shapes,
@@ -111,7 +112,7 @@ def _uncoupled(mapping: TableMapping, change: Change, situation: Situation, shap
             partner = group[0]
             partner_key = str(partner[mapping.side(destination).key])
             matched = _Pair.new(mapping, change, partner_key)
-            decision = _sync_fields(mapping, change, situation, target, matched, partner)
+            decision = _sync_fields(mapping, change, situation, target, matched, partner, shapes)
             counts = dict(decision.counts)
             counts["coupled"] = 1
             writes, coupling = decision.writes, decision.coupling
@@ -196,11 +197,11 @@ def _partner_missing(mapping: TableMapping, change: Change, situation: Situation
 
 
 def _coupled(mapping: TableMapping, change: Change, situation: Situation, target: dict[str, Any],
-             coupling: CouplingLike) -> Decision:
+             coupling: CouplingLike, shapes: Shapes) -> Decision:
     partner = situation.partner
     assert partner is not None
     pair = _Pair(change.source, coupling.erp_key, coupling.crm_key, coupling)
-    return _sync_fields(mapping, change, situation, target, pair, partner)
+    return _sync_fields(mapping, change, situation, target, pair, partner, shapes)
 
 
 @dataclass(frozen=True)
@@ -240,17 +241,17 @@ class _Pair:
 
 
 def _sync_fields(mapping: TableMapping, change: Change, situation: Situation, target: dict[str, Any],
-                 pair: _Pair, partner: dict[str, Any]) -> Decision:
+                 pair: _Pair, partner: dict[str, Any], shapes: Shapes) -> Decision:
     source, destination = change.source, other(change.source)
+    plan = field_plan(mapping, source, shapes.table(destination))
     partner_key = pair.erp_key if destination == "erp" else pair.crm_key
     src_print, dst_print = pair.values(source), pair.values(destination)
-    src_now = snapshot(change.row, mapping.mapped_columns(source))
-    dst_now = snapshot(partner, mapping.mapped_columns(destination))
+    src_now = snapshot(change.row, plan.source_columns)
+    dst_now = snapshot(partner, plan.destination_columns)
     diff: dict[str, Any] = {}
     conflicts: list[tuple[str | None, str]] = []
-    for f in mapping.fields_from(source):
-        dcol, scol = f.column(destination), f.column(source)
-        assert dcol is not None
+    for route in plan.routes:
+        dcol, scol = route.target, route.source
         if dcol not in target:
             continue
         wanted = target[dcol]
@@ -263,7 +264,7 @@ def _sync_fields(mapping: TableMapping, change: Change, situation: Situation, ta
         if not source_changed:
             continue  # the destination's own change: its event carries it the other way
         destination_changed = dcol in dst_print and dst_print[dcol] != dst_now.get(dcol)
-        if destination_changed and f.direction == "both" and mapping.direction == "both":
+        if destination_changed and route.both_ways:
             conflicts.append((scol, dcol))
             continue
         diff[dcol] = wanted

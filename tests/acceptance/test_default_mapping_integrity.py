@@ -25,9 +25,30 @@ async def env(settings: Settings) -> AsyncIterator[OrchestratorEnv]:
         assert done.returncode == 0, done.stderr
         environment.start("capture")
         environment.start("worker")
+        await _live(environment)
         yield environment
     finally:
         await environment.drop()
+
+
+async def _live(env: OrchestratorEnv) -> None:
+    """Capture and the worker are running: a change made now reaches the other side."""
+    probe = f"probe {uuid.uuid4().hex[:6]}"
+    erp = await env.connect("erp")
+    try:
+        async def slot() -> bool:
+            return bool(await erp.fetchval("SELECT count(*) FROM pg_replication_slots WHERE database = "
+                                           "current_database() AND confirmed_flush_lsn IS NOT NULL"))
+
+        await until(slot, what="ERP capture's replication slot")
+        await erp.execute("UPDATE currency SET description = $1 WHERE code = (SELECT min(code) FROM currency)", probe)
+    finally:
+        await erp.close()
+
+    async def arrived() -> bool:
+        return bool(await env.value("crm", "SELECT count(*) FROM transactioncurrency WHERE currencyname = $1", probe))
+
+    await until(arrived, timeout=120, what="a probe change through capture and the worker")
 
 
 @pytest.mark.parametrize("mapping, table", [("ITEM-PRODUCT", "item"), ("RESOURCE-PRODUCT", "resource")])

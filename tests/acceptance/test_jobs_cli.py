@@ -120,7 +120,8 @@ def test_commands_before_migrate_say_what_to_do(state_db: StateDb) -> None:
     result = cdc(state_db, "jobs")
     assert result.returncode == 2
     assert result.stderr.strip() == ("error: the state database lacks migrations 0001_initial, "
-                                     "0002_coupling_intents, 0003_error_states: run `cdc db migrate`")
+                                     "0002_coupling_intents, 0003_error_states, 0004_update_intents, "
+                                     "0005_coupling_hot_updates: run `cdc db migrate`")
 
 
 def test_an_unreachable_state_database_is_one_line(state_db: StateDb) -> None:

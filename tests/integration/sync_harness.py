@@ -17,7 +17,7 @@ import yaml
 from cdc.capture.loop import run_capture
 from cdc.demo.setup import apply_schema
 from cdc.mapping.load import load_mapping_file
-from cdc.settings import DEFAULT_MAPPING_FILE, Settings
+from cdc.settings import DEFAULT_MAPPING_FILE, Settings, System
 from consumers.worker import Worker
 from tests.throwaway import drop_throwaway
 
@@ -44,6 +44,7 @@ class LiveSync:
         if mapping_path is not None:
             overrides["mapping_file"] = mapping_path
         self.settings = Settings(**{**base.model_dump(), **overrides})
+        self.captured_systems: tuple[System, ...] = ("erp", "crm")
         self.stop = asyncio.Event()
         self.worker_stop = asyncio.Event()
         self.worker: Worker | None = None
@@ -71,12 +72,13 @@ class LiveSync:
             await self.crm.execute(self.schemas["crm"])
         return self
 
-    async def start(self, *, capture: bool = True, worker: bool = True) -> None:
+    async def start(self, *, capture: bool = True, worker: bool = True,
+                    systems: tuple[System, ...] = ("erp", "crm")) -> None:
+        """Capture of `systems` (another producer may feed the other one's topics) and a worker."""
         mapping = load_mapping_file(self.settings.mapping_file)
+        self.captured_systems = systems
         if capture:
-            self.tasks.append(asyncio.create_task(run_capture(self.settings, ("erp", "crm"), self.stop,
-                                                              mapping=mapping)))
-        if capture:
+            self.tasks.append(asyncio.create_task(run_capture(self.settings, systems, self.stop, mapping=mapping)))
             await self.until(self._capturing, timeout=60, what="replication slots created")
         if worker:
             await self.start_worker()
@@ -84,7 +86,7 @@ class LiveSync:
             await self.until(self._worker_ready, timeout=30, what="state database ready")
 
     async def _capturing(self) -> bool:
-        for conn in (self.erp, self.crm):
+        for conn in self._captured_connections():
             if not await conn.fetchval("SELECT count(*) FROM pg_replication_slots "
                                        "WHERE database = current_database() AND confirmed_flush_lsn IS NOT NULL"):
                 return False
@@ -105,7 +107,7 @@ class LiveSync:
 
     async def captured(self) -> None:
         """Wait until capture has published everything committed so far in both systems."""
-        targets = [(conn, await conn.fetchval("SELECT pg_current_wal_lsn()")) for conn in (self.erp, self.crm)]
+        targets = [(conn, await conn.fetchval("SELECT pg_current_wal_lsn()")) for conn in self._captured_connections()]
 
         async def caught_up() -> bool:
             for conn, target in targets:
@@ -116,6 +118,9 @@ class LiveSync:
             return True
 
         await self.until(caught_up, timeout=30, what="capture caught up")
+
+    def _captured_connections(self) -> list[asyncpg.Connection]:
+        return [conn for system, conn in (("erp", self.erp), ("crm", self.crm)) if system in self.captured_systems]
 
     async def _worker_ready(self) -> bool:
         for task in self.tasks:

@@ -34,6 +34,7 @@ from cdc.state import jobs, migrate
 from consumers.batch import Engine
 from consumers.incoming import Incoming, decode, interpret
 from consumers.systems import SystemLink, open_links
+from schemas.change_event import Decoded
 from tests.throwaway import drop_throwaway
 
 CATALOG = Path(__file__).resolve().parents[2] / "examples" / "catalog"
@@ -114,11 +115,12 @@ async def _replay(stage: Stage, engine: Engine, system: str, table: str, key: st
     mapping = engine.mapping_file.get("ITEM")
     incoming = []
     for row in rows:
-        event, raw, _ = decode(encode(target, row, int(time.time() * 1000))[1])
-        assert event is not None and raw is not None
-        found = interpret(event, raw, system, link.tables, [mapping])  # type: ignore[arg-type]
+        decoded = decode(encode(target, row, int(time.time() * 1000))[1])
+        assert isinstance(decoded, Decoded), decoded
+        found = interpret(decoded, system, link.tables, [mapping],  # type: ignore[arg-type]
+                          origin_prefix=stage.settings.replication_origin_prefix)
         assert isinstance(found, list), found
-        incoming += [Incoming(event, raw, m, change) for m, change in found]
+        incoming += [Incoming(decoded.event, decoded.payload, m, change) for m, change in found]
     decided = []
     start = 0
     for size in sizes * (len(incoming) + 1):

@@ -82,3 +82,19 @@ async def test_postgres_answers_and_decodes_its_wal(settings: Settings) -> None:
     finally:
         await admin.execute(f'DROP DATABASE "{database}" WITH (FORCE)')
         await admin.close()
+
+
+def test_postgres_admits_the_replication_connections_capture_streams_over(settings: Settings) -> None:
+    """pg_hba.conf has a `replication` line for the stack's address and the role may replicate: a replication
+    connection with the stack's DSN is admitted."""
+    import psycopg2
+    from psycopg2.extras import LogicalReplicationConnection
+
+    conn = psycopg2.connect(settings.local_dsn("postgres"), connection_factory=LogicalReplicationConnection)
+    try:
+        cursor = conn.cursor()
+        cursor.execute("IDENTIFY_SYSTEM")
+        system_id, timeline, position, database = cursor.fetchone()
+        assert database == "postgres" and timeline >= 1 and "/" in position
+    finally:
+        conn.close()

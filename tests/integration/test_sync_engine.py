@@ -195,8 +195,8 @@ async def test_deletion_policy(settings: Settings, tmp_path: Path, policy: str) 
         erp_row = "SELECT count(*) FROM customer WHERE no = 'D1'"
         if policy == "propagate":
             await live.until(lambda: _gone(live, erp_row), what="ERP customer deleted")
-            # the delete is committed in the ERP before the batch's state transaction drops the coupling
-            await live.until(lambda: _uncoupled(live, "D1"), what="coupling removed with the record")
+            # the coupling goes in the state transaction, which commits just after the destination's
+            await live.until(lambda: _uncoupled(live, "D1"), what="coupling removed with the delete")
         elif policy == "uncouple":
             await live.until(lambda: _uncoupled(live, "D1"), what="coupling removed")
             assert await live.erp.fetchval(erp_row) == 1

@@ -57,7 +57,6 @@ async def test_a_ready_source_gives_primary_keys() -> None:
 
 @pytest.mark.parametrize(("conn", "message"), [
     (StubConnection(wal_level="replica"), "wal_level is 'replica'; capture needs wal_level=logical"),
-    (StubConnection(may_decode=False), "may not use logical replication"),
     (StubConnection(encoding="LATIN1"), "server encoding is LATIN1"),
     (StubConnection(tables={"currency": ["code"]}, keys={"currency": ["code"]}),
      "mapped table public.customer does not exist"),
@@ -68,6 +67,13 @@ async def test_unusable_sources_are_one_line_config_errors(conn: StubConnection,
     with pytest.raises(ConfigError, match=message) as info:
         await check_source(conn, "erp", TABLES)
     assert "\n" not in str(info.value) and str(info.value).startswith("erp database 'erp'")
+
+
+async def test_a_role_without_replication_is_told_what_to_grant() -> None:
+    with pytest.raises(ConfigError) as info:
+        await check_source(StubConnection(may_decode=False), "erp", TABLES)
+    assert str(info.value) == ("role cdc may not start replication on erp: ALTER ROLE cdc REPLICATION "
+                               "(and a pg_hba.conf 'replication' line)")
 
 
 def test_slot_errors_a_user_must_fix_become_config_errors() -> None:

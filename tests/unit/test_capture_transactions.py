@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import json
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from cdc.capture import pgtypes
 from cdc.capture.events import EventEncoder
+from cdc.capture.pgoutput import Column, Relation
 from cdc.capture.transactions import Assembler, Boundary, Publish, Truncated
-from schemas.change_event import ChangeEvent
+from schemas.change_event import ChangeEvent, encode_key
 from tests.unit.pgoutput_messages import begin, commit, delete, insert, message, origin, relation, truncate, update
 
 TS = 1_704_164_645_123_456
@@ -183,3 +187,17 @@ def test_an_event_too_large_for_the_broker_is_published_with_its_key_only() -> N
     assert len(out[0].value) < 2_000 and events[0].after == {"no": "C1"} and events[0].op == "c"
     assert out[0].key == b'{"no":"C1"}'
     assert events[1].after == {"no": "C2", "name": "small", "credit": "1"}
+
+
+@given(st.text(min_size=1, max_size=20), st.one_of(st.none(), st.integers(-2**63, 2**63 - 1), st.text()))
+def test_a_one_column_key_is_exactly_the_json_object_of_that_column(column: str, value: object) -> None:
+    """The one-column fast path writes what `encode_key({column: value})` writes, byte for byte (partitions
+    depend on these bytes)."""
+    a = Assembler(encoder=EventEncoder("erp", "cdc.erp", "erp", clock=lambda: 1.0), topic=lambda t: f"cdc.erp.{t}",
+                  keys={("public", "t"): (column,)}, origin_prefix="cdc_applier")
+    relation_id = 7
+    a.decoder.relations[relation_id] = Relation(relation_id, "public", "t", "f", (Column(column, pgtypes.TEXT),),
+                                                (column,), (None,), ((column, None),))
+    a.feed(100, begin(200, TS, 9))
+    out = a._change("c", a.decoder.relations[relation_id], None, {column: value}, 100)
+    assert out is not None and out.key == encode_key({column: value})

@@ -28,11 +28,13 @@ def test_every_cdc_variable_is_a_setting() -> None:
 
 
 def test_ports_match_the_local_stack_defaults() -> None:
-    defaults = {name: field.default for name, field in Settings.model_fields.items()}  # not this shell's CDC_*
+    def default(name: str) -> object:  # the declared default, whatever CDC_* this test runs under
+        return Settings.model_fields[name].default
+
     services = spec()["services"]
-    assert f"{defaults['pg_port']}:5432" in services["postgres"]["ports"]
-    assert f"{defaults['kafka_bootstrap'].rsplit(':', 1)[1]}:9092" in services["kafka"]["ports"]
-    assert f"{defaults['dashboard_port']}:8077" in services["cdc"]["ports"]
+    assert f"{default('pg_port')}:5432" in services["postgres"]["ports"]
+    assert f"{str(default('kafka_bootstrap')).rsplit(':', 1)[1]}:9092" in services["kafka"]["ports"]
+    assert f"{default('dashboard_port')}:8077" in services["cdc"]["ports"]
 
 
 def test_the_database_allows_logical_decoding_and_the_service_points_at_it() -> None:
@@ -43,6 +45,15 @@ def test_the_database_allows_logical_decoding_and_the_service_points_at_it() -> 
         assert any(value.endswith(f"/{name}") for value in env.values() if isinstance(value, str))
         assert f"CREATE DATABASE {name};" in (COMPOSE / "postgres-init.sql").read_text()
     assert env["CDC_KAFKA_BOOTSTRAP"] == "kafka:9092"
+
+
+def test_the_database_admits_captures_replication_connections() -> None:
+    postgres = spec()["services"]["postgres"]
+    assert "max_wal_senders=16" in postgres["command"]
+    mounted = {volume.split(":")[0]: volume.split(":")[1] for volume in postgres["volumes"]}
+    assert mounted["./postgres-replication.sh"].startswith("/docker-entrypoint-initdb.d/")
+    script = (COMPOSE / "postgres-replication.sh").read_text()
+    assert 'echo "host replication all all scram-sha-256" >> "$PGDATA/pg_hba.conf"' in script
 
 
 def test_prometheus_scrapes_the_service_and_grafana_has_the_dashboard() -> None:
