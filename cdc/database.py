@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlsplit
 
 import asyncpg
 
 from cdc import temporal
+from cdc.dsn import describe
 from cdc.errors import ServiceUnavailable
+
+__all__ = ["CONNECTION_LOST", "connect", "describe", "pool", "qualified", "quote_ident"]
 
 CONNECTION_LOST = (OSError, TimeoutError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError,
                    asyncpg.OperatorInterventionError,
@@ -16,14 +18,6 @@ CONNECTION_LOST = (OSError, TimeoutError, asyncpg.InterfaceError, asyncpg.Postgr
                    # fails with this instead of a connection error: it is as lost
                    asyncpg.InternalClientError)
 """A database connection that is gone (or unusable): open it again, with backoff."""
-
-
-def describe(dsn: str) -> str:
-    """host:port/database of a DSN, without user or password (safe to print)."""
-    parts = urlsplit(dsn)
-    host = parts.hostname or "localhost"
-    port = parts.port or 5432
-    return f"{host}:{port}{parts.path or '/'}"
 
 
 async def connect(dsn: str, *, role: str, timeout: float = 10.0, **kwargs: Any) -> asyncpg.Connection:

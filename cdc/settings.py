@@ -6,8 +6,10 @@ import string
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from cdc import dsn as connection_string
 
 System = Literal["erp", "crm"]
 SYSTEMS: tuple[System, System] = ("erp", "crm")
@@ -28,7 +30,9 @@ class Settings(BaseSettings):
     pg_port: int = Field(
         15432, description="Port of the local PostgreSQL cluster (not 5432, and below the kernel's ephemeral range).")
     pg_user: str = Field("cdc", description='Superuser of the local cluster.')
-    pg_password: SecretStr = Field(SecretStr("cdc"), description='Its password (never printed).')
+    pg_password: SecretStr | None = Field(None, description=(
+        "Its password (never printed); default: the one generated for this installation, kept in "
+        "`<CDC_HOME>/pgpass` (mode 0600)."))
     erp_dsn: SecretStr | None = Field(None,
         description="DSN of the ERP database; default: the local cluster's `CDC_ERP_DATABASE`.")
     crm_dsn: SecretStr | None = Field(None,
@@ -96,15 +100,41 @@ class Settings(BaseSettings):
     log_level: str = Field("info", description='Log level.')
     stack_timeout: float = Field(90.0, description='Seconds `cdc stack up` waits for each service.')
 
+    @field_validator("erp_dsn", "crm_dsn", "state_dsn", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("erp_dsn", "crm_dsn", "state_dsn")
+    @classmethod
+    def _parses(cls, value: SecretStr | None) -> SecretStr | None:
+        """Refused at start-up, in one line that quotes nothing of it, when libpq would not parse it."""
+        if value is not None:
+            try:
+                connection_string.canonical(value.get_secret_value())
+            except connection_string.DsnError as exc:
+                raise ValueError(f"not a valid PostgreSQL connection string: {exc}") from None
+        return value
+
+    def local_password(self) -> str:
+        """CDC_PG_PASSWORD, else the one generated for this installation (`<CDC_HOME>/pgpass`)."""
+        if self.pg_password is not None:
+            return self.pg_password.get_secret_value()
+        from cdc.stack import password
+
+        return password.current(self.home)
+
     def local_dsn(self, database: str) -> str:
-        password = self.pg_password.get_secret_value()
-        return f"postgresql://{self.pg_user}:{password}@{self.pg_host}:{self.pg_port}/{database}"
+        return connection_string.ConnInfo((
+            ("host", self.pg_host), ("port", str(self.pg_port)), ("user", self.pg_user),
+            ("password", self.local_password()), ("dbname", database))).uri()
 
     def dsn(self, database: Literal["erp", "crm", "state"]) -> str:
-        """The DSN of one of the three databases: explicit `CDC_<DB>_DSN` or the local stack's."""
+        """The DSN of one of the three databases: explicit `CDC_<DB>_DSN` (either libpq syntax, given to asyncpg as
+        an encoded URI) or the local stack's."""
         explicit: SecretStr | None = getattr(self, f"{database}_dsn")
         if explicit is not None:
-            return explicit.get_secret_value()
+            return connection_string.canonical(explicit.get_secret_value())
         return self.local_dsn(getattr(self, f"{database}_database"))
 
     def topic(self, system: str, table: str, schema: str = "public") -> str:
@@ -144,3 +174,14 @@ class Settings(BaseSettings):
     @property
     def replay_control_topic(self) -> str:
         return f"{self.topic_prefix}.control"
+
+
+def problems(error: ValidationError) -> list[str]:
+    """Why the CDC_* variables do not make settings, one line per variable, without any value (a value may be a
+    secret, or hold one)."""
+    lines = []
+    for item in error.errors(include_url=False, include_input=False, include_context=False):
+        field = str(item["loc"][0]) if item["loc"] else ""
+        message = item["msg"].removeprefix("Value error, ")
+        lines.append(f"CDC_{field.upper()}: {message}" if field else message)
+    return list(dict.fromkeys(lines))

@@ -19,9 +19,10 @@ from pathlib import Path
 
 import structlog
 
+from cdc.backoff import Backoff
+
 log = structlog.get_logger()
 
-BACKOFF = [1, 2, 4, 8, 15, 30]
 HEALTHY_AFTER = 60.0
 
 
@@ -35,6 +36,7 @@ class Component:
     failures: int = 0
     last_exit: int | None = None
     env: dict[str, str] = field(default_factory=dict)
+    backoff: Backoff = field(default_factory=lambda: Backoff(first=1.0, most=30.0))
 
 
 def components(workers: int, dashboard: bool, capture: bool = True) -> list[Component]:
@@ -94,8 +96,11 @@ class Supervisor:
             part.last_exit = code
             healthy_for = time.monotonic() - part.started_at
             part.failures = 0 if healthy_for > HEALTHY_AFTER else part.failures + 1
-            delay = BACKOFF[min(part.failures, len(BACKOFF) - 1)]
-            log.error("component exited; restarting", component=part.name, exit_code=code, restart_in=delay)
+            if part.failures == 0:
+                part.backoff.reset()
+            delay = part.backoff.next()
+            log.error("component exited; restarting", component=part.name, exit_code=code,
+                      restart_in=round(delay, 2))
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(stop.wait(), delay)
             if stop.is_set():

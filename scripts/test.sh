@@ -14,7 +14,7 @@ fi
 
 # The fault suite last: it restarts the broker and PostgreSQL under everything else.
 if [ $# -eq 0 ]; then
-  set -- tests/unit tests/integration tests/acceptance tests/faults
+  set -- tests/unit tests/integration tests/acceptance tests/security tests/faults
 fi
 pytest -q -p no:cacheprovider "$@"
 status=$?

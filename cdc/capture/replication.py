@@ -12,6 +12,7 @@ import psycopg2
 import psycopg2.errorcodes
 import psycopg2.extensions
 
+from cdc.dsn import describe
 from cdc.errors import CdcError, ConfigError, ServiceUnavailable
 
 CONNECT_TIMEOUT = "10"  # seconds, unless the DSN says otherwise
@@ -48,10 +49,9 @@ def _escaped(value: str) -> str:
 
 
 def where(dsn: str, system: str) -> str:
-    """host:port/database of a DSN, without user or password (safe to print)."""
-    params = _params(dsn, system)
-    host = params.get("host") or params.get("hostaddr") or "localhost"
-    return f"{host}:{params.get('port') or 5432}/{params.get('dbname') or params.get('user') or ''}"
+    """host:port/database of a DSN, without user or password (safe to print): `cdc.dsn.describe`, the one way a
+    connection is named."""
+    return describe(dsn)
 
 
 def role_of(dsn: str, system: str) -> str:

@@ -8,7 +8,7 @@ import asyncio
 import typer
 from rich.table import Table
 
-from cdc.cli import app, fail, settings
+from cdc.cli import app, settings, usage
 from cdc.cli.sync import JsonOption, _print_json, run_stoppable
 from cdc.mapping.load import load_mapping_file
 from cdc.orchestrator import coupling, progress
@@ -37,7 +37,7 @@ def uncouple_command(
 ) -> None:
     """Remove the coupling of one record, or all couplings of a mapping (the records stay as they are)."""
     if sum((erp_key is not None, crm_key is not None, everything)) != 1:
-        fail("give exactly one of --erp KEY, --crm KEY, --all")
+        usage("give exactly one of --erp KEY, --crm KEY, --all")
     mapping_file = load_mapping_file(settings().mapping_file)
     job = asyncio.run(coupling.uncouple(settings(), mapping_file, mapping, erp_key=erp_key, crm_key=crm_key,
                                         everything=everything))

@@ -16,8 +16,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from cdc.cli import app, fail, settings
+from cdc.cli import app, fail, settings, usage
 from cdc.database import connect, describe
+from cdc.mapping.load import load_mapping_file
+from cdc.orchestrator.plan import select
 from cdc.state import job_errors, jobs, migrate
 
 T = TypeVar("T")
@@ -27,20 +29,32 @@ app.add_typer(db_app, name="db")
 errors_app = typer.Typer(invoke_without_command=True, help="Job errors: list (the default), purge.")
 app.add_typer(errors_app, name="errors")
 
-_DURATION = re.compile(r"(\d+)\s*([wdhms])")
+_DURATION = re.compile(r"([0-9]+)\s*([wdhms])")
 _UNITS = {"w": "weeks", "d": "days", "h": "hours", "m": "minutes", "s": "seconds"}
+MAX_AGE = timedelta(days=36500)
+MAX_LIST = 100_000
+"""The most jobs or errors a listing shows."""
+
+IdArgument = typer.Argument(..., metavar="ID", min=1, max=job_errors.MAX_ID, help="The error's id.")
 
 
 def parse_duration(text: str) -> timedelta:
-    """'7d', '12h', '30m', '45s', '2w' or a sum such as '1d12h'."""
+    """'7d', '12h', '30m', '45s', '2w' or a sum such as '1d12h'; at most 100 years."""
     compact = text.strip().lower()
     parts = _DURATION.findall(compact)
     if not compact or _DURATION.sub("", compact).strip():
-        raise ValueError(f"{text!r} is not a duration such as 7d, 12h, 30m or 1d12h")
+        raise ValueError(f"{text[:40]!r} is not a duration such as 7d, 12h, 30m or 1d12h")
     total = timedelta()
     for amount, unit in parts:
-        total += timedelta(**{_UNITS[unit]: int(amount)})
+        if len(amount) > 12 or (total := total + timedelta(**{_UNITS[unit]: int(amount)})) > MAX_AGE:
+            raise ValueError(f"{text[:40]!r} is more than {MAX_AGE.days // 365} years")
     return total
+
+
+def _known_mapping(name: str | None) -> None:
+    """An unknown --mapping is a usage error (exit 2), as for the sync commands, not an empty listing."""
+    if name is not None:
+        select(load_mapping_file(settings().mapping_file), name)
 
 
 def _state(work: Callable[[asyncpg.Connection], Awaitable[T]], *, require_current: bool = True) -> T:
@@ -108,12 +122,13 @@ def db_migrate() -> None:
 def list_jobs(
     mapping: str | None = typer.Option(None, "--mapping", "-m", help="Only this mapping."),
     kind: str | None = typer.Option(None, "--kind", "-k", help=f"One of {', '.join(jobs.KINDS)}."),
-    limit: int = typer.Option(50, "--limit", "-n", min=1, help="At most this many, newest first."),
+    limit: int = typer.Option(50, "--limit", "-n", min=1, max=MAX_LIST, help="At most this many, newest first."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ) -> None:
     """Recent jobs with their counters."""
     if kind is not None and kind not in jobs.KINDS:
         raise typer.BadParameter(f"{kind!r} is not one of {', '.join(jobs.KINDS)}", param_hint="--kind")
+    _known_mapping(mapping)
     found = _state(lambda conn: jobs.list_jobs(conn, mapping, kind, limit))  # type: ignore[arg-type]
     if as_json:
         _print_json([_job_json(j) for j in found])
@@ -189,12 +204,14 @@ def list_errors(
     ctx: typer.Context,
     open_only: bool = typer.Option(False, "--open", help="Only errors still open."),
     mapping: str | None = typer.Option(None, "--mapping", "-m", help="Only this mapping."),
-    limit: int = typer.Option(100, "--limit", "-n", min=1, help="At most this many, most recent first."),
+    limit: int = typer.Option(100, "--limit", "-n", min=1, max=MAX_LIST,
+                              help="At most this many, most recent first."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ) -> None:
     """Job errors, most recently seen first."""
     if ctx.invoked_subcommand is not None:
         return
+    _known_mapping(mapping)
     found = _state(lambda conn: job_errors.list_errors(conn, open_only, mapping, limit))
     if as_json:
         _print_json([dataclasses.asdict(e) for e in found])
@@ -219,7 +236,8 @@ def purge_errors(
 
 @app.command("retry")
 def retry(
-    error_id: int | None = typer.Argument(None, metavar="ID", help="The error to retry."),
+    error_id: int | None = typer.Argument(None, metavar="ID", min=1, max=job_errors.MAX_ID,
+                                          help="The error to retry."),
     all_open: bool = typer.Option(False, "--all", help="Retry every open error."),
     mapping: str | None = typer.Option(None, "--mapping", "-m", help="With --all: only this mapping."),
 ) -> None:
@@ -230,9 +248,10 @@ def retry(
     An error without a stored event only has its record un-skipped: its next change syncs it.
     """
     if (error_id is None) == (not all_open):
-        fail("give an error ID or --all")
+        usage("give an error ID or --all")
     if mapping is not None and not all_open:
-        fail("--mapping goes with --all")
+        usage("--mapping goes with --all")
+    _known_mapping(mapping)
 
     async def work(conn: asyncpg.Connection) -> list[job_errors.JobError]:
         async with conn.transaction():
@@ -253,7 +272,7 @@ def retry(
 
 
 @app.command("skip")
-def skip(error_id: int = typer.Argument(..., metavar="ID", help="The error to ignore.")) -> None:
+def skip(error_id: int = IdArgument) -> None:
     """Ignore an error and mark its record's coupling skipped (until `cdc retry`)."""
 
     async def work(conn: asyncpg.Connection) -> tuple[job_errors.JobError, bool] | None:

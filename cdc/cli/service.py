@@ -15,16 +15,19 @@ def run(workers: int = typer.Option(1, min=1, help="Worker processes in the cons
         dashboard: bool = typer.Option(True, help="Serve the dashboard too."),
         capture: bool = typer.Option(True, help="Run capture for both systems.")) -> None:
     """Run capture, worker(s) and the dashboard; restart what fails; stop cleanly on SIGTERM / Ctrl-C."""
+    from cdc.monitoring import server
     from cdc.supervisor import Supervisor, components
+
+    s = settings()
+    where = server.address(s) if dashboard else None  # a configuration it refuses stops everything here
 
     async def main() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        s = settings()
-        if dashboard:
-            typer.echo(f"dashboard: http://{s.dashboard_host}:{s.dashboard_port}/", err=True)
+        if where is not None:
+            typer.echo(f"dashboard: {server.url(*where)}", err=True)
         await Supervisor(components(workers, dashboard, capture), json_logs=s.log_format == "json",
                          metrics_dir=s.home.resolve() / "metrics").run(stop)
 

@@ -17,7 +17,8 @@ app.add_typer(stack_app, name="stack")
 
 @stack_app.command()
 def up() -> None:
-    """Install what is missing, start PostgreSQL and Kafka, return when both answer."""
+    """Install what is missing, start PostgreSQL and Kafka, return when both answer (and the broker serves
+    consumer groups)."""
     asyncio.run(control.up(settings()))
     _print_status()
 

@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 import typer
 
-from cdc.cli import app, fail, settings
+from cdc.cli import app, settings, usage
 from cdc.mapping.load import load_mapping_file
 from cdc.mapping.model import MappingFile
 from cdc.orchestrator import dry_run as dry
@@ -76,7 +76,7 @@ def _confirm_start(what: str, yes: bool) -> None:
     if yes:
         return
     if not _interactive():
-        fail(f"{what} creates and updates records in both systems: pass --yes to run it without a terminal")
+        usage(f"{what} creates and updates records in both systems: pass --yes to run it without a terminal")
     typer.confirm(f"{what}: create and couple records in both systems for every uncoupled in-filter record?",
                   abort=True, err=True)
 

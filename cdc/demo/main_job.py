@@ -19,10 +19,12 @@ from cdc.demo.seed import seed
 from cdc.demo.setup import create_databases, drop_database
 from cdc.demo.workload import generate
 from cdc.mapping.load import load_mapping_file
+from cdc.monitoring import server
 from cdc.orchestrator.full_sync import full_sync, keep_creating
 from cdc.orchestrator.progress import LineReporter
 from cdc.settings import SYSTEMS, Settings
 from cdc.stack import control
+from cdc.stack.postgres import psql_command
 from cdc.state.migrate import migrate
 from cdc.supervisor import Supervisor, components
 
@@ -37,6 +39,7 @@ class DemoOptions:
 
 async def run_demo(settings: Settings, options: DemoOptions, stop: asyncio.Event, console: Console) -> None:
     say = console.print
+    dashboard = server.address(settings)  # before anything starts: a dashboard that refuses it would only restart
     say("[bold]1/5[/] local stack (PostgreSQL + Kafka)…")
     await control.up(settings)
     say("[bold]2/5[/] demo ERP and CRM databases…")
@@ -78,7 +81,9 @@ async def run_demo(settings: Settings, options: DemoOptions, stop: asyncio.Event
         say(f"    full sync {result.status}; new records now flow both ways")
         if options.load > 0:
             load_task = asyncio.create_task(generate(settings, rate=options.load, stop=stop, seed=options.seed))
-        _tell(console, settings, options, logs)
+        if not await _listening(*dashboard, stop):
+            say(f"    the dashboard does not answer yet: see {logs}/dashboard.log")
+        _tell(console, settings, options, logs, server.url(*dashboard))
         await stop.wait()
     finally:
         service_stop.set()
@@ -117,11 +122,28 @@ async def _wait_for_slots(settings: Settings, stop: asyncio.Event, timeout: floa
             await conn.close()
 
 
-def _tell(console: Console, settings: Settings, options: DemoOptions, logs: object) -> None:
-    psql = (f"PGPASSWORD={settings.pg_password.get_secret_value()} psql -h {settings.pg_host} "
-            f"-p {settings.pg_port} -U {settings.pg_user}")
+async def _listening(host: str, port: int, stop: asyncio.Event, timeout: float = 60) -> bool:
+    """Whether the dashboard accepts connections (waiting up to `timeout`: a child process starting on a busy
+    machine can take longer than the full sync of a small demo)."""
+    host = "127.0.0.1" if host in ("0.0.0.0", "") else "::1" if host == "::" else host
+    deadline = time.monotonic() + timeout
+    while not stop.is_set() and time.monotonic() < deadline:
+        try:
+            _, writer = await asyncio.wait_for(asyncio.open_connection(host.strip("[]"), port), 2)
+        except (OSError, TimeoutError):
+            await asyncio.sleep(0.3)
+            continue
+        writer.close()
+        with contextlib.suppress(OSError):
+            await writer.wait_closed()
+        return True
+    return False
+
+
+def _tell(console: Console, settings: Settings, options: DemoOptions, logs: object, dashboard: str) -> None:
+    psql = psql_command(settings)
     console.print(f"""
-[bold green]5/5 live.[/] Dashboard: [link]http://{settings.dashboard_host}:{settings.dashboard_port}/[/link]
+[bold green]5/5 live.[/] Dashboard: [link]{dashboard}[/link]
     (logs of capture, worker and dashboard: {logs})
 
 Three things to try, in another terminal:

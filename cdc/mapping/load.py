@@ -6,6 +6,8 @@ field, e.g. `mappings.yaml:40:9: mapping CUSTOMER, field name <-> name, directio
 
 from __future__ import annotations
 
+import os
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +19,11 @@ from cdc.errors import ConfigError
 from cdc.mapping.model import MappingFile
 from cdc.mapping.order import dependency_order
 from cdc.settings import DEFAULT_MAPPING_FILE
+
+MAX_BYTES = 1024 * 1024
+"""A mapping file larger than this is refused (a 60 MB one took 47 s to refuse)."""
+MAX_DEPTH = 64
+"""Nesting deeper than this (mappings, lists, filters within filters) is refused."""
 
 
 class MappingFileError(ConfigError):
@@ -35,7 +42,7 @@ def default_mapping_file() -> MappingFile:
 def load_mapping_file(path: str | Path) -> MappingFile:
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = _read(path).decode("utf-8")
     except FileNotFoundError:
         raise MappingFileError([f"{path}: no such mapping file"]) from None
     except IsADirectoryError:
@@ -45,6 +52,24 @@ def load_mapping_file(path: str | Path) -> MappingFile:
     except OSError as exc:
         raise MappingFileError([f"{path}: cannot be read: {exc.strerror or exc}"]) from None
     return parse_mapping_text(text, str(path))
+
+
+def _read(path: Path) -> bytes:
+    """The file's bytes: a regular file of at most MAX_BYTES. Opened without blocking, so a FIFO is refused
+    instead of waited on, and read no further than the limit, so /dev/zero is refused instead of filling memory."""
+    descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    with os.fdopen(descriptor, "rb") as file:
+        kind = os.fstat(descriptor).st_mode
+        if stat.S_ISDIR(kind):
+            raise IsADirectoryError
+        if not stat.S_ISREG(kind):
+            raise MappingFileError([f"{path}: not a regular file (a device, FIFO or socket): a mapping file is a "
+                                    "file"])
+        data = file.read(MAX_BYTES + 1)
+    if len(data) > MAX_BYTES:
+        raise MappingFileError([f"{path}: larger than {MAX_BYTES // 1024} KiB: a mapping file is a few KiB "
+                                f"(the seven standard mappings take 7)"])
+    return data
 
 
 def parse_mapping_text(text: str, source: str) -> MappingFile:
@@ -69,8 +94,36 @@ def parse_mapping_text(text: str, source: str) -> MappingFile:
     return mapping_file
 
 
+class _TooDeep(yaml.MarkedYAMLError):
+    pass
+
+
+class _Loader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing nesting deeper than MAX_DEPTH (its composer recurses once per level, so a
+    filter nested 2,000 deep ended in RecursionError)."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self.depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
+        self.depth += 1
+        try:
+            if self.depth > MAX_DEPTH:
+                raise _TooDeep(problem=f"nested more than {MAX_DEPTH} levels deep",
+                               problem_mark=self.peek_event().start_mark)
+            return super().compose_node(parent, index)  # type: ignore[no-untyped-call]
+        finally:
+            self.depth -= 1
+
+
 def _parse_yaml(text: str, source: str) -> tuple[yaml.Node | None, Any]:
-    loader = yaml.SafeLoader(text)
+    try:
+        loader = _Loader(text)
+    except yaml.reader.ReaderError as exc:  # a character YAML does not allow (NUL, other controls)
+        character = f"#x{exc.character:04x}" if isinstance(exc.character, int) else repr(exc.character)
+        raise MappingFileError([f"{source}: not a text file: character {character} at offset {exc.position} "
+                                "is not allowed in YAML"]) from None
     try:
         node = loader.get_single_node()
         return node, (loader.construct_document(node) if node is not None else None)
@@ -78,7 +131,8 @@ def _parse_yaml(text: str, source: str) -> tuple[yaml.Node | None, Any]:
         mark = exc.problem_mark or exc.context_mark
         where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source
         problem = ": ".join(part for part in (exc.context, exc.problem) if part)
-        raise MappingFileError([f"{where}: YAML syntax error: {problem}"]) from None
+        kind = "" if isinstance(exc, _TooDeep) else "YAML syntax error: "
+        raise MappingFileError([f"{where}: {kind}{problem}"]) from None
     except yaml.YAMLError as exc:
         raise MappingFileError([f"{source}: YAML syntax error: {exc}"]) from None
     finally:

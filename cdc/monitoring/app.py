@@ -30,7 +30,6 @@ from cdc.monitoring.history import point
 from cdc.monitoring.records import lookup
 from cdc.monitoring.sampler import Sampler
 from cdc.monitoring.security import (
-    CSRF_COOKIE,
     CSRF_FIELD,
     CSRF_HEADER,
     Guard,
@@ -46,6 +45,7 @@ from cdc.state import job_errors
 STATIC = Path(__file__).parent / "static"
 KEEPALIVE_SECONDS = 15.0
 MAX_FORM_BYTES = 16 * 1024
+MAX_EVENTS = 1_000_000  # `/events?max=`: the most events a bounded stream is asked for
 
 
 @dataclass
@@ -201,7 +201,7 @@ async def _form(request: Request) -> dict[str, str] | Response:
     if not same_origin(headers.get("origin"), headers.get("referer"), headers.get("host"),
                        headers.get("sec-fetch-site")):
         return Response("forbidden: cross-site request\n", status_code=403, media_type="text/plain")
-    if not csrf_ok(request.cookies.get(CSRF_COOKIE), submitted):
+    if not csrf_ok(_csrf(request), submitted):
         return Response("forbidden: missing or wrong CSRF token; reload the page and try again\n", status_code=403,
                         media_type="text/plain")
     return form
@@ -236,6 +236,8 @@ async def retry_one(request: Request) -> Response:
     if isinstance(form, Response):
         return form
     error_id = request.path_params["id"]
+    if not 0 < error_id <= job_errors.MAX_ID:
+        return _no_such_error()
     try:
         retried = await _act(request, lambda conn: job_errors.retry(conn, [error_id]))
     except (SectionFailed, CdcError) as exc:
@@ -244,6 +246,11 @@ async def retry_one(request: Request) -> Response:
     if not retried:
         return _back(form, done="missing", error=error_id)
     return _back(form, done="retry", error=error_id)
+
+
+def _no_such_error() -> Response:
+    return Response("no such error: an error id is a number from 1 to 2^63-1\n", status_code=404,
+                    media_type="text/plain")
 
 
 async def retry_all(request: Request) -> Response:
@@ -272,6 +279,8 @@ async def skip_one(request: Request) -> Response:
     if isinstance(form, Response):
         return form
     error_id = request.path_params["id"]
+    if not 0 < error_id <= job_errors.MAX_ID:
+        return _no_such_error()
     try:
         outcome = await _act(request, lambda conn: job_errors.skip(conn, error_id))
     except (SectionFailed, CdcError) as exc:
@@ -292,7 +301,10 @@ async def events(request: Request) -> Response:
     page = params.pop("page", "")
     if page not in pages.LIVE_PAGES:
         return JSONResponse({"error": f"no live page {page!r}"}, status_code=404)
-    limit = int(params["max"]) if params.get("max", "").isdigit() else 0
+    limit = pages.count_param(params.get("max"), 0, MAX_EVENTS)
+    if "max" in params and not limit:
+        return Response(f"bad request: max is a number of events from 1 to {MAX_EVENTS:,}\n", status_code=400,
+                         media_type="text/plain")
     csrf = _csrf(request)
     sampler = monitor.sampler
 
@@ -338,10 +350,8 @@ async def api_snapshot(request: Request) -> Response:
 
 async def api_history(request: Request) -> Response:
     monitor = _monitor(request)
-    try:
-        seconds = float(request.query_params.get("seconds", monitor.history_seconds))
-    except ValueError:
-        seconds = monitor.history_seconds
+    seconds = pages.count_param(request.query_params.get("seconds"), int(monitor.history_seconds),
+                                int(monitor.history_seconds))
     return JSONResponse(monitor.sampler.history.series(seconds))
 
 

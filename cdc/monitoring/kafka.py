@@ -11,8 +11,9 @@ from dataclasses import dataclass, field
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
+from cdc.backoff import retry
 from cdc.settings import Settings
-from cdc.topics.producer import broker_error
+from cdc.topics.broker import broker_error, retriable
 
 TP = tuple[str, int]
 
@@ -90,7 +91,9 @@ class KafkaOffsets:
         beginning, end = await asyncio.gather(consumer.beginning_offsets(tps), consumer.end_offsets(tps))
         committed: dict[TP, int] = {}
         if group:
-            found = await admin.list_consumer_group_offsets(group, partitions=tps)
+            # a broker that does not serve groups yet (fresh, or its coordinator moving) answers again shortly
+            found = await retry(lambda: admin.list_consumer_group_offsets(group, partitions=tps),
+                                retriable=retriable, timeout=self.timeout)
             committed = {(tp.topic, tp.partition): meta.offset for tp, meta in found.items()
                          if meta is not None and meta.offset is not None and meta.offset >= 0}
         return KafkaReading(existing, {(tp.topic, tp.partition): o for tp, o in beginning.items()},

@@ -8,6 +8,7 @@ its updates never disagree.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -125,15 +126,27 @@ async def capture_page(data: PageData, params: Mapping[str, str]) -> Context:
     return {"snapshot": snapshot, "capture": snapshot.capture}
 
 
+_COUNT = re.compile(r"[0-9]{1,18}")
+
+
 def _choice(value: str | None, allowed: list[str] | tuple[str, ...]) -> str | None:
     return value if value in allowed else None
 
 
-def _limit(value: str | None, default: int = 50, most: int = 1000) -> int:
-    try:
-        return max(1, min(most, int(value or default)))
-    except ValueError:
+def count_param(value: str | None, default: int, most: int) -> int:
+    """A count from a query string: ASCII digits only (not '²', not 5,000 of them), 1…`most`; else `default`."""
+    if value is None or not _COUNT.fullmatch(value):
         return default
+    return max(1, min(most, int(value)))
+
+
+def id_param(value: str | None) -> str:
+    """An error id from a query string (shown back to the user), or '' when it is not one."""
+    return value if value is not None and _COUNT.fullmatch(value) else ""
+
+
+def _limit(value: str | None, default: int = 50, most: int = 1000) -> int:
+    return count_param(value, default, most)
 
 
 async def jobs_page(data: PageData, params: Mapping[str, str]) -> Context:
@@ -200,9 +213,9 @@ async def errors_page(data: PageData, params: Mapping[str, str]) -> Context:
 
 def _done(params: Mapping[str, str]) -> str | None:
     """The outcome line after an action (composed here from codes: the URL cannot inject text)."""
-    action, n, error = params.get("done"), params.get("n", ""), params.get("error", "")
-    count = int(n) if n.isdigit() else 0
-    ident = f"#{error}" if error.isdigit() else ""
+    action, error = params.get("done"), id_param(params.get("error"))
+    count = count_param(params.get("n"), 0, 10**9)
+    ident = f"#{error}" if error else ""
     if action == "retry":
         return f"Retried error {ident}: its change is queued for the worker." if ident else (
             f"Retried {count} error(s): their changes are queued for the worker.")

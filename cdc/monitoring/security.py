@@ -4,13 +4,18 @@
 - Token: with one, every request carries it (`Authorization: Bearer ...`, or `?token=...` once, which sets an
   HttpOnly cookie holding a value derived from the token, never the token itself) or gets 401.
 - Host: without a token (loopback only), requests must name a loopback host: a DNS-rebinding page cannot read it.
-- CSRF: state-changing actions are POSTs that carry the double-submit token (form field or `X-CSRF-Token`
-  header equal to the HttpOnly `cdc_csrf` cookie) and no cross-site Origin; else 403.
-- Secrets: `Redactor` removes DSNs, the database password and the token from any text shown or logged.
+- CSRF: state-changing actions are POSTs that carry the CSRF token (form field or `X-CSRF-Token` header) and no
+  cross-site Origin; else 403. The token is a nonce signed with a key of this dashboard process (HMAC-SHA256),
+  kept in the HttpOnly `cdc_csrf` cookie: a cookie someone else planted (another site on 127.0.0.1 can set
+  cookies for it, ports are not part of a cookie's scope) is not signed, so it is replaced, and the token a POST
+  must carry is one only this dashboard's own pages show.
+- Secrets: `cdc.redaction.Redactor` removes DSNs, the database passwords and the token from any text shown or
+  logged.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import ipaddress
@@ -23,6 +28,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from cdc.errors import ConfigError
+from cdc.redaction import Redactor  # noqa: F401 - the dashboard's modules find it here too
 from cdc.settings import Settings
 
 SESSION_COOKIE = "cdc_dashboard_session"
@@ -139,6 +145,7 @@ class Guard:
         self.app = app
         self.token = token
         self.allowed_hosts = [h for h in allowed_hosts if h]
+        self.csrf_key = secrets.token_bytes(32)  # per process: a restart asks open pages to reload
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -169,10 +176,10 @@ class Guard:
                 await send({"type": "http.response.body", "body": b""})
                 return
         csrf = cookies.get(CSRF_COOKIE)
-        if not csrf or not valid_csrf_format(csrf):
-            csrf = new_csrf_token()
+        if not csrf or not valid_csrf_token(self.csrf_key, csrf):
+            csrf = new_csrf_token(self.csrf_key)
             set_cookies.append(cookie_header(CSRF_COOKIE, csrf, secure=secure))
-        scope.setdefault("state", {})["csrf"] = csrf
+        scope.setdefault("state", {})["csrf"] = csrf  # signed by this process: what a POST must carry
 
         async def send_with_headers(message: dict) -> None:  # type: ignore[type-arg]
             if message["type"] == "http.response.start":
@@ -200,22 +207,34 @@ async def _plain(send: Send, status: int, text: str, headers: list[tuple[bytes, 
 
 # ---------------------------------------------------------------- CSRF
 
-_CSRF_FORMAT = re.compile(r"^[A-Za-z0-9_-]{32,128}$")
+_CSRF_NONCE = re.compile(r"[A-Za-z0-9_-]{32}")
 
 
-def new_csrf_token() -> str:
-    return secrets.token_urlsafe(32)
+def new_csrf_token(key: bytes) -> str:
+    """A random nonce and its signature with `key`."""
+    nonce = secrets.token_urlsafe(24)
+    return f"{nonce}.{_csrf_signature(key, nonce)}"
 
 
-def valid_csrf_format(value: str) -> bool:
-    return bool(_CSRF_FORMAT.match(value))
-
-
-def csrf_ok(cookie: str | None, submitted: str | None) -> bool:
-    """Double submit: the value in the form (or header) equals the HttpOnly cookie's."""
-    if not cookie or not submitted:
+def valid_csrf_token(key: bytes, value: str) -> bool:
+    """Whether `value` is a token `new_csrf_token(key)` made (compared in constant time)."""
+    nonce, dot, signature = value.partition(".")
+    if not dot or not _CSRF_NONCE.fullmatch(nonce):
         return False
-    return hmac.compare_digest(cookie.encode(), submitted.encode())
+    return hmac.compare_digest(signature.encode(), _csrf_signature(key, nonce).encode())
+
+
+def _csrf_signature(key: bytes, nonce: str) -> str:
+    digest = hmac.new(key, b"cdc-dashboard-csrf:" + nonce.encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+
+
+def csrf_ok(expected: str | None, submitted: str | None) -> bool:
+    """The token in the form (or header) is the request's own signed token (the one its cookie held, when that
+    was signed by this process; otherwise a new one the request's sender has never seen)."""
+    if not expected or not submitted:
+        return False
+    return hmac.compare_digest(expected.encode(), submitted.encode())
 
 
 def same_origin(origin: str | None, referer: str | None, host: str | None, fetch_site: str | None) -> bool:
@@ -232,35 +251,6 @@ def same_origin(origin: str | None, referer: str | None, host: str | None, fetch
 
 
 # ---------------------------------------------------------------- redaction
-
-_DSN_CREDENTIALS = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<credentials>[^\s/@]+@)", re.IGNORECASE)
-_PASSWORD_PARAM = re.compile(r"(password\s*[=:]\s*)('[^']*'|\"[^\"]*\"|\S+)", re.IGNORECASE)
-MIN_SECRET_LENGTH = 4
-
-
-class Redactor:
-    """Removes secrets from text: credentials in URLs, `password=...` pairs, and the known secret values."""
-
-    def __init__(self, secrets_: Iterable[str | None]) -> None:
-        values = {s for s in secrets_ if s and len(s) >= MIN_SECRET_LENGTH}
-        self.secrets = sorted(values, key=len, reverse=True)
-
-    @classmethod
-    def of(cls, settings: Settings) -> Redactor:
-        known: list[str | None] = [settings.pg_password.get_secret_value(), token_of(settings)]
-        for database in ("erp", "crm", "state"):
-            dsn = settings.dsn(database)  # type: ignore[arg-type]
-            known.append(dsn)
-            known.append(urlsplit(dsn).password)
-        return cls(known)
-
-    def __call__(self, text: str) -> str:
-        text = _DSN_CREDENTIALS.sub(lambda m: f"{m.group('scheme')}***@", text)
-        text = _PASSWORD_PARAM.sub(lambda m: f"{m.group(1)}***", text)
-        for secret in self.secrets:
-            text = text.replace(secret, "***")
-        return text
-
 
 def reason(exc: BaseException) -> str:
     """An exception as one short line (its first line, or its type)."""

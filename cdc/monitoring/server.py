@@ -54,14 +54,26 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
+def address(settings: Settings, options: DashboardOptions | None = None) -> tuple[str, int]:
+    """Where the dashboard will listen; ConfigError (one line) when the settings do not let it serve there (a
+    non-loopback host without a token, a token too short). What `cdc run` and `cdc demo` check before they start
+    anything: a dashboard refusing its configuration would otherwise be restarted for ever."""
+    options = options or DashboardOptions()
+    host = options.host or settings.dashboard_host
+    check_bind(host, token_of(settings))
+    return host, settings.dashboard_port if options.port is None else options.port
+
+
+def url(host: str, port: int) -> str:
+    return f"http://{f'[{host}]' if ':' in host else host}:{port}/"
+
+
 async def serve_dashboard(settings: Settings, stop: asyncio.Event, options: DashboardOptions | None = None,
                           *, started: asyncio.Future[tuple[str, int]] | None = None) -> None:
     """Serve the dashboard until `stop` is set. ConfigError before binding when a non-loopback host has no
     token; `started` (if given) receives the (host, port) actually bound."""
     options = options or DashboardOptions()
-    host = options.host or settings.dashboard_host
-    port = settings.dashboard_port if options.port is None else options.port
-    check_bind(host, token_of(settings))
+    host, port = address(settings, options)
     sock = bind(host, port)
     bound_port = sock.getsockname()[1]
     app = create_app(settings, interval=options.interval, history_seconds=options.history_minutes * 60)
@@ -76,9 +88,7 @@ async def serve_dashboard(settings: Settings, stop: asyncio.Event, options: Dash
         server.should_exit = True
 
     watcher = asyncio.create_task(watch())
-    display = f"[{host}]" if ":" in host else host
-    logger.info("dashboard listening", url=f"http://{display}:{bound_port}/", token_required=token_of(settings)
-                is not None)
+    logger.info("dashboard listening", url=url(host, bound_port), token_required=token_of(settings) is not None)
     if started is not None and not started.done():
         started.set_result((host, bound_port))
     try:

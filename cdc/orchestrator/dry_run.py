@@ -36,6 +36,7 @@ from consumers.decisions.fields import LookupKey, lookup_needs, typed_row
 from consumers.decisions.keys import candidate_keys
 from consumers.decisions.outcome import CouplingChange, Decision
 from consumers.decisions.record import Change, Shapes, Situation, decide
+from consumers.decisions.values import CoercionError
 from consumers.situation import load
 
 CATEGORIES = ("created", "coupled", "updated", "unchanged", "skipped", "failed")
@@ -190,7 +191,7 @@ async def _predict(ro: ReadOnly, mapping_file: MappingFile, step: Step, overlay:
                 if hierarchy:
                     for row in rows:
                         del row[DEPTH]
-                changes = [_change(rows_of, row) for row in rows]
+                changes = changes_of(rows_of, rows, prediction)
                 situations = await load(ro.state, ro.links, mapping, source, changes,
                                         sync_only_coupled={i: not create for i in range(len(changes))})
                 situations = await _overlaid(ro, mapping, source, changes, situations, overlay, shapes)
@@ -198,8 +199,8 @@ async def _predict(ro: ReadOnly, mapping_file: MappingFile, step: Step, overlay:
                     decision = _decide(mapping_file, mapping, change, situation, shapes)
                     category = _CATEGORY.get(decision.verdict, "skipped")
                     prediction.count(category)
-                    if category == "failed" and len(prediction.failures) < FAILURES_KEPT:
-                        prediction.failures.append({"key": change.key, "error": decision.error or decision.reason})
+                    if category == "failed":
+                        _keep_failure(prediction, change.key, decision.error or decision.reason)
                     if category == "created":
                         overlay.created_into[(mapping.name, destination)] += 1
                         created.append((change.key, {c: change.row.get(c) for c in match_columns}))
@@ -209,6 +210,25 @@ async def _predict(ro: ReadOnly, mapping_file: MappingFile, step: Step, overlay:
     if created and mapping.match_on and not stop.is_set():
         prediction.duplicates = await _likely_duplicates(ro, mapping, step, created, overlay, reported)
     return prediction
+
+
+def _keep_failure(prediction: Prediction, key: str, error: str) -> None:
+    if len(prediction.failures) < FAILURES_KEPT:
+        prediction.failures.append({"key": key, "error": error})
+
+
+def changes_of(rows_of: SideRows, rows: list[dict[str, Any]], prediction: Prediction) -> list[Change]:
+    """The rows as the changes a replay makes of them; a row holding a value the sync cannot type is counted as
+    a predicted failure, as the sync makes it a dead letter and a job error (`consumers.incoming`)."""
+    changes = []
+    for row in rows:
+        try:
+            changes.append(_change(rows_of, row))
+        except CoercionError as exc:
+            key = rows_of.key_of(row)
+            prediction.count("failed")
+            _keep_failure(prediction, key, f"{rows_of.system}.{rows_of.table.name} {key}: {exc}")
+    return changes
 
 
 def _change(rows_of: SideRows, row: dict[str, Any]) -> Change:

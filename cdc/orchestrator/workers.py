@@ -9,34 +9,37 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from types import TracebackType
+from typing import Any
 
-from aiokafka.admin import AIOKafkaAdminClient
-from aiokafka.errors import KafkaError
+from aiokafka.errors import for_code
 
 from cdc import log
-from cdc.errors import CdcError, ServiceUnavailable
+from cdc.errors import CdcError
 from cdc.mapping.model import MappingFile
 from cdc.settings import Settings
-from cdc.topics.producer import broker_error
+from cdc.topics.admin import admin_client
+from cdc.topics.broker import request
 
 
 async def group_members(settings: Settings) -> int:
-    """How many members the consumer group has right now (0: no worker is running)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, request_timeout_ms=15000)
+    """How many members the consumer group has right now (0: no worker is running). A broker that does not serve
+    groups yet (fresh, or its coordinator moving) is asked again until the deadline."""
+    admin = await admin_client(settings)
+
+    async def describe() -> list[dict[str, Any]]:
+        groups = [group for response in await admin.describe_consumer_groups([settings.consumer_group])
+                  for group in response.to_object()["groups"]]
+        for group in groups:
+            if group["error_code"]:
+                raise for_code(group["error_code"])(f"group {group['group']!r}")
+        return groups
+
     try:
-        await admin.start()
-        responses = await admin.describe_consumer_groups([settings.consumer_group])
-    except KafkaError as exc:
-        raise ServiceUnavailable(f"Kafka at {settings.kafka_bootstrap}: cannot describe consumer group "
-                                 f"{settings.consumer_group!r}: {broker_error(exc)}") from None
+        groups = await request(settings, f"cannot describe consumer group {settings.consumer_group!r}", describe)
     finally:
         await admin.close()
-    members = 0
-    for response in responses:
-        for group in response.to_object()["groups"]:
-            if group["group"] == settings.consumer_group and group["state"] not in ("Dead", "Empty"):
-                members += len(group["members"])
-    return members
+    return sum(len(group["members"]) for group in groups
+               if group["group"] == settings.consumer_group and group["state"] not in ("Dead", "Empty"))
 
 
 class WorkerHost:

@@ -1,4 +1,6 @@
-"""The local Kafka broker: Apache Kafka 4.x in KRaft combined mode, assembled from Maven Central jars."""
+"""The local Kafka broker: Apache Kafka 4.x in KRaft combined mode, assembled from Maven Central jars.
+
+Its log (`server.log`) rolls at LOG_MAX_BYTES and keeps LOG_KEEP older files: at most 40 MB."""
 
 from __future__ import annotations
 
@@ -14,19 +16,30 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from cdc.settings import Settings
 from cdc.stack.process import StackError, apt_install, pid_alive, run
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+OFFSETS_TOPIC = "__consumer_offsets"
 POM = REPO_ROOT / "compose" / "kafka" / "pom.xml"
 DEPENDENCY_PLUGIN = "org.apache.maven.plugins:maven-dependency-plugin:3.8.1"
 
-LOG4J2 = """\
+LOG_MAX_BYTES = 10 * 1024 * 1024
+LOG_KEEP = 3
+LOG4J2 = f"""\
 status = warn
-appender.file.type = File
+appender.file.type = RollingFile
 appender.file.name = file
-appender.file.fileName = ${sys:kafka.logs.dir}/server.log
+appender.file.fileName = ${{sys:kafka.logs.dir}}/server.log
+appender.file.filePattern = ${{sys:kafka.logs.dir}}/server.log.%i
+appender.file.filePermissions = rw-------
+appender.file.policies.type = Policies
+appender.file.policies.size.type = SizeBasedTriggeringPolicy
+appender.file.policies.size.size = {LOG_MAX_BYTES}
+appender.file.strategy.type = DefaultRolloverStrategy
+appender.file.strategy.max = {LOG_KEEP}
 appender.file.layout.type = PatternLayout
 appender.file.layout.pattern = [%d] %p %m (%c)%n
 rootLogger.level = INFO
@@ -136,6 +149,8 @@ class LocalKafka:
         return pid if pid_alive(pid) else None
 
     def start(self) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.root.chmod(0o700)  # topics hold the systems' records; logs too
         if self.pid() is not None:
             return
         self.ensure_jars()
@@ -162,7 +177,8 @@ class LocalKafka:
             _reap(pid)
         self.pid_file.unlink(missing_ok=True)
 
-    async def answers(self) -> bool:
+    async def answers(self, *, groups: bool = False) -> bool:
+        """Whether the broker answers a metadata request; with `groups`, whether it also serves consumer groups."""
         from aiokafka.admin import AIOKafkaAdminClient
 
         logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
@@ -171,7 +187,9 @@ class LocalKafka:
         try:
             await asyncio.wait_for(admin.start(), 5)
             cluster = await asyncio.wait_for(admin.describe_cluster(), 5)
-            return bool(cluster.get("brokers"))
+            if not cluster.get("brokers"):
+                return False
+            return not groups or await asyncio.wait_for(_serves_groups(admin, self.settings.consumer_group), 5)
         except Exception:
             return False
         finally:
@@ -181,20 +199,33 @@ class LocalKafka:
                 pass
 
     async def wait_ready(self, timeout: float) -> None:
+        """Until the broker serves consumer groups: a fresh broker answers metadata requests seconds before it
+        does (the first group request creates `__consumer_offsets`, whose partitions must be led and loaded),
+        and a command run meanwhile would meet "coordinator not available"."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.pid() is None and self.pid_file.exists():
                 break
-            if await self.answers():
+            if await self.answers(groups=True):
                 return
             await asyncio.sleep(0.5)
-        raise StackError(f"Kafka on {self.address} does not answer: see {self.root / 'server.log'} "
-                         f"and {self.log_file}")
+        raise StackError(f"Kafka on {self.address} does not answer (or serve consumer groups): see "
+                         f"{self.root / 'server.log'} and {self.log_file}")
 
     async def status(self) -> KafkaStatus:
         pid = self.pid()
         return KafkaStatus(running=pid is not None, answering=pid is not None and await self.answers(),
                            address=self.address, pid=pid, log_file=self.root / "server.log")
+
+
+async def _serves_groups(admin: Any, group: str) -> bool:
+    """The group coordinator answers for `group` and every partition of `__consumer_offsets` has a leader."""
+    described = await admin.describe_consumer_groups([group])  # creates __consumer_offsets on a fresh broker
+    if any(g["error_code"] for response in described for g in response.to_object()["groups"]):
+        return False
+    topics = await admin.describe_topics([OFFSETS_TOPIC])
+    partitions = [p for t in topics if t["topic"] == OFFSETS_TOPIC and not t["error_code"] for p in t["partitions"]]
+    return bool(partitions) and all(p["error_code"] == 0 and p["leader"] >= 0 for p in partitions)
 
 
 def _reap(pid: int) -> None:

@@ -19,6 +19,9 @@ from cdc.state.queries import jsonb_in, jsonb_out, rows_affected
 
 _Q = queries.load("job_errors")
 
+MAX_ID = 2**63 - 1
+"""Error ids are bigserial: an id above this names no error (and PostgreSQL refuses it as a parameter)."""
+
 State = Literal["open", "parked", "resolved", "retried", "ignored"]
 STATES: tuple[State, ...] = ("open", "parked", "resolved", "retried", "ignored")
 """open: failed, waits for someone; parked: a change the worker retries by itself (waiting for a lookup, or for a

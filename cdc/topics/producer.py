@@ -5,17 +5,17 @@ milliseconds. An unreachable broker is retried with backoff and logged, never gi
 from __future__ import annotations
 
 import asyncio
-import time
+import math
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
-from aiokafka.errors import KafkaConnectionError, KafkaError
 
-from cdc import log
-from cdc.errors import ServiceUnavailable
 from cdc.settings import Settings
+from cdc.topics.broker import DEADLINE, broker_error, request
 
-STARTUP_TIMEOUT = 30.0
+__all__ = ["STARTUP_TIMEOUT", "broker_error", "producer_options", "start_producer"]
+
+STARTUP_TIMEOUT = DEADLINE
 
 
 def producer_options(settings: Settings, *, compression: str | None = None, linger_ms: int = 5,
@@ -38,32 +38,15 @@ async def start_producer(settings: Settings, *, timeout: float | None = STARTUP_
     """A started producer. Retries an unreachable broker with backoff (each attempt logged) until `timeout`
     seconds have passed (None: forever, or until `stop` is set), then raises ServiceUnavailable."""
     config = producer_options(settings, **options)
-    logger = log.get(component="producer", bootstrap=settings.kafka_bootstrap)
-    deadline = None if timeout is None else time.monotonic() + timeout
-    delay = 0.5
-    while True:
+
+    async def start() -> AIOKafkaProducer:
         producer = AIOKafkaProducer(**config)
         try:
             await producer.start()
-            return producer
-        except KafkaError as exc:
+        except BaseException:
             await producer.stop()
-            reason = broker_error(exc)
-            if (deadline is not None and time.monotonic() + delay > deadline) or (stop and stop.is_set()):
-                raise ServiceUnavailable(f"Kafka at {settings.kafka_bootstrap} is unreachable: {reason}") from None
-            logger.warning("kafka unreachable, retrying", error=reason, retry_in=delay)
-        if stop is None:
-            await asyncio.sleep(delay)
-        else:
-            try:
-                await asyncio.wait_for(stop.wait(), delay)
-            except TimeoutError:
-                pass
-        delay = min(delay * 2, 10.0)
+            raise
+        return producer
 
-
-def broker_error(exc: BaseException) -> str:
-    """A Kafka client error as a short reason (aiokafka's bootstrap message lists socket tuples)."""
-    if isinstance(exc, KafkaConnectionError):
-        return "no broker answered (connection refused or timed out)"
-    return str(exc) or type(exc).__name__
+    return await request(settings, "cannot start a producer", start,
+                         timeout=math.inf if timeout is None else timeout, stop=stop)

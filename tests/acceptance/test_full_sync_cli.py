@@ -166,7 +166,7 @@ async def test_sync_one_mapping(env: OrchestratorEnv) -> None:
 
 async def test_full_sync_without_a_terminal_needs_yes(env: OrchestratorEnv) -> None:
     done = env.cdc("full-sync")
-    assert done.returncode == 1
+    assert done.returncode == 2  # a usage error, as everywhere
     assert done.stderr.strip().count("\n") == 0 and "--yes" in done.stderr
 
 

@@ -182,7 +182,7 @@ def test_retry_requeues_the_event_and_unskips_the_record(migrated: StateDb) -> N
 
     unknown = cdc(migrated, "retry", "999999")
     assert unknown.returncode == 1 and "no error #999999" in unknown.stderr
-    assert cdc(migrated, "retry").returncode == 1
+    assert cdc(migrated, "retry").returncode == 2  # a usage error, as everywhere
 
 
 def test_retry_all_takes_every_open_error(migrated: StateDb) -> None:

@@ -59,8 +59,10 @@ def test_without_token_keeps_other_parameters() -> None:
 
 
 def test_csrf_and_origin_checks() -> None:
-    value = security.new_csrf_token()
-    assert security.valid_csrf_format(value)
+    key = b"k" * 32
+    value = security.new_csrf_token(key)
+    assert security.valid_csrf_token(key, value)
+    assert not security.valid_csrf_token(b"other key" * 4, value)
     assert security.csrf_ok(value, value)
     assert not security.csrf_ok(value, value[:-1] + ("A" if value[-1] != "A" else "B"))
     assert not security.csrf_ok(None, value) and not security.csrf_ok(value, None) and not security.csrf_ok("", "")
