@@ -13,9 +13,9 @@ from uuid import UUID
 
 import asyncpg
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from cdc import terminal
 from cdc.cli import app, fail, settings
 from cdc.database import connect, describe
 from cdc.state import job_errors, jobs, migrate
@@ -128,7 +128,7 @@ def list_jobs(
         counts = " ".join(f"{_SHORT[name]} {value}" for name, value in j.counts.as_dict().items() if value)
         table.add_row(str(j.id)[:8], j.mapping, j.kind, j.direction or "", j.status,
                       _when(j.started_at, "%m-%d %H:%M:%S"), counts or "-", j.message or "")
-    Console().print(table)
+    terminal.console().print(table)
 
 
 @app.command("job")
@@ -155,7 +155,7 @@ def show_job(
     if as_json:
         _print_json({**_job_json(job), "errors": [dataclasses.asdict(e) for e in errors]})
         return
-    console = Console()
+    console = terminal.console()
     about = Table.grid(padding=(0, 2))
     for label, value in (("id", str(job.id)), ("mapping", job.mapping), ("kind", job.kind),
                          ("direction", job.direction or ""), ("status", job.status),
@@ -201,7 +201,7 @@ def list_errors(
     elif not found:
         typer.echo("no open errors" if open_only else "no errors")
     else:
-        Console().print(_errors_table(found))
+        terminal.console().print(_errors_table(found))
 
 
 @errors_app.command("purge")

@@ -12,6 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from cdc import terminal
 from cdc.cli import app, settings
 from cdc.monitoring.health import Readiness, assess, ready_max_lag
 from cdc.monitoring.model import Snapshot
@@ -31,7 +32,7 @@ def status(as_json: bool = typer.Option(False, "--json", help="Print JSON instea
     if as_json:
         typer.echo(json.dumps(as_dict(snapshot, ready), indent=2, default=str))
     else:
-        show(snapshot, ready, Console())
+        show(snapshot, ready, terminal.console())
     if not ready.ready:
         raise typer.Exit(1)
 
