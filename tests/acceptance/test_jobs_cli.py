@@ -121,7 +121,7 @@ def test_commands_before_migrate_say_what_to_do(state_db: StateDb) -> None:
     assert result.returncode == 2
     assert result.stderr.strip() == ("error: the state database lacks migrations 0001_initial, "
                                      "0002_coupling_intents, 0003_error_states, 0004_update_intents, "
-                                     "0005_coupling_hot_updates: run `cdc db migrate`")
+                                     "0005_coupling_hot_updates, 0006_conflicts_and_resolutions: run `cdc db migrate`")
 
 
 def test_an_unreachable_state_database_is_one_line(state_db: StateDb) -> None:
@@ -227,7 +227,7 @@ def test_read_commands_in_a_pipe_print_each_row_on_one_line(migrated: StateDb) -
     error = migrated.run(work)
     for args in (("errors",), ("errors", "--open"), ("job", str(job.id))):
         lines = [line for line in ok(cdc(migrated, *args)).splitlines() if message[:40] in line]
-        assert len(lines) == 1 and message in lines[0] and f"erp:CT000042" in lines[0], (args, lines)
+        assert len(lines) == 1 and message in lines[0] and "erp:CT000042" in lines[0], (args, lines)
         assert str(error.id) in lines[0]
     jobs_lines = [line for line in ok(cdc(migrated, "jobs")).splitlines() if str(job.id)[:8] in line]
     assert len(jobs_lines) == 1 and "1 record failed" in jobs_lines[0] and "CUSTOMER" in jobs_lines[0]
