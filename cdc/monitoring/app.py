@@ -292,15 +292,20 @@ async def resolve_one(request: Request) -> Response:
     keep = form.get("keep")
     if keep not in SYSTEMS:
         return Response("bad request: keep is erp or crm\n", status_code=400, media_type="text/plain")
+
+    async def work(conn: asyncpg.Connection) -> str:
+        try:
+            queued = await job_errors.resolve(conn, error_id, keep)  # type: ignore[arg-type]
+        except job_errors.NotResolvable:
+            return "unresolvable"  # nothing was written
+        return f"keep-{keep}" if queued is not None else "missing"
+
     try:
-        queued = await _act(request, lambda conn: job_errors.resolve(conn, error_id, keep))  # type: ignore[arg-type]
-    except job_errors.NotResolvable:
-        return _back(form, done="unresolvable", error=error_id)
+        outcome = await _act(request, work)
     except (SectionFailed, CdcError) as exc:
         return _problem(request, exc, 503)
-    log.get(component="dashboard").info("conflict resolution queued", error=error_id, keep=keep,
-                                        found=queued is not None)
-    return _back(form, done=f"keep-{keep}" if queued is not None else "missing", error=error_id)
+    log.get(component="dashboard").info("conflict resolution", error=error_id, keep=keep, outcome=outcome)
+    return _back(form, done=outcome, error=error_id)
 
 
 # ---------------------------------------------------------------- live updates

@@ -5,14 +5,9 @@ ID --keep erp|crm` writes the kept values to the other side and closes it. On th
 
 from __future__ import annotations
 
-import asyncio
-import os
-import subprocess
-import sys
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,7 +16,6 @@ from cdc.settings import Settings
 from tests.integration.sync_harness import LiveSync, mapping_file
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
-ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -119,16 +113,16 @@ async def test_cdc_resolve_writes_the_kept_value_to_the_other_side_and_closes_th
     no = f"K4{keep}"
     account = await coupled(live, no)
     error = await conflict(live, no, account)
-    done = await cdc(live, "resolve", str(error["id"]), "--keep", keep)
+    done = await live.cdc("resolve", str(error["id"]), "--keep", keep)
     assert done.returncode == 0, done.stdout + done.stderr
     target = "CRM" if keep == "erp" else "ERP"
     assert f"error #{error['id']} resolved: the {target} now holds the {keep.upper()}'s values" in done.stdout
     assert (await live.erp.fetchval("SELECT city FROM customer WHERE no = $1", no),
             await live.crm.fetchval("SELECT address1_city FROM account WHERE accountid = $1", account)) == (city, city)
     assert await live.state.fetchval("SELECT state FROM cdc.job_errors WHERE id = $1", error["id"]) == "resolved"
-    listed = await cdc(live, "errors", "--all", "--mapping", "CUSTOMER")
+    listed = await live.cdc("errors", "--all", "--mapping", "CUSTOMER")
     assert any(str(error["id"]) in line and "resolved" in line for line in listed.stdout.splitlines())
-    again = await cdc(live, "resolve", str(error["id"]), "--keep", keep)
+    again = await live.cdc("resolve", str(error["id"]), "--keep", keep)
     assert again.returncode == 1 and "is resolved, not an open conflict" in again.stderr
 
 
@@ -136,19 +130,8 @@ async def test_cdc_resolve_refuses_what_is_not_a_conflict(live: LiveSync) -> Non
     error_id = await live.state.fetchval(
         "INSERT INTO cdc.job_errors (mapping, source_system, source_key, message) VALUES ('CUSTOMER', 'erp', 'X', "
         "'value too long') RETURNING id")
-    refused = await cdc(live, "resolve", str(error_id), "--keep", "erp")
+    refused = await live.cdc("resolve", str(error_id), "--keep", "erp")
     assert refused.returncode == 1 and f"error #{error_id} is not a conflict" in refused.stderr
-    missing = await cdc(live, "resolve", "987654", "--keep", "crm")
+    missing = await live.cdc("resolve", "987654", "--keep", "crm")
     assert missing.returncode == 1 and "no error #987654" in missing.stderr
-    assert (await cdc(live, "resolve", str(error_id), "--keep", "both")).returncode == 2
-
-
-async def cdc(live: LiveSync, *args: str) -> subprocess.CompletedProcess[str]:
-    """`cdc ARGS` against this sync's databases, topics and group, while its worker runs in this event loop."""
-    s = live.settings
-    env = {**os.environ, "CDC_ERP_DATABASE": s.erp_database, "CDC_CRM_DATABASE": s.crm_database,
-           "CDC_STATE_DATABASE": s.state_database, "CDC_TOPIC_PREFIX": s.topic_prefix,
-           "CDC_CONSUMER_GROUP": s.consumer_group, "CDC_TOPIC_PARTITIONS": str(s.topic_partitions),
-           "CDC_MAPPING_FILE": str(s.mapping_file), "CDC_LOG_LEVEL": "warning"}
-    return await asyncio.to_thread(subprocess.run, [sys.executable, "-m", "cdc", *args], cwd=ROOT, env=env,
-                                   capture_output=True, text=True, timeout=120)
+    assert (await live.cdc("resolve", str(error_id), "--keep", "both")).returncode == 2
