@@ -25,6 +25,7 @@ import structlog
 
 from cdc.mapping.model import MappingFile, TableMapping, other
 from cdc.mapping.order import dependency_order
+from cdc.mapping.transforms import TransformError, ValueMappingError
 from cdc.settings import Settings, System
 from cdc.state import couplings as coupling_store
 from cdc.state import intents, job_errors, jobs, offsets, parking, record_log, update_intents
@@ -186,7 +187,7 @@ class Engine:
         for n, i in enumerate(live):
             try:
                 decided[i] = decide(mapping, changes[n], situations[n], shapes)
-            except CoercionError as exc:
+            except (CoercionError, TransformError, ValueMappingError) as exc:  # this record fails, not the batch
                 decided[i] = Decision("failed", str(exc), counts={"failed": 1}, error=str(exc))
             stored = situations[n].coupling
             if decided[i].verdict in ("applied", "unchanged") and stored is not None and (
