@@ -15,6 +15,7 @@ import asyncpg
 from rich.console import Console
 
 from cdc import database
+from cdc.demo.dataset import FORMER_SALESPERSON
 from cdc.demo.seed import seed
 from cdc.demo.setup import create_databases, drop_database
 from cdc.demo.workload import generate
@@ -23,6 +24,7 @@ from cdc.orchestrator.full_sync import full_sync, keep_creating
 from cdc.orchestrator.progress import LineReporter
 from cdc.settings import SYSTEMS, Settings
 from cdc.stack import control
+from cdc.state import job_errors
 from cdc.state.migrate import migrate
 from cdc.supervisor import Supervisor, components
 
@@ -76,6 +78,7 @@ async def run_demo(settings: Settings, options: DemoOptions, stop: asyncio.Event
             return
         await keep_creating(settings, [m.name for m in mapping_file.mappings])
         say(f"    full sync {result.status}; new records now flow both ways")
+        _tell_errors(console, await _errors_left(settings))
         if options.load > 0:
             load_task = asyncio.create_task(generate(settings, rate=options.load, stop=stop, seed=options.seed))
         _tell(console, settings, options, logs)
@@ -115,6 +118,35 @@ async def _wait_for_slots(settings: Settings, stop: asyncio.Event, timeout: floa
             raise
         finally:
             await conn.close()
+
+
+DELIBERATE = ("The demo data's deliberate cases, so you can see what errors look like: a salesperson who left "
+              f"({FORMER_SALESPERSON[0]}, blocked) exists only in the ERP, and SALESPEOPLE carries CRM users to the "
+              "ERP only, so the two customers still assigned to them cannot get an account owner; one blocked "
+              "customer (outside the CUSTOMER filter) has contacts, and so has one CRM account that is a partner, "
+              "not a customer. Everything else is coupled and in sync: `cdc verify`.")
+
+
+async def _errors_left(settings: Settings) -> list[job_errors.JobError]:
+    """The open and parked errors once the full sync has run."""
+    conn = await database.connect(settings.dsn("state"), role="state")
+    try:
+        return await job_errors.list_errors(conn, open_only=True, limit=1000)
+    finally:
+        await conn.close()
+
+
+def _tell_errors(console: Console, errors: list[job_errors.JobError], shown: int = 20) -> None:
+    if not errors:
+        console.print("    no open errors")
+        return
+    console.print(f"    {len(errors)} record(s) cannot sync (`cdc errors`, the dashboard's Errors page):",
+                  highlight=False, markup=False)
+    for e in sorted(errors, key=lambda e: (e.mapping, e.source_system, e.source_key))[:shown]:
+        console.print(f"      #{e.id} {e.state}: {e.message}", highlight=False, markup=False, soft_wrap=True)
+    if len(errors) > shown:
+        console.print(f"      ... and {len(errors) - shown} more")
+    console.print(f"    {DELIBERATE}", highlight=False, markup=False, soft_wrap=True)
 
 
 def _tell(console: Console, settings: Settings, options: DemoOptions, logs: object) -> None:
