@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import asyncpg
 from rich.console import Console
@@ -22,11 +23,12 @@ from cdc.demo.workload import generate
 from cdc.mapping.load import load_mapping_file
 from cdc.orchestrator.full_sync import full_sync, keep_creating
 from cdc.orchestrator.progress import LineReporter
+from cdc.orchestrator.workers import group_members
 from cdc.settings import SYSTEMS, Settings
 from cdc.stack import control
 from cdc.state import job_errors
 from cdc.state.migrate import migrate
-from cdc.supervisor import Supervisor, components
+from cdc.supervisor import InThread, Supervisor, components
 
 
 @dataclass(frozen=True)
@@ -66,31 +68,37 @@ async def run_demo(settings: Settings, options: DemoOptions, stop: asyncio.Event
     logs = settings.home.resolve() / "logs"
     supervisor = Supervisor(components(workers=1, dashboard=True), metrics_dir=settings.home.resolve() / "metrics",
                             log_dir=logs)
-    service_stop = asyncio.Event()
-    service = asyncio.create_task(supervisor.run(service_stop))
-    load_task: asyncio.Task | None = None
     try:
-        await _wait_for_slots(settings, stop)
-        say("[bold]4/5[/] full synchronization (dependency order)…")
-        mapping_file = load_mapping_file(settings.mapping_file)
-        result = await full_sync(settings, mapping_file, stop=stop, reporter=LineReporter())
-        if stop.is_set():
-            return
-        await keep_creating(settings, [m.name for m in mapping_file.mappings])
-        say(f"    full sync {result.status}; new records now flow both ways")
-        _tell_errors(console, await _errors_left(settings))
-        if options.load > 0:
-            load_task = asyncio.create_task(generate(settings, rate=options.load, stop=stop, seed=options.seed))
-        _tell(console, settings, options, logs)
+        # on a loop of its own: the full sync below keeps this one busy, and would delay the restarts it logs
+        async with InThread(supervisor):
+            await _live(settings, options, stop, console, logs)
+    finally:
+        say("demo stopped (the stack keeps running: `cdc stack down` stops it)")
+
+
+async def _live(settings: Settings, options: DemoOptions, stop: asyncio.Event, console: Console, logs: Path) -> None:
+    """Full sync once capture and the worker are up, then the live sync (and the load) until `stop`."""
+    say = console.print
+    await _wait_for_slots(settings, stop)
+    await _wait_for_worker(settings, stop)
+    say("[bold]4/5[/] full synchronization (dependency order)…")
+    mapping_file = load_mapping_file(settings.mapping_file)
+    result = await full_sync(settings, mapping_file, stop=stop, reporter=LineReporter())
+    if stop.is_set():
+        return
+    await keep_creating(settings, [m.name for m in mapping_file.mappings])
+    say(f"    full sync {result.status}; new records now flow both ways")
+    _tell_errors(console, await _errors_left(settings))
+    load_task = None
+    if options.load > 0:
+        load_task = asyncio.create_task(generate(settings, rate=options.load, stop=stop, seed=options.seed))
+    _tell(console, settings, options, logs)
+    try:
         await stop.wait()
     finally:
-        service_stop.set()
-        with contextlib.suppress(Exception):
-            await service
         if load_task is not None:
             with contextlib.suppress(Exception):
                 await load_task
-        say("demo stopped (the stack keeps running: `cdc stack down` stops it)")
 
 
 async def _customers(settings: Settings) -> int:
@@ -147,6 +155,17 @@ def _tell_errors(console: Console, errors: list[job_errors.JobError], shown: int
     if len(errors) > shown:
         console.print(f"      ... and {len(errors) - shown} more")
     console.print(f"    {DELIBERATE}", highlight=False, markup=False, soft_wrap=True)
+
+
+async def _wait_for_worker(settings: Settings, stop: asyncio.Event, timeout: float = 120) -> None:
+    """The supervised worker has joined the consumer group: the full sync's replays are its work (a command finding
+    no worker runs one of its own, in this process)."""
+    deadline = time.monotonic() + timeout
+    while not stop.is_set() and not await group_members(settings):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the worker did not join group {settings.consumer_group}: see "
+                               f"{settings.home}/logs/worker-1.log")
+        await asyncio.sleep(0.5)
 
 
 def _tell(console: Console, settings: Settings, options: DemoOptions, logs: object) -> None:
