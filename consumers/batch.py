@@ -23,8 +23,9 @@ from uuid import UUID
 import asyncpg
 import structlog
 
-from cdc.mapping.model import MappingFile, other
+from cdc.mapping.model import MappingFile, TableMapping, other
 from cdc.mapping.order import dependency_order
+from cdc.mapping.transforms import TransformError, ValueMappingError
 from cdc.settings import Settings, System
 from cdc.state import couplings as coupling_store
 from cdc.state import intents, job_errors, jobs, offsets, parking, record_log, update_intents
@@ -34,6 +35,7 @@ from cdc.state.intents import Intent
 from cdc.state.update_intents import UpdateIntent
 from consumers.appliers.writer import Refusal, TableWrite, apply
 from consumers.decisions import echo
+from consumers.decisions.fields import LookupKey
 from consumers.decisions.outcome import CouplingChange, Decision
 from consumers.decisions.record import Change, Shapes, decide
 from consumers.decisions.values import CoercionError
@@ -41,6 +43,8 @@ from consumers.incoming import Incoming
 from consumers.recovery import Recovery, recover_updates
 from consumers.situation import load
 from consumers.systems import SystemLink
+from consumers.waiting import never_coupled_of, waiting_for
+from schemas.change_event import notice
 
 log = structlog.get_logger()
 
@@ -48,6 +52,8 @@ TopicPartition = tuple[str, int]
 SETTLED = frozenset({"applied", "unchanged", "coupled", "created", "restored", "deleted", "uncoupled"})
 """Verdicts that leave a record in sync: its open and parked errors close by themselves."""
 PARK_DELAYS = [1, 2, 5, 10, 30, 60, 120, 300]
+BEHIND = "waiting behind an earlier parked change of this record"
+"""A change parked because an older one of its record waits: that one's error says what for."""
 
 
 def park_delay(attempts: int) -> timedelta:
@@ -163,7 +169,7 @@ class Engine:
             waiting = await parking.is_parked(state, mapping_name, source, fresh)
             for i in indexes:
                 if not items[i].parked_id and items[i].change.key in waiting:
-                    decided[i] = Decision("parked", "waiting behind an earlier parked change of this record")
+                    decided[i] = Decision("parked", BEHIND)
         await self._refresh_rows(items, [i for i in indexes if i not in decided], decided)
         live = [i for i in indexes if i not in decided]
         if not live:
@@ -175,12 +181,19 @@ class Engine:
             create_flags[n] = (not replay.create) if replay is not None else only_coupled.get(mapping_name, True)
         situations = await load(state, self.links, mapping, source, changes, sync_only_coupled=create_flags,
                                 recovery=recovery, recover_updates=self._recover_updates)
+        for n, i in enumerate(live):
+            if items[i].keep is not None:  # an operator's resolution of a conflict (cdc resolve)
+                situations[n] = dataclasses.replace(situations[n], keep=items[i].keep, retry=True)
         shapes = self.shapes(mapping_name)
         for n, i in enumerate(live):
             try:
                 decided[i] = decide(mapping, changes[n], situations[n], shapes)
-            except CoercionError as exc:
+            except (CoercionError, TransformError, ValueMappingError) as exc:  # this record fails, not the batch
                 decided[i] = Decision("failed", str(exc), counts={"failed": 1}, error=str(exc))
+            stored = situations[n].coupling
+            if decided[i].verdict in ("applied", "unchanged") and stored is not None and (
+                    stored.skipped or getattr(stored, "failure_count", 0) > 0):
+                decided[i] = dataclasses.replace(decided[i], recheck_partner=True)
             if situations[n].intent is not None and decided[i].coupling is not None:
                 recovery.forget.add((mapping_name, source, changes[n].key))
             if decided[i].verdict == "unchanged" and recovery.restored_source(mapping_name, source, changes[n].key):
@@ -190,7 +203,21 @@ class Engine:
             elif (decided[i].verdict == "unchanged" and items[i].event.replay is None
                   and echo.is_echo(mapping, changes[n], situations[n].coupling)):
                 decided[i] = dataclasses.replace(decided[i], counts={}, reason=echo.REASON)  # not a user change
+        await self._never_coupled(items, mapping_name, decided)
         return decided
+
+    async def _never_coupled(self, items: list[Incoming], mapping_name: str, decided: dict[int, Decision]) -> None:
+        """A change waiting for a lookup that its own sync will never couple (outside that mapping's direction or
+        filter) fails at once, saying why, instead of being parked for ever (`consumers.waiting`)."""
+        waits = {w for d in decided.values() if d.verdict == "parked" for w in d.waiting}
+        if not waits:
+            return
+        never = await never_coupled_of(self.links, self.mapping_file, waits)
+        for i, decision in decided.items():
+            reasons = [never[w] for w in decision.waiting if w in never]
+            if decision.verdict == "parked" and reasons:
+                decided[i] = record_failure(self.mapping_file, mapping_name, items[i].change, reasons,
+                                            decision.waiting)
 
     def _unpark_replays(self, items: list[Incoming], mapping_name: str, decided: dict[int, Decision]) -> None:
         """A replay is never parked: the orchestrator replays a mapping only after the mappings it looks up (and a
@@ -225,8 +252,7 @@ class Engine:
                 item, old = items[i], items[i].change
                 change = Change(old.source, old.op, old.key, row, old.position,
                                 row.get(item.mapping.side(system).modified_on), old.replay)
-                items[i] = Incoming(item.event, item.raw, item.mapping, change, item.topic, item.partition,
-                                    item.offset, item.parked_id)
+                items[i] = dataclasses.replace(item, change=change)
 
     async def _announce(self, state: asyncpg.Connection, announcer: asyncpg.Connection, items: list[Incoming],
                         decided: dict[int, Decision], mapping_name: str, source: System, recovery: Recovery) -> None:
@@ -273,7 +299,10 @@ class Engine:
         upserts: list[Coupling] = []
         entries: list[record_log.LogEntry] = []
         settled: dict[tuple[str, System], list[str]] = defaultdict(list)
+        settled_pairs: dict[str, list[str]] = defaultdict(list)  # ERP keys: a conflict is the pair's
         unparked: dict[tuple[str, System], list[str]] = defaultdict(list)
+        recheck: list[parking.Parked] = []
+        coupled_now: set[str] = set()  # records coupled here: errors waiting for them are tried again
         errors: list[tuple[UUID | None, Incoming, Decision]] = []
         job_counts: dict[UUID, dict[str, int]] = defaultdict(lambda: defaultdict(int))
         live_jobs: dict[tuple[str, str], UUID] = {}
@@ -287,10 +316,20 @@ class Engine:
                 settled[(mapping.name, source)].append(item.change.key)
                 if decision.verdict in ("coupled", "created") and decision.partner_key is not None:
                     settled[(mapping.name, other(source))].append(decision.partner_key)  # coupled from this side
+                erp_key = item.change.key if source == "erp" else decision.partner_key
+                if erp_key is not None:
+                    settled_pairs[mapping.name].append(erp_key)
+                if decision.verdict in ("coupled", "created", "restored") and decision.partner_key is not None:
+                    coupled_now.update((job_errors.lookup_tag(mapping.name, source, item.change.key),
+                                        job_errors.lookup_tag(mapping.name, other(source), decision.partner_key)))
+                if decision.recheck_partner and decision.partner_key is not None:
+                    recheck.append(_recheck(mapping, other(source), decision.partner_key))
             elif not parked:
                 unparked[(mapping.name, source)].append(item.change.key)
             if decision.counted or decision.error or parked:
-                if item.event.replay is not None:
+                # a replay counts on its run's job; a replay retried later (cdc retry) on the live job of now: a
+                # finished job stays as it finished
+                if item.event.replay is not None and item.parked_id is None:
                     job_id = UUID(item.event.replay.job_id)
                 else:
                     if (mapping.name, direction) not in live_jobs:
@@ -327,17 +366,44 @@ class Engine:
         # closes its parked error
         for (mapping_name, system), keys in settled.items():
             await job_errors.close(state, mapping_name, system, keys)
+        for mapping_name, erp_keys in settled_pairs.items():
+            await job_errors.close_conflicts(state, mapping_name, erp_keys)
         for (mapping_name, system), keys in unparked.items():
             await job_errors.close(state, mapping_name, system, keys, ("parked",))
+        await parking.park_many(state, recheck, timedelta(0))
+        await job_errors.requeue_waiting(state, sorted(coupled_now))
         for job_id, item, decision in errors:
-            parked = decision.verdict == "parked"
-            await job_errors.record_error(
-                state, job_id, item.mapping.name, item.source, item.change.key, other(item.source),
-                decision.partner_key, decision.reason if parked else decision.error or decision.reason,
-                detail=decision.reason, event=item.raw, state="parked" if parked else "open")
+            await self._record_error(state, job_id, item, decision, job_counts)
         for job_id, counts in job_counts.items():
             await jobs.add_counts(state, job_id, dict(counts))
         await record_log.append_many(state, entries)
+
+    async def _record_error(self, state: asyncpg.Connection, job_id: UUID | None, item: Incoming,
+                            decision: Decision, job_counts: dict[UUID, dict[str, int]]) -> None:
+        """A failure as an open error; a parked change as a parked error naming what it waits for (one per record:
+        the changes parked behind it add none); a conflict as the pair's one open error, counted by the event that
+        found it first."""
+        mapping = item.mapping
+        if decision.verdict == "conflict" and decision.coupling is not None and decision.error:
+            pair = decision.coupling
+            retry = notice("erp", mapping.erp.schema_, mapping.erp.table, mapping.erp.key, pair.erp_key, "conflict")
+            _, opened = await job_errors.record_conflict(state, job_id, mapping.name, pair.erp_key, pair.crm_key,
+                                                         decision.error, decision.detail, retry)
+            if not opened and job_id is not None:
+                job_counts[job_id]["failed"] -= decision.counts.get("failed", 0)  # counted when it opened
+            return
+        if decision.verdict == "parked":
+            if decision.reason == BEHIND:
+                return
+            message = waiting_for(self.mapping_file, decision.waiting) if decision.waiting else decision.reason
+            await job_errors.record_error(state, job_id, mapping.name, item.source, item.change.key,
+                                          other(item.source), decision.partner_key, message,
+                                          detail=decision.reason, event=item.raw, state="parked")
+            return
+        await job_errors.record_error(state, job_id, mapping.name, item.source, item.change.key, other(item.source),
+                                      decision.partner_key, decision.error or decision.reason,
+                                      detail=decision.detail, event=item.raw,
+                                      waiting_for=[job_errors.lookup_tag(*w) for w in decision.waiting] or None)
 
     async def _count_restored(self, state: asyncpg.Connection, recovery: Recovery) -> None:
         """A restored creation counts as inserted on its job, a restored match as coupled (the crashed attempt's
@@ -377,15 +443,29 @@ def _refused(decision: Decision, refusal: Refusal) -> Decision:
 def replay_failure(mapping_file: MappingFile, mapping_name: str, change: Change, decision: Decision) -> Decision:
     """The failure of a replay that would have been parked, e.g. `CONTACTS: contact CT0005: customer C0009 is not
     coupled in CUSTOMER (outside its filter, or not synced)`."""
-    mapping = mapping_file.get(mapping_name)
     reasons = [f"{mapping_file.get(lookup).side(system).table} {key} is not coupled in {lookup} "
                "(outside its filter, or not synced)" for lookup, system, key in decision.waiting]
     if not decision.waiting:
         reasons.append("an earlier change of this record is parked (cdc errors); it syncs when that one is retried"
-                       if "earlier parked change" in decision.reason else decision.reason)
+                       if decision.reason == BEHIND else decision.reason)
+    return record_failure(mapping_file, mapping_name, change, reasons, decision.waiting)
+
+
+def record_failure(mapping_file: MappingFile, mapping_name: str, change: Change, reasons: list[str],
+                   waiting: tuple[LookupKey, ...] = ()) -> Decision:
+    """A record that cannot sync, for these reasons: `MAPPING: table key: reason; reason`. `waiting`: the lookups it
+    cannot sync without (its error names them, and it is tried again when one is coupled)."""
+    mapping = mapping_file.get(mapping_name)
     message = f"{mapping.name}: {mapping.side(change.source).table} {change.key}: " + "; ".join(
         dict.fromkeys(reasons))
-    return Decision("failed", message, counts={"failed": 1}, error=message)
+    return Decision("failed", message, counts={"failed": 1}, error=message, waiting=waiting)
+
+
+def _recheck(mapping: TableMapping, system: System, key: str) -> parking.Parked:
+    """A notice to decide `key` again, due now: its pair was settled from the other side while it was failing."""
+    side = mapping.side(system)
+    return parking.Parked(mapping.name, system, key, notice(system, side.schema_, side.table, side.key, key, "recheck"),
+                          "its partner synced after a failure: decided again")
 
 
 def _coupling(mapping: str, change: CouplingChange) -> Coupling:

@@ -39,6 +39,8 @@ class Incoming:
     partition: int | None = None
     offset: int | None = None
     parked_id: int | None = None
+    keep: System | None = None
+    """An operator's resolution of a conflict (`cdc resolve`): this side's values win."""
 
     @property
     def source(self) -> System:

@@ -325,6 +325,7 @@ class Worker:
                 incoming = self._parked_item(p)
                 if isinstance(incoming, str):
                     dropped.append(p.id)
+                    await job_errors.close(self.state, p.mapping, p.system, [p.key], ("parked",))
                     await job_errors.record_error(self.state, None, p.mapping, p.system, p.key, None, None,
                                                   f"parked change cannot be used any more: {incoming}",
                                                   detail=p.reason, event=p.event)
@@ -358,7 +359,7 @@ class Worker:
             return "the sync's own write"
         for mapping, change in found:
             if mapping.name == p.mapping:
-                return Incoming(event, p.event, mapping, change, parked_id=p.id)
+                return Incoming(event, p.event, mapping, change, parked_id=p.id, keep=p.keep)
         return f"{p.system} table {event.source.table} is not read by mapping {p.mapping}"
 
 

@@ -227,3 +227,12 @@ def decode_key(raw: bytes | None) -> dict[str, Any] | None:
     except (UnicodeDecodeError, json.JSONDecodeError):
         return None
     return key if isinstance(key, dict) else None
+
+
+def notice(system: str, schema: str, table: str, key_column: str, key: str, why: str) -> dict[str, Any]:
+    """An event (as its JSON object) that says only "decide this record again": the worker reads its key and
+    re-reads the row, as for any event. Stored on a conflict's error (to retry or resolve it) and parked for a
+    record whose partner was settled while its own change may have been consumed."""
+    return ChangeEvent(op="u", after={key_column: key}, source=Source(table=table, schema=schema),
+                       event_id=f"notice:{why}:{system}:{table}:{key}", system=system).model_dump(
+        mode="json", by_alias=True)

@@ -10,9 +10,9 @@ from datetime import UTC, datetime
 from enum import StrEnum
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from cdc import terminal
 from cdc.cli import app, fail, settings
 from cdc.settings import SYSTEMS, Settings, System
 
@@ -102,7 +102,7 @@ def status(as_json: bool = typer.Option(False, "--json", help="Print JSON instea
             _lsn(lag.confirmed_lsn), "-" if lag.lag_bytes is None else _bytes(lag.lag_bytes),
             "unknown" if lag.oldest_unpublished_age is None else f"{lag.oldest_unpublished_age:.1f} s",
             _when(lag.last_published_at))
-    Console().print(table)
+    terminal.console().print(table)
 
 
 async def _status(s: Settings) -> list:

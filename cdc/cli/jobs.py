@@ -1,4 +1,5 @@
-"""`cdc` commands on the state database: `db migrate`, `jobs`, `job`, `errors [purge]`, `retry`, `skip`."""
+"""`cdc` commands on the state database: `db migrate`, `jobs`, `job`, `errors [purge]`, `parked`, `retry`, `skip`,
+`resolve`."""
 
 from __future__ import annotations
 
@@ -13,9 +14,9 @@ from uuid import UUID
 
 import asyncpg
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from cdc import terminal
 from cdc.cli import app, fail, settings, usage
 from cdc.database import connect, describe
 from cdc.mapping.load import load_mapping_file
@@ -143,7 +144,7 @@ def list_jobs(
         counts = " ".join(f"{_SHORT[name]} {value}" for name, value in j.counts.as_dict().items() if value)
         table.add_row(str(j.id)[:8], j.mapping, j.kind, j.direction or "", j.status,
                       _when(j.started_at, "%m-%d %H:%M:%S"), counts or "-", j.message or "")
-    Console().print(table)
+    terminal.console().print(table)
 
 
 @app.command("job")
@@ -170,7 +171,7 @@ def show_job(
     if as_json:
         _print_json({**_job_json(job), "errors": [dataclasses.asdict(e) for e in errors]})
         return
-    console = Console()
+    console = terminal.console()
     about = Table.grid(padding=(0, 2))
     for label, value in (("id", str(job.id)), ("mapping", job.mapping), ("kind", job.kind),
                          ("direction", job.direction or ""), ("status", job.status),
@@ -191,34 +192,71 @@ def show_job(
 # ---------------------------------------------------------------- errors
 
 def _errors_table(errors: list[job_errors.JobError]) -> Table:
-    table = Table("id", "mapping", "source", "destination", "state", "times", "last seen", "message")
+    table = Table("id", "mapping", "source", "destination", "state", "times", "since", "last seen", "message")
     for e in errors:
         destination = f"{e.destination_system}:{e.destination_key}" if e.destination_key else ""
-        table.add_row(str(e.id), e.mapping, f"{e.source_system}:{e.source_key}", destination, e.state,
-                      str(e.occurrences), _when(e.updated_at), e.message)
+        state = e.state if e.kind == "failure" else f"{e.state} {e.kind}"
+        table.add_row(str(e.id), e.mapping, f"{e.source_system}:{e.source_key}", destination, state,
+                      str(e.occurrences), _when(e.created_at), _when(e.updated_at), e.message)
     return table
+
+
+def _state_option(value: str | None) -> job_errors.State | None:
+    if value is not None and value not in job_errors.STATES:
+        raise typer.BadParameter(f"{value!r} is not one of {', '.join(job_errors.STATES)}", param_hint="--state")
+    return value  # type: ignore[return-value]
 
 
 @errors_app.callback()
 def list_errors(
     ctx: typer.Context,
-    open_only: bool = typer.Option(False, "--open", help="Only errors still open."),
+    open_only: bool = typer.Option(False, "--open", help="Open and parked errors (the default)."),
+    every: bool = typer.Option(False, "--all", help="Errors in every state, resolved, retried and ignored too."),
+    state: str | None = typer.Option(None, "--state", "-s", help=f"Only this state: {', '.join(job_errors.STATES)}."),
     mapping: str | None = typer.Option(None, "--mapping", "-m", help="Only this mapping."),
     limit: int = typer.Option(100, "--limit", "-n", min=1, max=MAX_LIST,
                               help="At most this many, most recent first."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ) -> None:
-    """Job errors, most recently seen first."""
+    """Job errors, most recently seen first: those waiting for someone (open) or for a lookup (parked), unless
+    --all or --state says otherwise. States: open, parked, resolved (its record synced since), retried, ignored."""
     if ctx.invoked_subcommand is not None:
         return
     _known_mapping(mapping)
-    found = _state(lambda conn: job_errors.list_errors(conn, open_only, mapping, limit))
+    chosen = _state_option(state)
+    if sum((open_only, every, chosen is not None)) > 1:
+        usage("--open, --all and --state exclude each other")
+    waiting = chosen is None and not every
+    found = _state(lambda conn: job_errors.list_errors(conn, waiting, mapping, limit, state=chosen))
     if as_json:
         _print_json([dataclasses.asdict(e) for e in found])
     elif not found:
-        typer.echo("no open errors" if open_only else "no errors")
+        typer.echo(f"no {chosen} errors" if chosen else "no open errors" if waiting else "no errors")
     else:
-        Console().print(_errors_table(found))
+        terminal.console().print(_errors_table(found))
+
+
+@app.command("parked")
+def list_parked(
+    mapping: str | None = typer.Option(None, "--mapping", "-m", help="Only this mapping."),
+    limit: int = typer.Option(100, "--limit", "-n", min=1, help="At most this many, most recent first."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+) -> None:
+    """Changes waiting for a lookup to be coupled (errors in state parked): what each waits for, since when, how
+    often it was tried. The worker tries each again with backoff (up to every 5 minutes); couple the lookup
+    (`cdc couple`, or sync its mapping) and it goes through at its next try."""
+    found = _state(lambda conn: job_errors.list_errors(conn, mapping=mapping, limit=limit, state="parked"))
+    if as_json:
+        _print_json([dataclasses.asdict(e) for e in found])
+        return
+    if not found:
+        typer.echo("no parked changes")
+        return
+    table = Table("id", "mapping", "record", "waiting for", "since", "tries", "next try", "changes waiting")
+    for e in found:
+        table.add_row(str(e.id), e.mapping, f"{e.source_system}:{e.source_key}", e.message, _when(e.created_at),
+                      str(e.occurrences), _when(e.next_attempt_at), str(e.waiting or 0))
+    terminal.console().print(table)
 
 
 @errors_app.command("purge")
@@ -287,3 +325,56 @@ def skip(error_id: int = IdArgument) -> None:
     record = f"{error.mapping} {error.source_system.upper()} record {error.source_key!r}"
     typer.echo(f"error #{error.id} ignored; {record} "
                + ("is skipped until `cdc retry`" if coupled else "is not coupled, nothing to skip"))
+
+
+@app.command("resolve")
+def resolve(
+    error_id: int = typer.Argument(..., metavar="ID", help="The conflict's error id (cdc errors)."),
+    keep: str = typer.Option(..., "--keep", help="Whose values win: erp or crm."),
+    wait: float = typer.Option(60.0, "--wait", min=0, help="Seconds to wait for a worker to apply it (0: queue "
+                                                            "and return)."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Resolve a conflict: keep one side's values, write them to the other side, and close the error.
+
+    A worker applies it with its own decision (locks, fingerprints, exactly once); without a worker in the consumer
+    group, one runs in this process meanwhile. Exit 1 when it was not resolved (the error says why) or no worker
+    applied it within --wait.
+    """
+    if keep not in ("erp", "crm"):
+        raise typer.BadParameter(f"{keep!r} is not erp or crm", param_hint="--keep")
+    from cdc.mapping.load import load_mapping_file
+    from cdc.orchestrator.resolution import resolve as resolve_conflict
+
+    s = settings()
+    try:
+        result = asyncio.run(resolve_conflict(s, load_mapping_file(s.mapping_file), error_id, keep,  # type: ignore[arg-type]
+                                              wait=wait))
+    except job_errors.NotResolvable as exc:
+        fail(str(exc))
+        return
+    if result is None:
+        fail(f"no error #{error_id}")
+        return
+    if as_json:
+        _print_json({"error": dataclasses.asdict(result.error), "keep": result.keep, "outcome": result.outcome,
+                     "now": dataclasses.asdict(result.now) if result.now else None,
+                     "worker_started": result.worker_started})
+    else:
+        error = result.error
+        pair = f"{error.mapping} ERP {error.source_key} ↔ CRM {error.destination_key}"
+        if result.outcome == "resolved":
+            target = "CRM" if keep == "erp" else "ERP"
+            typer.echo(f"error #{error.id} resolved: the {target} now holds the {keep.upper()}'s values ({pair})")
+        elif result.outcome == "failed":
+            why = result.now.message if result.now is not None else "see cdc errors"
+            typer.echo(f"error #{error.id} not resolved: {why}")
+        elif wait == 0:
+            typer.echo(f"error #{error.id}: resolution queued for the worker")
+        else:
+            typer.echo(f"error #{error.id}: resolution queued; no worker applied it within {wait:g} s "
+                       "(is a worker running? `cdc status`)")
+        if result.worker_started:
+            typer.echo("applied by a worker started in this process (no `cdc worker` was running)")
+    if result.outcome != "resolved" and not (result.outcome == "queued" and wait == 0):
+        raise typer.Exit(1)

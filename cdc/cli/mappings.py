@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sys
 from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Annotated, Any
 
 import asyncpg
 import typer
-from rich.console import Console
 from rich.table import Table as RichTable
 
+from cdc import terminal
 from cdc.catalog import read_mapped_tables
 from cdc.cli import app, settings
 from cdc.database import connect, describe
@@ -65,7 +64,7 @@ def show(file: FileArgument = None,
         table.add_row(m.name, f"{m.erp.table} ↔\n{m.crm.table}", m.direction,
                       "yes" if m.sync_only_coupled else "no", m.conflict, m.deletion,
                       "\n".join(dependencies(m)), filters)
-    Console(width=None if sys.stdout.isatty() else 160).print(table)
+    terminal.console().print(table)
 
 
 def _load(path: Path) -> MappingFile:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from cdc import terminal
 from cdc.cli import app, settings
 from cdc.stack import control
 
@@ -43,5 +43,5 @@ def _print_status() -> bool:
     for name, s in (("postgresql", pg), ("kafka", kafka)):
         state = "answering" if s.answering else ("running, not answering" if s.running else "stopped")
         table.add_row(name, s.address, str(s.pid or "-"), state, str(s.log_file))
-    Console().print(table)
+    terminal.console().print(table)
     return pg.answering and kafka.answering

@@ -12,6 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from cdc import terminal
 from cdc.cli import app, settings
 from cdc.monitoring.health import Readiness, assess, ready_max_lag
 from cdc.monitoring.model import Snapshot
@@ -31,7 +32,7 @@ def status(as_json: bool = typer.Option(False, "--json", help="Print JSON instea
     if as_json:
         typer.echo(json.dumps(as_dict(snapshot, ready), indent=2, default=str))
     else:
-        show(snapshot, ready, Console())
+        show(snapshot, ready, terminal.console())
     if not ready.ready:
         raise typer.Exit(1)
 
@@ -51,6 +52,7 @@ def as_dict(snapshot: Snapshot, ready: Readiness) -> dict[str, Any]:
                    for t in snapshot.topics],
         "capture": [c.model_dump(mode="json") for c in snapshot.capture],
         "errors_open": snapshot.errors_open,
+        "errors_parked": snapshot.errors_parked,
         "jobs": [j.model_dump(mode="json") for j in snapshot.jobs],
         "problems": snapshot.problems,
         "taken_at": snapshot.taken_at.isoformat(),
@@ -89,7 +91,8 @@ def show(snapshot: Snapshot, ready: Readiness, console: Console) -> None:
     if dlq is not None and dlq.exists:
         line += f"; dead letters {dlq.retained:,}"
     console.print(line, highlight=False, markup=False)
-    console.print(f"open errors: {fmt_number(snapshot.errors_open)}", highlight=False, markup=False)
+    console.print(f"open errors: {fmt_number(snapshot.errors_open)}; parked changes: "
+                  f"{fmt_number(snapshot.errors_parked)} (cdc errors, cdc parked)", highlight=False, markup=False)
 
     if snapshot.jobs:
         jobs = Table("job", "mapping", "kind", "status", "started", "duration", "counts", title="last jobs",

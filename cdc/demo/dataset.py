@@ -6,9 +6,17 @@ draws from its own random stream and ERP rows never draw from a CRM stream, so t
 whichever systems are generated and whatever the overlap: loading `--erp` and `--crm` separately gives what
 `--both` gives.
 
-Overlap: a share of customers (with their contacts), salespeople, items and resources exists on both sides
-with identical match fields (the `match_on` columns of the default mappings). A few ERP records have a
-deliberate near-duplicate in the CRM instead, listed in `Dataset.near_duplicates`.
+Overlap: a share of customers (with their contacts), items and resources exists on both sides with identical
+match fields (the `match_on` columns of the default mappings). A few ERP records have a deliberate near-duplicate
+in the CRM instead, listed in `Dataset.near_duplicates`. Every salesperson customers have is a CRM user too
+(SALESPEOPLE carries CRM users to the ERP, so the CRM is where salespeople come from); the CRM has more users.
+
+The data syncs cleanly with the default mappings except a handful of deliberate cases, listed with their reason in
+`Dataset.deliberate`, so the demo shows what a healthy installation looks like, and what its errors look like:
+a salesperson who left (`OLD`, only in the ERP) and the two customers still assigned to them, the person contacts
+of one blocked customer (outside the CUSTOMER filter), and those of one CRM account that is not a customer
+(a partner, outside it too). Other blocked customers, and other CRM accounts outside the filter, have no person
+contacts (they would fail in the same way).
 """
 
 from __future__ import annotations
@@ -79,6 +87,8 @@ PAYMENT_TERMS = (("30D", 50), ("14D", 20), ("60D", 10), ("COD", 5), ("", 15))
 PAYMENT_TERMS_CRM = {"14D": 1, "30D": 2, "60D": 3, "COD": 4}
 CREDIT_LIMITS = tuple(Decimal(v) for v in ("0", "5000", "10000", "25000", "50000", "100000"))
 CONTACTS_PER_COMPANY = (0.08, 0.25, 0.50, 0.75, 0.90, 1.0)  # cumulative P(0..5 contacts): 2.5 on average
+FORMER_SALESPERSON = ("OLD", "Former salesperson (left)", f"former.salesperson@{OWN_DOMAIN}")
+"""Code, name and e-mail of a salesperson who left: blocked, only in the ERP, still assigned to two customers."""
 NEAR_DUPLICATE_KINDS = ("name_case", "name_space", "email_typo", "email_case")
 """How a near-duplicate CRM account differs from its ERP customer:
 name_case: name in another case, email one character off; name_space: extra spaces in the name, email one
@@ -128,6 +138,20 @@ class NearDuplicate(NamedTuple):
     kind: str
 
 
+class Deliberate(NamedTuple):
+    """A record of the data set that cannot sync with the default mappings, on purpose, and why."""
+
+    system: System
+    table: str
+    key: str
+    why: str
+
+
+def former_customers(customers: int) -> frozenset[int]:
+    """The indexes of the customers still assigned to the salesperson who left (none in very small data sets)."""
+    return frozenset({customers // 4, 3 * customers // 4}) if customers >= 8 else frozenset()
+
+
 def uuid(rng: random.Random) -> UUID:
     return UUID(int=rng.getrandbits(128), version=4)
 
@@ -143,6 +167,8 @@ class Dataset:
         self.shape = shape
         self.systems = tuple(systems)
         self.near_duplicates: list[NearDuplicate] = []
+        self.deliberate: list[Deliberate] = []
+        self._blocked_example: str | None = None  # the blocked customer whose person contacts stay
         self._erp = "erp" in self.systems
         self._crm = "crm" in self.systems
         self._companies = words.Companies()
@@ -183,10 +209,10 @@ class Dataset:
             batch["crm", "uomschedule"].append((self._crm_unit[name], name, description, state))
 
         total = self.shape.salespeople
-        shared = set(self.stream("overlap-salespeople").sample(range(total), self.shape.shared(total)))
+        crm_only = total - self.shape.shared(total)  # CRM users who are no salesperson (yet)
         codes: dict[str, int] = {}
         home = words.COUNTRIES[0]
-        for i in range(total):
+        for _ in range(total):
             first, last = words.person(rng, home)
             initials = (words.slug(first)[0] + words.slug(last, "")[0]).upper()
             codes[initials] = codes.get(initials, 0) + 1
@@ -195,13 +221,14 @@ class Dataset:
             phone = words.digits(rng, home.mobile)
             batch["erp", "salesperson"].append((code, name, email, phone, rng.random() < 0.05))
             self._salespeople.append(code)
-            if i in shared:
-                self._salesperson_user[code] = uuid(crm)
-                batch["crm", "systemuser"].append((self._salesperson_user[code], name, email, phone,
-                                                   False, True, False))
+            self._salesperson_user[code] = uuid(crm)
+            batch["crm", "systemuser"].append((self._salesperson_user[code], name, email, phone,
+                                               False, True, False))
+        former, former_name, former_email = FORMER_SALESPERSON
+        batch["erp", "salesperson"].append((former, former_name, former_email, "", True))
         self._owners = list(self._salesperson_user.values())
         if self._crm:
-            for _ in range(total - len(shared)):
+            for _ in range(crm_only):
                 self._owners.append(uuid(crm))
                 batch["crm", "systemuser"].append(
                     (self._owners[-1], *self._user(crm, home), False, True, False))
@@ -233,8 +260,13 @@ class Dataset:
         rng, people, crm = self.stream("customers"), self.stream("contacts"), self.stream("crm-customers")
         kind = bytearray(shape.customers)  # 0 ERP only, 1 on both sides, 2+ near-duplicate kind
         shared = shape.shared(shape.customers)
-        picks = self.stream("overlap-customers").sample(range(shape.customers),
-                                                         shared + shape.near_duplicates)
+        former = former_customers(shape.customers)
+        wanted = shared + shape.near_duplicates
+        # the customers of the salesperson who left exist only in the ERP (a CRM twin would be coupled by match,
+        # and write its owner over the ERP's salesperson), unless every customer is wanted on both sides
+        candidates = [i for i in range(shape.customers) if i not in former]
+        picks = self.stream("overlap-customers").sample(
+            candidates if wanted <= len(candidates) else range(shape.customers), wanted)
         for n, i in enumerate(picks):
             kind[i] = 1 if n < shared else 2 + n % len(NEAR_DUPLICATE_KINDS)
         terms_cum = words.running_totals([w for _, w in PAYMENT_TERMS])
@@ -243,21 +275,40 @@ class Dataset:
             company = self._companies.make(rng)
             no = f"C{i + 1:05d}"
             salesperson = words.pick(rng, self._salespeople) if rng.random() < 0.9 else None
+            if i in former:
+                salesperson = FORMER_SALESPERSON[0]
             currency = company.origin.currency if rng.random() < 0.9 else LOCAL_CURRENCY
             currency_code = None if currency == LOCAL_CURRENCY else currency
             payment_terms = PAYMENT_TERMS[words.weighted(rng, terms_cum)][0]
             credit_limit = words.pick(rng, CREDIT_LIMITS)
             r = rng.random()
             blocked = "all" if r < 0.03 else "invoice" if r < 0.04 else "ship" if r < 0.05 else ""
+            if i in former:
+                blocked = ""  # in the CUSTOMER filter: its salesperson is what keeps it from syncing
             customer = (no, company.name, company.address, company.address_2, company.city, company.post_code,
                         company.county, company.country, company.phone, company.email, company.home_page,
                         salesperson, currency_code, payment_terms, credit_limit, blocked)
             contacts = self._erp_contacts(people, company, no)
+            mirrored = contacts
+            if i in former:
+                contacts = mirrored = _out_of_scope(contacts)
+                self.deliberate.append(Deliberate(
+                    "erp", "customer", no, f"its salesperson {FORMER_SALESPERSON[0]} left the company: it exists only "
+                    "in the ERP, and SALESPEOPLE carries CRM users to the ERP only"))
+            elif blocked == "all":
+                if self._blocked_example is None and _out_of_scope(contacts) != contacts:
+                    self._blocked_example = no  # its person contacts stay (not mirrored: the ERP's example)
+                    mirrored = _out_of_scope(contacts)
+                    self.deliberate += [Deliberate("erp", "contact", c[0], f"its customer {no} is blocked: "
+                                                   "outside the CUSTOMER filter, never coupled")
+                                        for c in contacts if c not in mirrored]
+                else:
+                    contacts = mirrored = _out_of_scope(contacts)
             if self._erp:
                 batch["erp", "customer"].append(customer)
                 batch["erp", "contact"].extend(contacts)
             if self._crm and kind[i]:
-                self._mirror(crm, batch, customer, contacts, kind[i])
+                self._mirror(crm, batch, customer, mirrored, kind[i])
             if len(batch["erp", "customer"]) + len(batch["crm", "account"]) >= block:
                 yield self._select(batch)
                 batch = self._empty()
@@ -326,6 +377,7 @@ class Dataset:
         rng = self.stream("crm-accounts")
         total = shape.customers - shape.shared(shape.customers) - shape.near_duplicates
         batch = self._empty()
+        example = False  # the one account outside the CUSTOMER filter whose contacts stay
         for _ in range(total):
             company = self._companies.make(rng)
             account = uuid(rng)
@@ -333,14 +385,22 @@ class Dataset:
             r = rng.random()
             customer_type = 3 if r < 0.9 else 8 if r < 0.94 else words.pick(rng, (1, 2, 5, 9, 10))
             terms = words.pick(rng, (1, 2, 2, 2, 3, 4, None))
+            owner, limit = words.pick(rng, self._owners), words.pick(rng, CREDIT_LIMITS)
+            state = 1 if rng.random() < 0.04 else 0
             batch["crm", "account"].append(
                 (account, "", company.name, company.address, company.address_2, company.city,
                  company.post_code, company.county, company.country, company.phone, company.email,
-                 company.home_page,
-                 words.pick(rng, self._owners), currency, terms, words.pick(rng, CREDIT_LIMITS),
-                 customer_type, 1 if rng.random() < 0.04 else 0))
-            staff = _staff(rng, company)
-            batch["crm", "contact"].extend((uuid(rng), *person, account, 0) for person in staff)
+                 company.home_page, owner, currency, terms, limit, customer_type, state))
+            staff = [(uuid(rng), *person, account, 0) for person in _staff(rng, company)]
+            outside = customer_type != 3 or state == 1
+            if outside and not example and staff and customer_type != 3 and state == 0:
+                example = True
+                self.deliberate += [Deliberate("crm", "contact", str(c[0]), f"its account {company.name!r} is not "
+                                               f"a customer (type {customer_type}): outside the CUSTOMER filter, "
+                                               "never coupled") for c in staff]
+            elif outside:
+                staff = []  # people of partners, competitors and inactive accounts: none in the demo data
+            batch["crm", "contact"].extend(staff)
             if rng.random() < 0.02:  # a contact without an account: out of the CONTACTS mapping's scope
                 first, last = words.person(rng, company.origin)
                 contact = uuid(rng)
@@ -444,6 +504,11 @@ def collect(shape: Shape, systems: Iterable[System] = SYSTEMS) -> tuple[dict[tup
         for key, chunk in batch.items():
             rows[key].extend(chunk)
     return rows, dataset
+
+
+def _out_of_scope(contacts: list[Row]) -> list[Row]:
+    """The ERP contacts outside the CONTACTS mapping's filter (companies, people of no customer)."""
+    return [c for c in contacts if c[1] != "person" or c[-1] is None]
 
 
 def _staff(rng: random.Random, company: words.Company) -> list[Row]:

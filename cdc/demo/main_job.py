@@ -10,11 +10,13 @@ import asyncio
 import contextlib
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import asyncpg
 from rich.console import Console
 
 from cdc import database
+from cdc.demo.dataset import FORMER_SALESPERSON
 from cdc.demo.seed import seed
 from cdc.demo.setup import create_databases, drop_database
 from cdc.demo.workload import generate
@@ -22,11 +24,13 @@ from cdc.mapping.load import load_mapping_file
 from cdc.monitoring import server
 from cdc.orchestrator.full_sync import full_sync, keep_creating
 from cdc.orchestrator.progress import LineReporter
+from cdc.orchestrator.workers import group_members
 from cdc.settings import SYSTEMS, Settings
 from cdc.stack import control
 from cdc.stack.postgres import psql_command
+from cdc.state import job_errors
 from cdc.state.migrate import migrate
-from cdc.supervisor import Supervisor, components
+from cdc.supervisor import InThread, Supervisor, components
 
 
 @dataclass(frozen=True)
@@ -67,32 +71,40 @@ async def run_demo(settings: Settings, options: DemoOptions, stop: asyncio.Event
     logs = settings.home.resolve() / "logs"
     supervisor = Supervisor(components(workers=1, dashboard=True), metrics_dir=settings.home.resolve() / "metrics",
                             log_dir=logs)
-    service_stop = asyncio.Event()
-    service = asyncio.create_task(supervisor.run(service_stop))
-    load_task: asyncio.Task | None = None
     try:
-        await _wait_for_slots(settings, stop)
-        say("[bold]4/5[/] full synchronization (dependency order)…")
-        mapping_file = load_mapping_file(settings.mapping_file)
-        result = await full_sync(settings, mapping_file, stop=stop, reporter=LineReporter())
-        if stop.is_set():
-            return
-        await keep_creating(settings, [m.name for m in mapping_file.mappings])
-        say(f"    full sync {result.status}; new records now flow both ways")
-        if options.load > 0:
-            load_task = asyncio.create_task(generate(settings, rate=options.load, stop=stop, seed=options.seed))
-        if not await _listening(*dashboard, stop):
-            say(f"    the dashboard does not answer yet: see {logs}/dashboard.log")
-        _tell(console, settings, options, logs, server.url(*dashboard))
+        # on a loop of its own: the full sync below keeps this one busy, and would delay the restarts it logs
+        async with InThread(supervisor):
+            await _live(settings, options, stop, console, logs, dashboard)
+    finally:
+        say("demo stopped (the stack keeps running: `cdc stack down` stops it)")
+
+
+async def _live(settings: Settings, options: DemoOptions, stop: asyncio.Event, console: Console, logs: Path,
+                dashboard: tuple[str, int]) -> None:
+    """Full sync once capture and the worker are up, then the live sync (and the load) until `stop`."""
+    say = console.print
+    await _wait_for_slots(settings, stop)
+    await _wait_for_worker(settings, stop)
+    say("[bold]4/5[/] full synchronization (dependency order)…")
+    mapping_file = load_mapping_file(settings.mapping_file)
+    result = await full_sync(settings, mapping_file, stop=stop, reporter=LineReporter())
+    if stop.is_set():
+        return
+    await keep_creating(settings, [m.name for m in mapping_file.mappings])
+    say(f"    full sync {result.status}; new records now flow both ways")
+    _tell_errors(console, await _errors_left(settings))
+    load_task = None
+    if options.load > 0:
+        load_task = asyncio.create_task(generate(settings, rate=options.load, stop=stop, seed=options.seed))
+    if not await _listening(*dashboard, stop):
+        say(f"    the dashboard does not answer yet: see {logs}/dashboard.log")
+    _tell(console, settings, options, logs, server.url(*dashboard))
+    try:
         await stop.wait()
     finally:
-        service_stop.set()
-        with contextlib.suppress(Exception):
-            await service
         if load_task is not None:
             with contextlib.suppress(Exception):
                 await load_task
-        say("demo stopped (the stack keeps running: `cdc stack down` stops it)")
 
 
 async def _customers(settings: Settings) -> int:
@@ -138,6 +150,46 @@ async def _listening(host: str, port: int, stop: asyncio.Event, timeout: float =
             await writer.wait_closed()
         return True
     return False
+
+
+DELIBERATE = ("The demo data's deliberate cases, so you can see what errors look like: a salesperson who left "
+              f"({FORMER_SALESPERSON[0]}, blocked) exists only in the ERP, and SALESPEOPLE carries CRM users to the "
+              "ERP only, so the two customers still assigned to them cannot get an account owner; one blocked "
+              "customer (outside the CUSTOMER filter) has contacts, and so has one CRM account that is a partner, "
+              "not a customer. Everything else is coupled and in sync: `cdc verify`.")
+
+
+async def _errors_left(settings: Settings) -> list[job_errors.JobError]:
+    """The open and parked errors once the full sync has run."""
+    conn = await database.connect(settings.dsn("state"), role="state")
+    try:
+        return await job_errors.list_errors(conn, open_only=True, limit=1000)
+    finally:
+        await conn.close()
+
+
+def _tell_errors(console: Console, errors: list[job_errors.JobError], shown: int = 20) -> None:
+    if not errors:
+        console.print("    no open errors")
+        return
+    console.print(f"    {len(errors)} record(s) cannot sync (`cdc errors`, the dashboard's Errors page):",
+                  highlight=False, markup=False)
+    for e in sorted(errors, key=lambda e: (e.mapping, e.source_system, e.source_key))[:shown]:
+        console.print(f"      #{e.id} {e.state}: {e.message}", highlight=False, markup=False, soft_wrap=True)
+    if len(errors) > shown:
+        console.print(f"      ... and {len(errors) - shown} more")
+    console.print(f"    {DELIBERATE}", highlight=False, markup=False, soft_wrap=True)
+
+
+async def _wait_for_worker(settings: Settings, stop: asyncio.Event, timeout: float = 120) -> None:
+    """The supervised worker has joined the consumer group: the full sync's replays are its work (a command finding
+    no worker runs one of its own, in this process)."""
+    deadline = time.monotonic() + timeout
+    while not stop.is_set() and not await group_members(settings):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the worker did not join group {settings.consumer_group}: see "
+                               f"{settings.home}/logs/worker-1.log")
+        await asyncio.sleep(0.5)
 
 
 def _tell(console: Console, settings: Settings, options: DemoOptions, logs: object, dashboard: str) -> None:

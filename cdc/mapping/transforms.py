@@ -12,6 +12,7 @@ from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
+from cdc.catalog import convert, kind_of_value
 from cdc.mapping.model import (
     FieldMapping,
     FormatDate,
@@ -38,7 +39,8 @@ class ValueMappingError(ValueError):
 
     def __init__(self, field: FieldMapping, value: Any, towards: System) -> None:
         self.field, self.value, self.towards = field, value, towards
-        super().__init__(f"field {field.label}: value {value!r} is not in the value map (towards {towards})")
+        shown = repr(value) if isinstance(value, str | bool) or value is None else str(value)
+        super().__init__(f"field {field.label}: value {shown} is not in the value map (towards {towards})")
 
 
 def apply(transforms: Sequence[Transform], value: Any) -> Any:
@@ -117,22 +119,36 @@ def truncate_to(value: Any, max_length: int | None) -> Any:
 def map_value(field: FieldMapping, value: Any, towards: System) -> Any:
     """The field's value map applied: ERP value -> CRM value towards the CRM, the reverse towards the ERP.
 
-    Keys and values compare as text (a CRM option 2 matches a map entry `'30D': 2` or `'30D': '2'`). NULL maps
-    to NULL unless the map lists it (`'': null` turns an empty ERP code into a NULL CRM option and back).
+    A key (towards the CRM) or a mapped value (towards the ERP) matches the record's value when it converts to that
+    value's type and is equal there — what `cdc mappings validate` checks them against (`cdc.catalog.convert`): a
+    boolean column's `true`, `'true'`, `yes` and `1` all match True, a numeric column's `'30'` matches 30.00, an
+    integer option 2 matches `'2'`. NULL maps to NULL unless the map lists it (`'': null` turns an empty ERP code
+    into a NULL CRM option and back).
     """
     if field.value_map is None:
         return value
     if towards == "crm":
         if value is None:
             return None
-        key = str(value)
-        if key not in field.value_map:
-            raise ValueMappingError(field, value, towards)
-        return field.value_map[key]
+        for key, mapped in field.value_map.items():
+            if same_value(key, value):
+                return mapped
+        raise ValueMappingError(field, value, towards)
     for key, mapped in field.value_map.items():
-        if (mapped is None and value is None) or (
-                mapped is not None and value is not None and str(mapped) == str(value)):
+        if (mapped is None and value is None) or (mapped is not None and value is not None and
+                                                  same_value(mapped, value)):
             return key
     if value is None:
         return None
     raise ValueMappingError(field, value, towards)
+
+
+def same_value(written: Any, value: Any) -> bool:
+    """Whether `written` (a value-map key or value, as YAML gave it) stands for the typed `value`."""
+    kind = kind_of_value(value)
+    if kind is None or kind == "text":
+        return str(written) == str(value)
+    try:
+        return bool(convert(written, kind) == value)
+    except ValueError:
+        return False

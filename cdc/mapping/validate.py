@@ -198,6 +198,8 @@ def _field_problems(f: FieldMapping, m: TableMapping, tables: dict[System, Table
         if "crm" in found:
             problems += [f"value map value: {line}" for value in f.value_map.values()
                          for line in _value_problems(value, found["crm"])]
+        if len(found) == 2:
+            problems += _value_map_problems(f, m, found)
         return problems
     if len(found) == 2:
         problems += _pair_problems(found)
@@ -205,6 +207,41 @@ def _field_problems(f: FieldMapping, m: TableMapping, tables: dict[System, Table
             if f.flows_from(source) and m.allows(source):
                 transforms = f.to_crm if source == "erp" else f.to_erp
                 problems += _transform_problems(transforms, source, found[source], found[other(source)])
+    return problems
+
+
+def _value_map_problems(f: FieldMapping, m: TableMapping, columns: dict[System, Column]) -> list[str]:
+    """What would fail at run time on a value map whose entries each fit their columns: a boolean source column
+    whose map lacks true or false fails every record holding it; two entries naming one source value (`'true'`
+    and `yes` on a boolean column, `'30'` and `'30.0'` on a number) leave the map ambiguous; and transforms
+    before the map take the source column's values (as for any field)."""
+    assert f.value_map is not None
+    problems: list[str] = []
+    for source in SYSTEMS:
+        if not (f.flows_from(source) and m.allows(source)):
+            continue
+        column = columns[source]
+        written = list(f.value_map) if source == "erp" else [v for v in f.value_map.values() if v is not None]
+        what = "key" if source == "erp" else "value"
+        seen: dict[Any, Any] = {}
+        for entry in written:
+            try:
+                value = convert(entry, column.kind) if column.kind is not None else entry
+            except ValueError:
+                continue  # reported above, as not converting
+            if value in seen and seen[value] != entry:
+                problems.append(f"value map {what}s {seen[value]!r} and {entry!r} are the same {source} value "
+                                f"{value!r} ({source} column {column.name}, {column.describe()})")
+            seen.setdefault(value, entry)
+        if column.kind == "bool":
+            for value in (True, False):
+                if value not in seen:
+                    problems.append(f"value map has no {what} for {str(value).lower()}: every record whose {source} "
+                                    f"column {column.name} ({column.describe()}) holds {str(value).lower()} would "
+                                    "fail")
+        transforms = f.to_crm if source == "erp" else f.to_erp
+        if transforms:
+            problems += _transform_problems(transforms, source, column, None)
     return problems
 
 
@@ -238,8 +275,9 @@ def _fit(a: Column, b: Column) -> bool:
 
 
 def _transform_problems(transforms: list[Transform], source: System, read: Column,
-                        written: Column) -> list[str]:
-    """Transforms take the source column's value (or the previous transform's) in turn."""
+                        written: Column | None) -> list[str]:
+    """Transforms take the source column's value (or the previous transform's) in turn; what they make goes into
+    `written` (None: into a value map, whose keys compare as text)."""
     problems: list[str] = []
     kind = read.kind
     for t in transforms:
@@ -254,7 +292,7 @@ def _transform_problems(transforms: list[Transform], source: System, read: Colum
                             f"(from {source} column {read.name})")
         if isinstance(t, FormatNumber | FormatDate):
             kind = "text"
-    if kind == "text" and read.kind != "text" and written.kind not in ("text", None):
+    if written is not None and kind == "text" and read.kind != "text" and written.kind not in ("text", None):
         problems.append(f"to_{other(source)} transforms make text, but {other(source)} column {written.name} "
                         f"is {written.describe()}")
     return problems

@@ -1,7 +1,8 @@
 """The dashboard: server-rendered pages that update live through server-sent events, the JSON behind them,
 `/metrics`, `/healthz` and `/readyz`.
 
-Pages: Topics, Capture, Jobs (and one job), Errors (Retry, Retry all, Skip), Mappings, Record lookup. Every request
+Pages: Topics, Capture, Jobs (and one job), Errors (Retry, Retry all, Skip, Keep ERP / Keep CRM for a conflict),
+Mappings, Record lookup. Every request
 passes `security.Guard` (token, loopback Host, CSRF cookie, security headers); every POST checks the CSRF token.
 """
 
@@ -98,6 +99,7 @@ def create_app(settings: Settings, *, interval: float = 2.0, history_seconds: fl
         Route("/errors/retry-all", retry_all, methods=["POST"]),
         Route("/errors/{id:int}/retry", retry_one, methods=["POST"]),
         Route("/errors/{id:int}/skip", skip_one, methods=["POST"]),
+        Route("/errors/{id:int}/resolve", resolve_one, methods=["POST"]),
         Route("/events", events),
         Route("/api/snapshot", api_snapshot),
         Route("/api/history", api_history),
@@ -287,6 +289,32 @@ async def skip_one(request: Request) -> Response:
         return _problem(request, exc, 503)
     log.get(component="dashboard").info("error skipped", error=error_id, found=outcome is not None)
     return _back(form, done="skip" if outcome is not None else "missing", error=error_id)
+
+
+async def resolve_one(request: Request) -> Response:
+    """Keep one side's values of a conflict (`cdc resolve`): queued for the worker, which writes them to the other
+    side and closes the error."""
+    form = await _form(request)
+    if isinstance(form, Response):
+        return form
+    error_id = request.path_params["id"]
+    keep = form.get("keep")
+    if keep not in SYSTEMS:
+        return Response("bad request: keep is erp or crm\n", status_code=400, media_type="text/plain")
+
+    async def work(conn: asyncpg.Connection) -> str:
+        try:
+            queued = await job_errors.resolve(conn, error_id, keep)  # type: ignore[arg-type]
+        except job_errors.NotResolvable:
+            return "unresolvable"  # nothing was written
+        return f"keep-{keep}" if queued is not None else "missing"
+
+    try:
+        outcome = await _act(request, work)
+    except (SectionFailed, CdcError) as exc:
+        return _problem(request, exc, 503)
+    log.get(component="dashboard").info("conflict resolution", error=error_id, keep=keep, outcome=outcome)
+    return _back(form, done=outcome, error=error_id)
 
 
 # ---------------------------------------------------------------- live updates

@@ -112,6 +112,9 @@ def families(snapshot: Snapshot) -> Iterator[Metric]:
 
     if snapshot.errors_open is not None:
         yield GaugeMetricFamily("cdc_errors_open", "Job errors still open.", value=snapshot.errors_open)
+    if snapshot.errors_parked is not None:
+        yield GaugeMetricFamily("cdc_errors_parked", "Changes parked, waiting for a lookup to be coupled.",
+                                value=snapshot.errors_parked)
     up = GaugeMetricFamily("cdc_service_up", "1 when the service answered the last check.", labels=["service"])
     for name, check in snapshot.services.items():
         up.add_metric([name], 1 if check.ok else 0)

@@ -109,6 +109,9 @@ class ErrorRow(Model):
     has_event: bool
     created_at: datetime
     updated_at: datetime
+    kind: str = "failure"  # or "conflict": one per coupled pair, resolved by keeping one side's values
+    next_attempt_at: datetime | None = None  # parked: when the worker tries it again
+    waiting: int | None = None  # parked: how many changes of the record wait
 
 
 class MappingRow(Model):
@@ -145,6 +148,7 @@ class Snapshot(Model):
     jobs: list[JobRow] = Field(default_factory=list)  # the newest jobs
     errors: list[ErrorRow] = Field(default_factory=list)  # the open errors, most recently seen first
     errors_open: int | None = None
+    errors_parked: int | None = None  # changes waiting for a lookup (errors in state parked)
     mappings: list[MappingRow] = Field(default_factory=list)
     job_counters: list[JobCounter] = Field(default_factory=list)  # summed over all jobs
     services: dict[str, ServiceCheck] = Field(default_factory=dict)
@@ -182,6 +186,7 @@ class Snapshot(Model):
             "rate_total": self.rate_total,
             "dead_letter_messages": dlq.retained if dlq is not None and dlq.exists else None,
             "errors_open": self.errors_open,
+            "errors_parked": self.errors_parked,
             "services": {name: check.ok for name, check in self.services.items()},
         }
 

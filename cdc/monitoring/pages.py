@@ -196,19 +196,24 @@ async def errors_page(data: PageData, params: Mapping[str, str]) -> Context:
     names = data.mapping_names()
     mapping = _choice(params.get("mapping") or None, names)
 
-    async def work(conn: asyncpg.Connection) -> tuple[list[ErrorRow], int]:
-        found = await job_errors.list_errors(conn, open_only=True, mapping=mapping, limit=500)
-        return [error_row(e) for e in found], await job_errors.open_count(conn)
+    state = _choice(params.get("state") or None, ("open", "parked"))
+
+    async def work(conn: asyncpg.Connection) -> tuple[list[ErrorRow], dict[str, int]]:
+        found = await job_errors.list_errors(conn, open_only=True, mapping=mapping, limit=500,
+                                             state=state)  # type: ignore[arg-type]
+        return [error_row(e) for e in found], await job_errors.counts(conn)  # type: ignore[return-value]
 
     problem = None
     errors: list[ErrorRow] = []
-    open_count: int | None = None
+    counts: dict[str, int | None] = {"open": None, "parked": None}
     try:
-        errors, open_count = await data.state(work)
+        errors, found_counts = await data.state(work)
+        counts.update(found_counts)
     except SectionFailed as exc:
         problem = str(exc)
-    return {"snapshot": snapshot, "errors": errors, "open_count": open_count, "mappings": names,
-            "filters": {"mapping": mapping or ""}, "problem": problem, "done": _done(params)}
+    return {"snapshot": snapshot, "errors": errors, "open_count": counts["open"], "parked_count": counts["parked"],
+            "mappings": names, "states": ("open", "parked"),
+            "filters": {"mapping": mapping or "", "state": state or ""}, "problem": problem, "done": _done(params)}
 
 
 def _done(params: Mapping[str, str]) -> str | None:
@@ -223,6 +228,12 @@ def _done(params: Mapping[str, str]) -> str | None:
         return f"Error {ident} ignored; its record is skipped until it is retried."
     if action == "missing":
         return f"No open error {ident}." if ident else "No open errors to retry."
+    if action in ("keep-erp", "keep-crm") and ident:
+        kept, other_side = ("ERP", "CRM") if action == "keep-erp" else ("CRM", "ERP")
+        return (f"Conflict {ident}: the {kept}'s values are queued to be written to the {other_side}; the error "
+                "closes when the worker has written them.")
+    if action == "unresolvable" and ident:
+        return f"Error {ident} is not an open conflict: nothing to resolve."
     return None
 
 

@@ -209,9 +209,9 @@ class Collector:
     async def _jobs(self, conn: asyncpg.Connection) -> list[JobRow]:
         return [job_row(j) for j in await jobs.list_jobs(conn, limit=self.jobs_limit)]
 
-    async def _errors(self, conn: asyncpg.Connection) -> tuple[list[ErrorRow], int]:
+    async def _errors(self, conn: asyncpg.Connection) -> tuple[list[ErrorRow], dict[str, int]]:
         found = await job_errors.list_errors(conn, open_only=True, limit=self.errors_limit)
-        return [error_row(e) for e in found], await job_errors.open_count(conn)
+        return [error_row(e) for e in found], await job_errors.counts(conn)  # type: ignore[return-value]
 
     async def _mappings(self, conn: asyncpg.Connection) -> list[MappingRow]:
         mapping_file = self.mapping_file
@@ -308,6 +308,7 @@ class Collector:
             taken_at=datetime.fromtimestamp(now, UTC), seconds=round(time.monotonic() - started, 4),
             consumer_group=self.settings.consumer_group, topics=topics, capture=capture,
             jobs=state.get("jobs", []), errors=state.get("errors", []), errors_open=state.get("errors_open"),
+            errors_parked=state.get("errors_parked"),
             mappings=state.get("mappings", []), job_counters=state.get("job_counters", []), services=services,
             problems=[self.redact(p) for p in dict.fromkeys(problems)])
 
@@ -321,9 +322,10 @@ class Collector:
         return reading, ServiceCheck(ok=True, seconds=round(time.monotonic() - started, 4))
 
     async def _state_parts(self, conn: asyncpg.Connection) -> dict[str, Any]:
-        errors, open_count = await self._errors(conn)
+        errors, counts = await self._errors(conn)
         mappings, counters = await self._slow_parts(conn)
-        return {"jobs": await self._jobs(conn), "errors": errors, "errors_open": open_count,
+        return {"jobs": await self._jobs(conn), "errors": errors, "errors_open": counts["open"],
+                "errors_parked": counts["parked"],
                 "mappings": mappings, "job_counters": counters}
 
 
@@ -355,4 +357,5 @@ def error_row(error: job_errors.JobError) -> ErrorRow:
                     source_key=error.source_key, destination_system=error.destination_system,
                     destination_key=error.destination_key, message=error.message, detail=error.detail,
                     state=error.state, occurrences=error.occurrences, has_event=error.event is not None,
-                    created_at=error.created_at, updated_at=error.updated_at)
+                    created_at=error.created_at, updated_at=error.updated_at, kind=error.kind,
+                    next_attempt_at=error.next_attempt_at, waiting=error.waiting)

@@ -5,7 +5,9 @@ It walks the plan like the real run (dependency order; per mapping the ERP side,
 each in-filter record with the worker's own code: `consumers.situation.load` (couplings, partner rows, lookups,
 match candidates) and the pure `consumers.decisions.record.decide`. What earlier steps would have done is kept
 in an overlay — couplings made, fields written — so a customer created in step one resolves its contacts' lookup
-later and a pair matched while replaying the ERP side is not matched again from the CRM side.
+later, and a pair matched while replaying the ERP side, whose CRM record got the ERP's values, is found in sync
+from the CRM side instead of "updated". Each decision is counted as the run's job counts it (its counters: a
+record coupled by match is also updated or unchanged), so a dry run's counts are the run's, mapping by mapping.
 
 Likely duplicates: records that would be created on the other side although a near match exists there (same
 match field ignoring case, whitespace and punctuation; same e-mail ignoring case, or one character apart), among
@@ -43,9 +45,9 @@ CATEGORIES = ("created", "coupled", "updated", "unchanged", "skipped", "failed")
 FAILURES_KEPT = 50
 NEAR_PER_RECORD = 3
 
-_CATEGORY = {"created": "created", "restored": "created", "coupled": "coupled", "applied": "updated",
-             "unchanged": "unchanged", "skipped": "skipped", "ignored": "skipped", "uncoupled": "skipped",
-             "deleted": "skipped", "failed": "failed", "conflict": "failed", "parked": "failed"}
+_CATEGORY = {"inserted": "created", "coupled": "coupled", "modified": "updated", "unchanged": "unchanged",
+             "skipped": "skipped", "failed": "failed", "uncoupled": "skipped", "deleted": "skipped"}
+"""The category of each job counter (replays never delete; a partner gone with deletion policy uncouple is rare)."""
 
 
 @dataclass
@@ -61,8 +63,8 @@ class Prediction:
     failures: list[dict[str, str]] = field(default_factory=list)
     duplicates: list[LikelyDuplicate] = field(default_factory=list)
 
-    def count(self, category: str) -> None:
-        setattr(self, category, getattr(self, category) + 1)
+    def count(self, category: str, n: int = 1) -> None:
+        setattr(self, category, getattr(self, category) + n)
 
     def counts(self) -> dict[str, int]:
         return {name: getattr(self, name) for name in CATEGORIES}
@@ -149,6 +151,11 @@ class Overlay:
         """The keys of `system`'s side the run would couple (a dict: key -> partner key)."""
         return self.pairs.get((mapping, system), {})
 
+    def source_row(self, rows_of: SideRows, row: dict[str, Any]) -> dict[str, Any]:
+        """A row a step replays, with the values earlier steps would have written into it."""
+        written = self.rows.get((rows_of.system, rows_of.side.table, rows_of.key_of(row)))
+        return {**row, **written} if written else row
+
     def patched(self, system: System, table: str, key: str, row: dict[str, Any] | None) -> dict[str, Any] | None:
         written = self.rows.get((system, table, key))
         if row is None or not written:
@@ -191,17 +198,18 @@ async def _predict(ro: ReadOnly, mapping_file: MappingFile, step: Step, overlay:
                 if hierarchy:
                     for row in rows:
                         del row[DEPTH]
+                rows = [overlay.source_row(rows_of, row) for row in rows]  # with what earlier steps wrote
                 changes = changes_of(rows_of, rows, prediction)
                 situations = await load(ro.state, ro.links, mapping, source, changes,
                                         sync_only_coupled={i: not create for i in range(len(changes))})
                 situations = await _overlaid(ro, mapping, source, changes, situations, overlay, shapes)
                 for change, situation in zip(changes, situations, strict=True):
                     decision = _decide(mapping_file, mapping, change, situation, shapes)
-                    category = _CATEGORY.get(decision.verdict, "skipped")
-                    prediction.count(category)
-                    if category == "failed":
+                    for counter, n in decision.counts.items():  # as the run's job counts it
+                        prediction.count(_CATEGORY[counter], n)
+                    if decision.counts.get("failed"):
                         _keep_failure(prediction, change.key, decision.error or decision.reason)
-                    if category == "created":
+                    if decision.verdict == "created":
                         overlay.created_into[(mapping.name, destination)] += 1
                         created.append((change.key, {c: change.row.get(c) for c in match_columns}))
                     _remember(overlay, mapping, decision, destination, source, change.key, ro)

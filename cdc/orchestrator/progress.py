@@ -25,6 +25,7 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
+from cdc import terminal
 from cdc.state.jobs import COUNTERS, Job
 
 
@@ -118,8 +119,8 @@ class QuietReporter(LineReporter):
 
 
 def console() -> Console:
-    """Where tables go: stdout, at the terminal's width, or wide enough not to cut columns when redirected."""
-    return Console() if sys.stdout.isatty() else Console(width=160)
+    """Where tables go: stdout, at the terminal's width, or as wide as their content when redirected."""
+    return terminal.console()
 
 
 def reporter(as_json: bool) -> Reporter:

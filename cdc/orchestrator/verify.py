@@ -9,6 +9,8 @@ Four kinds of divergence:
   the last full sync of that direction started. A record whose lookup points to a record that is not coupled
   (e.g. a contact of a customer outside the customer filter) cannot sync: it is listed as *blocked*, not as a
   divergence (its error is on the job, and the missing parent, if it should be coupled, is counted itself);
+  so is a record with a parked change (`cdc parked`), coupled or not, and a coupled pair that differs because a
+  side's lookup is not coupled: each waits for something, and says what;
 - **duplicates**: a match value (the mapping's match fields, by priority) held by in-filter records on both
   sides, more of them on one side than on the other — at least one record cannot have its own partner (blocked
   records are left out: they are listed as blocked);
@@ -38,7 +40,7 @@ from cdc.orchestrator.plan import select
 from cdc.orchestrator.progress import plain
 from cdc.orchestrator.sources import SideRows
 from cdc.settings import SYSTEMS, Settings, System
-from cdc.state import couplings, mapping_settings
+from cdc.state import couplings, mapping_settings, parking
 from consumers.decisions.fields import LookupKey, lookup_needs, snapshot, target_values
 from consumers.decisions.record import Shapes
 from consumers.decisions.values import canonical
@@ -228,10 +230,16 @@ async def verify(settings: Settings, mapping_file: MappingFile, *, only: str | N
         for mapping in select(mapping_file, only):
             check = MappingCheck(mapping.name)
             report.checks.append(check)
-            await _pairs(ro, mapping, check, chunk, stop)
+            waiting = {record: f"a change waits (parked): {reason}"
+                       for record, reason in (await parking.records(ro.state, mapping.name)).items()}
+            await _pairs(ro, mapping, check, chunk, stop, waiting)
             for system in SYSTEMS:
                 if mapping.allows(system) and not stop.is_set():
-                    await _missing(ro, mapping, system, only_coupled.get(mapping.name, True), check, stop)
+                    await _missing(ro, mapping, system, only_coupled.get(mapping.name, True), check, stop,
+                                   waiting)
+            listed = {(b.system, b.key) for b in check.blocked}
+            check.blocked += [Uncoupled(system, key, reason) for (system, key), reason in sorted(waiting.items())
+                              if (system, key) not in listed and not stop.is_set()]
             if mapping.match_on and not stop.is_set():
                 # a blocked record cannot be coupled (its lookup is not): it is listed as blocked, and a partner
                 # the sync created for its twin on the other side is no duplicate of the sync's making
@@ -247,7 +255,7 @@ async def verify(settings: Settings, mapping_file: MappingFile, *, only: str | N
 
 
 async def _pairs(ro: ReadOnly, mapping: TableMapping, check: MappingCheck, chunk: int,
-                 stop: asyncio.Event) -> None:
+                 stop: asyncio.Event, waiting: Mapping[tuple[System, str], str]) -> None:
     shapes = ro.shapes(mapping)
     erp_table, crm_table = mapping.erp.table, mapping.crm.table
     after = ""
@@ -271,13 +279,42 @@ async def _pairs(ro: ReadOnly, mapping: TableMapping, check: MappingCheck, chunk
                 check.orphans.append(Orphan(r["erp_key"], r["crm_key"], gone))
                 continue
             check.pairs += 1
+            sides: list[tuple[System, str]] = [("erp", r["erp_key"]), ("crm", r["crm_key"])]
+            held = [side for side in sides if side in waiting]
+            if held:  # its change is still to come: not a divergence
+                check.blocked += [Uncoupled(system, key, waiting[(system, key)]) for system, key in held]
+                continue
             differences = compare_pair(mapping, erp_row, crm_row, shapes, lookups)
-            if differences:
-                check.differences.append(PairDifference(r["erp_key"], r["crm_key"], tuple(differences)))
+            if not differences:
+                continue
+            stuck = _not_coupled(ro, mapping, {"erp": erp_row, "crm": crm_row}, lookups)
+            if stuck:  # a side's lookup is not coupled: the pair cannot sync until it is (its error says so)
+                check.blocked += [Uncoupled(system, r[f"{system}_key"], reason) for system, reason in stuck]
+                continue
+            check.differences.append(PairDifference(r["erp_key"], r["crm_key"], tuple(differences)))
+
+
+def _not_coupled(ro: ReadOnly, mapping: TableMapping, rows: Mapping[System, Mapping[str, Any]],
+                 lookups: Mapping[LookupKey, str]) -> list[tuple[System, str]]:
+    """The sides of a pair the mapping carries from whose lookups are not coupled, with what is not."""
+    stuck: list[tuple[System, str]] = []
+    for system in SYSTEMS:
+        if not mapping.allows(system):
+            continue
+        try:
+            if not matches(mapping.side(system).filter, rows[system]):
+                continue
+        except FilterValueError:
+            continue
+        unresolved = [n for n in lookup_needs(mapping, system, rows[system]) if n not in lookups]
+        if unresolved:
+            stuck.append((system, "; ".join(f"{ro.table_name(n[0], n[1])} {n[2]} is not coupled in {n[0]}"
+                                            for n in unresolved)))
+    return stuck
 
 
 async def _missing(ro: ReadOnly, mapping: TableMapping, system: System, only_coupled: bool, check: MappingCheck,
-                   stop: asyncio.Event) -> None:
+                   stop: asyncio.Event, waiting: Mapping[tuple[System, str], str]) -> None:
     direction = f"to_{other(system)}"
     full_start = await runs.last_full_start(ro.state, mapping.name, direction)
     if only_coupled and full_start is None:
@@ -291,13 +328,15 @@ async def _missing(ro: ReadOnly, mapping: TableMapping, system: System, only_cou
             async for rows in chunks:
                 keyed = {rows_of.key_of(row): row for row in rows}
                 coupled = await couplings.fetch_by_keys(ro.state, mapping.name, system, list(keyed))
-                waiting = {key: row for key, row in keyed.items() if key not in coupled
-                           and expects_coupling(only_coupled, full_start, row.get(modified_on))}
-                needs = {key: lookup_needs(mapping, system, row) for key, row in waiting.items()}
+                uncoupled = {key: row for key, row in keyed.items() if key not in coupled
+                             and expects_coupling(only_coupled, full_start, row.get(modified_on))}
+                needs = {key: lookup_needs(mapping, system, row) for key, row in uncoupled.items()}
                 lookups = await resolve_lookups(ro.state, {n for ns in needs.values() for n in ns})
-                for key in waiting:
+                for key in uncoupled:
                     unresolved = [n for n in needs[key] if n not in lookups]
-                    if unresolved:
+                    if (system, key) in waiting:
+                        check.blocked.append(Uncoupled(system, key, waiting[(system, key)]))
+                    elif unresolved:
                         reason = "; ".join(f"{ro.table_name(n[0], n[1])} {n[2]} is not coupled in {n[0]}"
                                            for n in unresolved)
                         check.blocked.append(Uncoupled(system, key, reason))

@@ -28,6 +28,8 @@ class Parked:
     key: str
     event: dict[str, Any]
     reason: str
+    keep: System | None = None
+    """An operator's resolution of a conflict: the side whose values win when the change is decided again."""
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,7 @@ class ParkedEvent:
     attempts: int
     next_attempt_at: datetime
     created_at: datetime
+    keep: System | None = None
 
     @classmethod
     def from_row(cls, row: asyncpg.Record) -> ParkedEvent:
@@ -61,7 +64,7 @@ async def park_many(conn: asyncpg.Connection, events: list[Parked], delay: timed
         return []
     rows = await conn.fetch(_Q.park_many, [e.mapping for e in events], [e.system for e in events],
                             [e.key for e in events], [jsonb_in(e.event) for e in events],
-                            [e.reason for e in events], delay)
+                            [e.reason for e in events], delay, [e.keep for e in events])
     return [row["id"] for row in rows]
 
 
@@ -86,6 +89,16 @@ async def release(conn: asyncpg.Connection, ids: list[int]) -> int:
 async def reschedule(conn: asyncpg.Connection, id: int, attempts: int, next_at: datetime,
                      reason: str | None = None) -> None:
     await conn.execute(_Q.reschedule, id, attempts, next_at, reason)
+
+
+async def records(conn: asyncpg.Connection, mapping: str) -> dict[tuple[System, str], str]:
+    """The records of `mapping` with parked changes, each with why its oldest one waits."""
+    return {(row["source_system"], row["source_key"]): row["reason"] for row in await conn.fetch(_Q.records, mapping)}
+
+
+async def waiting(conn: asyncpg.Connection, id: int) -> bool:
+    """Whether the parked event `id` still waits (a worker has not applied it yet)."""
+    return bool(await conn.fetchval(_Q.waiting, id))
 
 
 async def count(conn: asyncpg.Connection, mapping: str | None = None) -> int:

@@ -1,10 +1,10 @@
 -- Parked events: changes the worker could not apply yet (a missing partner, a retry), due again later.
 
 -- name: park_many
-INSERT INTO cdc.parked_events (mapping, source_system, source_key, event, reason, next_attempt_at)
-SELECT u.mapping, u.source_system, u.source_key, u.event::jsonb, u.reason, now() + $6::interval
-FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[])
-     AS u(mapping, source_system, source_key, event, reason)
+INSERT INTO cdc.parked_events (mapping, source_system, source_key, event, reason, next_attempt_at, keep)
+SELECT u.mapping, u.source_system, u.source_key, u.event::jsonb, u.reason, now() + $6::interval, u.keep
+FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $7::text[])
+     AS u(mapping, source_system, source_key, event, reason, keep)
 RETURNING id
 
 -- name: due
@@ -35,3 +35,11 @@ WHERE id = $1
 
 -- name: count
 SELECT count(*) FROM cdc.parked_events WHERE $1::text IS NULL OR mapping = $1
+
+-- name: waiting
+SELECT EXISTS (SELECT 1 FROM cdc.parked_events WHERE id = $1)
+
+-- name: records
+SELECT source_system, source_key, (array_agg(reason ORDER BY id))[1] AS reason
+FROM cdc.parked_events WHERE mapping = $1
+GROUP BY source_system, source_key

@@ -50,7 +50,12 @@ class Decision:
     error: str | None = None
     partner_key: str | None = None
     waiting: tuple[tuple[str, System, str], ...] = ()
-    """Parked for these lookups (mapping, system, key) that are not coupled yet."""
+    """Parked (or failed) for these lookups (mapping, system, key) that are not coupled yet."""
+    detail: str | None = None
+    """What an operator reads beyond the one-line error (a conflict: the records, the values, how to resolve)."""
+    recheck_partner: bool = False
+    """The pair was failing (or skipped) and this decision settled it: the partner record is decided again, since
+    its own change may have been consumed by the failure (e.g. the losing side of a conflict made to agree)."""
 
     @property
     def counted(self) -> bool:

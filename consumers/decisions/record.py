@@ -16,6 +16,7 @@ from typing import Any, Literal, Protocol
 from cdc.mapping.filters import matches
 from cdc.mapping.model import TableMapping, other
 from cdc.settings import System
+from consumers.decisions import conflicts as conflict_words
 from consumers.decisions.fields import LookupKey, LookupNeeded, Unresolved, carry, snapshot, target_values
 from consumers.decisions.keys import candidate_keys
 from consumers.decisions.outcome import CouplingChange, Decision, Write
@@ -56,6 +57,7 @@ class Situation:
     taken_keys: frozenset[str] = frozenset()
     retry: bool = False
     intent: str | None = None  # the destination key an interrupted creation of this record announced
+    keep: System | None = None  # an operator's resolution of a conflict: this side's values win (cdc resolve)
 
 
 @dataclass(frozen=True)
@@ -81,8 +83,18 @@ def decide(mapping: TableMapping, change: Change, situation: Situation, shapes: 
         return Decision("ignored", "outside the mapping's filter")
     coupling = situation.coupling
     if coupling is not None and coupling.skipped and not situation.retry:
+        # a change that finds the pair in sync (both sides made to agree) goes through: it settles the record
+        decision = _decide_change(mapping, change, situation, shapes)
+        if decision.verdict == "unchanged":
+            return decision
         return Decision("skipped", "coupling is skipped after repeated failures: cdc retry clears it",
                         counts={"skipped": 1}, partner_key=_key(coupling, other(source)))
+    return _decide_change(mapping, change, situation, shapes)
+
+
+def _decide_change(mapping: TableMapping, change: Change, situation: Situation, shapes: Shapes) -> Decision:
+    source = change.source
+    coupling = situation.coupling
     if coupling is not None and change.position and change.position < (_position(coupling, source) or 0):
         return Decision("unchanged", "older than the change already synced", counts={"unchanged": 1},
                         partner_key=_key(coupling, other(source)))
@@ -273,9 +285,9 @@ def _sync_fields(mapping: TableMapping, change: Change, situation: Situation, ta
         dst_print[dcol] = wanted
 
     reverse: dict[str, Any] = {}
-    error = None
+    error = detail = None
     if conflicts:
-        winner = _winner(mapping, change, partner)
+        winner = _winner(mapping, change, partner, situation.keep)
         names = ", ".join(d for _, d in conflicts)
         if winner == source:
             for scol, dcol in conflicts:
@@ -295,7 +307,9 @@ def _sync_fields(mapping: TableMapping, change: Change, situation: Situation, ta
                 src_print[scol] = back
                 dst_print[dcol] = dst_now.get(dcol)
         else:
-            error = f"conflict: both systems changed {names} since the last sync"
+            error, detail = conflict_words.describe(mapping, source, conflicts, (src_print, dst_print),
+                                                    (src_now, dst_now), (change.row, partner),
+                                                    (pair.erp_key, pair.crm_key))
 
     writes: list[Write] = []
     if diff:
@@ -306,7 +320,7 @@ def _sync_fields(mapping: TableMapping, change: Change, situation: Situation, ta
     if error is not None:
         failure = CouplingChange(**{**coupling.__dict__, "failure": error})
         return Decision("conflict", error, counts={"failed": 1}, writes=tuple(writes), coupling=failure,
-                        error=error, partner_key=partner_key)
+                        error=error, partner_key=partner_key, detail=detail)
     if writes:
         fields = sorted(diff) + [f"{source}.{c}" for c in sorted(reverse)]
         return Decision("applied", f"wrote {', '.join(fields)}", counts={"modified": 1}, writes=tuple(writes),
@@ -330,7 +344,10 @@ def _reverse_value(mapping: TableMapping, column: str, source: System, row: Mapp
     return _UNRESOLVED
 
 
-def _winner(mapping: TableMapping, change: Change, partner: Mapping[str, Any]) -> System | None:
+def _winner(mapping: TableMapping, change: Change, partner: Mapping[str, Any], keep: System | None = None
+            ) -> System | None:
+    if keep is not None:
+        return keep
     policy = mapping.conflict
     if policy in ("erp-wins", "crm-wins"):
         return "erp" if policy == "erp-wins" else "crm"

@@ -97,8 +97,9 @@ async def test_a_contact_of_a_customer_outside_the_filter_fails_with_a_clear_err
     errors = env.cdc_json("errors", "--mapping", "CONTACTS", "--limit", "1000")
     mine = [e for e in errors if e["source_key"] == row["no"]]
     assert len(mine) == 1
-    assert mine[0]["message"] == (f"CONTACTS: contact {row['no']}: customer {row['customer_no']} is not coupled in "
-                                  "CUSTOMER (outside its filter, or not synced)")
+    assert mine[0]["message"] == (f"CONTACTS: contact {row['no']}: customer {row['customer_no']} is outside "
+                                  "CUSTOMER's ERP filter (blocked ne 'all'): it is never coupled, so this record "
+                                  "cannot sync")
     assert mine[0]["job_id"] is not None
     assert await env.value("state", "SELECT count(*) FROM cdc.parked_events") == 0
 

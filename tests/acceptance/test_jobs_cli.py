@@ -121,7 +121,7 @@ def test_commands_before_migrate_say_what_to_do(state_db: StateDb) -> None:
     assert result.returncode == 2
     assert result.stderr.strip() == ("error: the state database lacks migrations 0001_initial, "
                                      "0002_coupling_intents, 0003_error_states, 0004_update_intents, "
-                                     "0005_coupling_hot_updates: run `cdc db migrate`")
+                                     "0005_coupling_hot_updates, 0006_conflicts_and_resolutions: run `cdc db migrate`")
 
 
 def test_an_unreachable_state_database_is_one_line(state_db: StateDb) -> None:
@@ -210,3 +210,25 @@ def test_purge_deletes_errors_older_than_the_given_age(migrated: StateDb) -> Non
     assert migrated.run(lambda c: job_errors.get_error(c, error.id)) is None
     bad = cdc(migrated, "errors", "purge", "--older-than", "a week")
     assert bad.returncode == 2 and "not a duration" in bad.stderr
+
+
+def test_read_commands_in_a_pipe_print_each_row_on_one_line(migrated: StateDb) -> None:
+    """Without a TTY (here: a pipe, with COLUMNS=200 in the environment) a table is as wide as its content: a long
+    message stays on its row's line, where rich's 80-column default wrapped it about ten characters a line."""
+    job, _ = seed(migrated)
+    message = ("CONTACTS: contact CT000042: customer C00017 is outside the CUSTOMER mapping's ERP filter "
+               "(blocked ne all): the contact cannot sync until the customer is in the filter and coupled; "
+               "widen the filter or couple the customer by hand (cdc couple), then cdc retry")
+    assert len(message) > 200
+
+    async def work(conn: asyncpg.Connection) -> job_errors.JobError:
+        return await job_errors.record_error(conn, job.id, "CONTACTS", "erp", "CT000042", "crm", None, message)
+
+    error = migrated.run(work)
+    for args in (("errors",), ("errors", "--open"), ("job", str(job.id))):
+        lines = [line for line in ok(cdc(migrated, *args)).splitlines() if message[:40] in line]
+        assert len(lines) == 1 and message in lines[0] and "erp:CT000042" in lines[0], (args, lines)
+        assert str(error.id) in lines[0]
+    jobs_lines = [line for line in ok(cdc(migrated, "jobs")).splitlines() if str(job.id)[:8] in line]
+    assert len(jobs_lines) == 1 and "1 record failed" in jobs_lines[0] and "CUSTOMER" in jobs_lines[0]
+    assert json.loads(ok(cdc(migrated, "errors", "--json")))[0]["message"] == message

@@ -13,6 +13,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
+from cdc.demo.dataset import Dataset, Shape
 from cdc.settings import Settings
 from tests.fresh_stack import ROOT, fresh_home
 
@@ -36,6 +37,14 @@ async def test_the_readme_demo_command_runs_the_main_job_on_a_stack_that_never_r
                 time.sleep(1)
                 text = Path(out.name).read_text()
             assert f"http://127.0.0.1:{s.dashboard_port}/" in text
+            # a healthy sync: the records that cannot sync are the data set's deliberate cases, each listed
+            dataset = Dataset(Shape(customers=150, seed=1, overlap=0.3))
+            for _ in dataset.batches():
+                pass
+            assert 3 <= len(dataset.deliberate) <= 12
+            assert f"    {len(dataset.deliberate)} record(s) cannot sync" in text, text[-3000:]
+            for record in dataset.deliberate:
+                assert f": {record.table} {record.key}: " in text, (record, text[-3000:])
 
             erp = await asyncpg.connect(s.dsn("erp"))
             crm = await asyncpg.connect(s.dsn("crm"))

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -20,6 +23,8 @@ from cdc.mapping.load import load_mapping_file
 from cdc.settings import DEFAULT_MAPPING_FILE, Settings, System
 from consumers.worker import Worker
 from tests.throwaway import drop_throwaway
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def mapping_file(tmp: Path, **per_mapping: dict[str, Any]) -> Path:
@@ -163,6 +168,17 @@ class LiveSync:
             "SELECT sum(inserted) i, sum(modified) m, sum(deleted) d, sum(unchanged) u, sum(skipped) s, "
             "sum(failed) f, sum(uncoupled) uc FROM cdc.jobs WHERE mapping = $1 AND direction = $2", mapping, direction)
         return {k: int(v or 0) for k, v in dict(row).items()}
+
+    async def cdc(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        """`cdc ARGS` against this sync's databases, topics, consumer group and mapping file, in a thread: the
+        worker of this sync runs in this event loop meanwhile."""
+        s = self.settings
+        env = {**os.environ, "CDC_ERP_DATABASE": s.erp_database, "CDC_CRM_DATABASE": s.crm_database,
+               "CDC_STATE_DATABASE": s.state_database, "CDC_TOPIC_PREFIX": s.topic_prefix,
+               "CDC_CONSUMER_GROUP": s.consumer_group, "CDC_TOPIC_PARTITIONS": str(s.topic_partitions),
+               "CDC_MAPPING_FILE": str(s.mapping_file), "CDC_LOG_LEVEL": "warning"}
+        return await asyncio.to_thread(subprocess.run, [sys.executable, "-m", "cdc", *args], cwd=ROOT, env=env,
+                                       capture_output=True, text=True, timeout=timeout)
 
     async def __aexit__(self, *exc: object) -> None:
         self.stop.set()

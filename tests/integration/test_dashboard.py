@@ -9,7 +9,7 @@ import json
 import logging
 import re
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -280,6 +280,56 @@ async def test_retry_all_of_one_mapping(world: World) -> None:
         assert "mapping=CUSTOMER" in done.headers["location"]
     remaining = await world.db("state", lambda conn: job_errors.list_errors(conn, open_only=True))
     assert [e.mapping for e in remaining] == ["CONTACTS"]
+
+
+async def test_errors_page_shows_parked_changes_and_resolves_a_conflict_with_its_keep_buttons(world: World) -> None:
+    """Issue #13, items 3-4: a parked change shows what it waits for, since when and how often it was tried; a
+    conflict has Keep ERP / Keep CRM buttons (CSRF-checked) that queue its resolution for the worker."""
+    account = "00000000-0000-0000-0000-0000000000c7"
+
+    async def seed(conn) -> tuple[job_errors.JobError, job_errors.JobError]:  # type: ignore[no-untyped-def]
+        await couplings.couple(conn, "CUSTOMER", "C7", account)
+        conflict, _ = await job_errors.record_conflict(
+            conn, None, "CUSTOMER", "C7", account, "conflict on city ↔ address1_city: ERP 'Bergen' (changed "
+            "2026-01-01 10:00:00 UTC) vs CRM 'Trondheim' (changed 2026-01-01 10:00:05 UTC), last synced 'Oslo'",
+            "detail", {"op": "u", "after": {"no": "C7"}, "source": {"table": "customer"}, "system": "erp"})
+        await parking.park(conn, "CONTACTS", "erp", "K9", {"op": "c", "after": {"no": "K9"}}, "waits",
+                           timedelta(minutes=5))
+        parked = await job_errors.record_error(conn, None, "CONTACTS", "erp", "K9", "crm", None,
+                                               "waiting for ERP customer 'C9' (CUSTOMER) to be coupled",
+                                               state="parked")
+        return conflict, parked
+
+    conflict, parked = await world.db("state", seed)
+    async with app_client(world.settings) as client:
+        page = await client.get("/errors")
+        assert page.status_code == 200
+        assert '<b data-field="open-count">1</b>' in page.text and '<b data-field="parked-count">1</b>' in page.text
+        row = page.text.split(f'data-error-id="{parked.id}"')[1].split("</tr>")[0]
+        assert "waiting for ERP customer &#39;C9&#39; (CUSTOMER) to be coupled" in row
+        assert "waiting since" in row and "tried 1×" in row and "next try" in row
+        assert 'data-action="retry"' not in row  # the worker retries it by itself
+        row = page.text.split(f'data-error-id="{conflict.id}"')[1].split("</tr>")[0]
+        assert 'data-action="keep-erp"' in row and 'data-action="keep-crm"' in row and 'data-action="retry"' not in row
+        only_parked = await client.get("/errors?state=parked")
+        assert f'data-error-id="{parked.id}"' in only_parked.text
+        assert f'data-error-id="{conflict.id}"' not in only_parked.text
+        csrf = _csrf(page, client)
+
+        refused = await client.post(f"/errors/{conflict.id}/resolve", data={"keep": "erp", "back": "/errors"})
+        assert refused.status_code == 403
+        wrong = await client.post(f"/errors/{conflict.id}/resolve", data={"csrf": csrf, "keep": "both"})
+        assert wrong.status_code == 400
+        done = await client.post(f"/errors/{conflict.id}/resolve", data={"csrf": csrf, "keep": "erp",
+                                                                          "back": "/errors"})
+        assert done.status_code == 303
+        after = await client.get(done.headers["location"])
+        assert (f"Conflict #{conflict.id}: the ERP&#39;s values are queued to be written to the CRM" in after.text)
+        not_a_conflict = await client.post(f"/errors/{parked.id}/resolve", data={"csrf": csrf, "keep": "crm"})
+        assert "done=unresolvable" in not_a_conflict.headers["location"]
+    queued = await world.db("state", lambda conn: conn.fetch(
+        "SELECT source_system, source_key, keep FROM cdc.parked_events WHERE mapping = 'CUSTOMER'"))
+    assert [tuple(r) for r in queued] == [("erp", "C7", "erp")]
 
 
 async def test_jobs_page_filters(world: World) -> None:

@@ -28,10 +28,12 @@ async def env(settings: Settings) -> AsyncIterator[OrchestratorEnv]:
     try:
         conn = await environment.connect("erp")
         try:
-            await conn.execute("INSERT INTO customer (no, name, blocked) VALUES ('C0009', 'Blocked Ltd', 'all')")
+            # in the CUSTOMER filter, but not coupled: live changes of CUSTOMER sync only coupled records, so only a
+            # sync of CUSTOMER (or `cdc couple`) couples it — what a live change of its contact waits for
+            await conn.execute("INSERT INTO customer (no, name, blocked) VALUES ('C0009', 'Not Synced Ltd', '')")
             await conn.execute("INSERT INTO contact (no, first_name, surname, email, customer_no) VALUES "
-                               "('CT0005', 'Ada', 'Byron', 'ada@blocked.example', 'C0009'), "
-                               "('CT0006', 'Bob', 'Byron', 'bob@blocked.example', 'C0009')")
+                               "('CT0005', 'Ada', 'Byron', 'ada@notsynced.example', 'C0009'), "
+                               "('CT0006', 'Bob', 'Byron', 'bob@notsynced.example', 'C0009')")
         finally:
             await conn.close()
         yield environment

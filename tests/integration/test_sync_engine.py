@@ -80,37 +80,81 @@ async def test_new_crm_account_becomes_an_erp_customer(live: LiveSync) -> None:
     assert customer["no"].startswith("C") and len(customer["no"]) == 10
 
 
-async def test_contact_before_its_customer_is_parked_then_applied(live: LiveSync) -> None:
-    # The customer is blocked (outside the CUSTOMER filter) when its contact arrives: the contact must wait.
+async def test_contact_of_a_customer_outside_the_filter_fails_at_once_and_syncs_once_the_customer_is_coupled(
+        live: LiveSync) -> None:
+    # The customer is blocked (outside the CUSTOMER filter) when its contact arrives: nothing couples the customer
+    # by itself, so the contact is an open error at once (not a change parked for ever), saying why.
     await live.erp.execute("INSERT INTO customer(no, name, blocked) VALUES ('C9', 'Owner Ltd', 'all')")
     await live.erp.execute("INSERT INTO contact(no, first_name, surname, email, customer_no) "
                            "VALUES ('K1', 'Ola', 'Nordmann', 'ola@owner.no', 'C9')")
-    await live.until(lambda: live.state.fetchval("SELECT count(*) FROM cdc.parked_events WHERE source_key = 'K1'"),
-                     what="contact parked")
+    error = await live.until(lambda: live.state.fetchrow(
+        "SELECT * FROM cdc.job_errors WHERE source_key = 'K1' AND state = 'open'"), what="contact's open error")
+    assert error["message"] == ("CONTACTS: contact K1: customer C9 is outside CUSTOMER's ERP filter "
+                                "(blocked ne 'all'): it is never coupled, so this record cannot sync")
+    assert await live.state.fetchval("SELECT count(*) FROM cdc.parked_events WHERE source_key = 'K1'") == 0
     assert await live.coupling("CONTACTS", "erp", "K1") is None
+    # Unblocked, the customer is coupled, and the contact waiting for it is tried again at once.
     await live.erp.execute("UPDATE customer SET blocked = '' WHERE no = 'C9'")
     contact = await live.until(lambda: live.coupling("CONTACTS", "erp", "K1"), timeout=30, what="contact coupled")
     customer = await live.coupling("CUSTOMER", "erp", "C9")
     row = await live.crm.fetchrow("SELECT * FROM contact WHERE contactid = $1", uuid.UUID(contact["crm_key"]))
     assert str(row["parentcustomerid"]) == customer["crm_key"] and row["lastname"] == "Nordmann"
-    assert await live.state.fetchval("SELECT count(*) FROM cdc.parked_events") == 0
+    await live.until(lambda: live.state.fetchval("SELECT count(*) = 0 FROM cdc.parked_events"), what="queue empty")
+    assert await live.state.fetchval("SELECT state FROM cdc.job_errors WHERE id = $1", error["id"]) == "resolved"
 
 
 async def test_lookup_to_a_record_not_coupled_yet_parks_without_blocking_others(live: LiveSync) -> None:
-    # A CRM contact whose account is outside the CUSTOMER filter (inactive) cannot be carried: it parks.
-    blocked = uuid.uuid4()
-    await live.crm.execute("INSERT INTO account(accountid, name, statecode) VALUES ($1, 'Inactive', 1)", blocked)
+    # With "only coupled" on for CUSTOMER, a new CRM account is not created in the ERP: its contact waits for it.
+    await live.state.execute("INSERT INTO cdc.mapping_settings(mapping, sync_only_coupled) VALUES ('CUSTOMER', true)")
+    await _only_coupled_in_effect(live)
+    waiting_for = uuid.uuid4()
+    await live.crm.execute("INSERT INTO account(accountid, name) VALUES ($1, 'Not yet')", waiting_for)
     parked_contact = uuid.uuid4()
     await live.crm.execute("INSERT INTO contact(contactid, lastname, parentcustomerid) VALUES ($1, 'Waits', $2)",
-                           parked_contact, blocked)
-    await live.erp.execute("INSERT INTO customer(no, name) VALUES ('C10', 'Other')")
-    await live.until(lambda: live.coupling("CUSTOMER", "erp", "C10"), what="other record still flows")
-    await live.until(lambda: live.state.fetchval("SELECT count(*) FROM cdc.parked_events WHERE source_key = $1",
-                                                 str(parked_contact)), what="contact parked")
-    # Activating the account couples it, and the parked contact then follows.
-    await live.crm.execute("UPDATE account SET statecode = 0 WHERE accountid = $1", blocked)
+                           parked_contact, waiting_for)
+    error = await live.until(lambda: live.state.fetchrow(
+        "SELECT * FROM cdc.job_errors WHERE source_key = $1 AND state = 'parked'", str(parked_contact)),
+        what="contact parked, as an error in state parked")
+    assert error["message"] == f"waiting for CRM account '{waiting_for}' (CUSTOMER) to be coupled"
+    assert await live.state.fetchval("SELECT count(*) FROM cdc.parked_events WHERE source_key = $1",
+                                     str(parked_contact)) == 1
+    await live.crm.execute("INSERT INTO systemuser(fullname, internalemailaddress) VALUES ('Bo Other', "
+                           "'bo@example.com')")
+    await live.until(lambda: live.state.fetchval("SELECT count(*) = 2 FROM cdc.couplings WHERE mapping = "
+                                                 "'SALESPEOPLE'"), what="other records still flow")
+    # Creation allowed again and the account touched: the account is coupled, and the parked contact follows.
+    await live.state.execute("UPDATE cdc.mapping_settings SET sync_only_coupled = false WHERE mapping = 'CUSTOMER'")
+    await _touch_until_coupled(live, waiting_for)
     await live.until(lambda: live.coupling("CONTACTS", "crm", str(parked_contact)), timeout=30,
                      what="parked contact applied")
+    await live.until(lambda: live.state.fetchval("SELECT state = 'resolved' FROM cdc.job_errors WHERE id = $1",
+                                                 error["id"]), what="parked error resolved")
+
+
+async def _only_coupled_in_effect(live: LiveSync) -> None:
+    """Wait until the worker (which reads the flag at most a second late) skips a new account instead of creating
+    its ERP partner: probe accounts until one is skipped."""
+    for _ in range(20):
+        probe = uuid.uuid4()
+        await live.crm.execute("INSERT INTO account(accountid, name) VALUES ($1, 'Probe')", probe)
+        decision = await live.until(lambda key=str(probe): live.state.fetchval(
+            "SELECT decision FROM cdc.record_log WHERE key = $1 ORDER BY id DESC LIMIT 1", key),
+            what="the probe decided")
+        if decision == "skipped":
+            return
+    raise AssertionError("'only coupled' never took effect")
+
+
+async def _touch_until_coupled(live: LiveSync, account: uuid.UUID) -> None:
+    """Touch the account until the worker (which reads the flag at most a second late) creates its ERP partner."""
+    for _ in range(20):
+        await live.crm.execute("UPDATE account SET name = name || '.' WHERE accountid = $1", account)
+        try:
+            await live.until(lambda: live.coupling("CUSTOMER", "crm", str(account)), timeout=3, what="account coupled")
+            return
+        except AssertionError:
+            continue
+    raise AssertionError("the account was never coupled")
 
 
 # ---------------------------------------------------------------- conflicts and deletes, one mapping file each

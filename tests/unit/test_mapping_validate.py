@@ -2,13 +2,17 @@ from __future__ import annotations
 
 import copy
 import re
+from decimal import Decimal
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from cdc.catalog import Column, Table
-from cdc.mapping.model import MappingFile
-from cdc.mapping.validate import validate_against_catalog
+from cdc.catalog import Column, Table, convert
+from cdc.mapping.model import FieldMapping, MappingFile
+from cdc.mapping.transforms import map_value
+from cdc.mapping.validate import _value_problems, validate_against_catalog
 
 
 def table(name: str, *columns: str, pk: tuple[str, ...] | None = None) -> Table:
@@ -245,3 +249,78 @@ def test_transforms_must_suit_the_source_column():
     assert problems(formatted_into_numbers) == [
         "mapping CUSTOMER, field credit_limit <-> creditlimit: to_crm transforms make text, but crm column "
         "creditlimit is numeric"]
+
+
+# ---------------------------------------------------------------- issue #13.5: validate predicts what fails
+
+def _active_map(value_map: dict[Any, Any], direction: str = "both") -> Any:
+    def change(data: dict[str, Any]) -> None:
+        customer(data)["fields"].append({"erp": "active", "crm": "description", "direction": direction,
+                                         "value_map": value_map})
+    return change
+
+
+@pytest.mark.parametrize("value_map", [{"false": "N", "true": "Y"}, {False: "N", True: "Y"},
+                                       {"no": "N", "yes": "Y"}, {"f": "N", "TRUE": "Y"}, {0: "N", 1: "Y"}])
+def test_a_boolean_value_map_validate_accepts_carries_every_record(value_map: dict[Any, Any]) -> None:
+    """`value_map: {'false': N, 'true': Y}` on a boolean column passed validation and then failed every record
+    ("value False is not in the value map"): keys now match the column's values however YAML wrote them."""
+    assert problems(_active_map(value_map)) == []
+    field = MappingFile.model_validate(
+        {"mappings": [{"name": "M", "erp": {"table": "t", "key": "k", "modified_on": "m"},
+                       "crm": {"table": "u", "key": "k", "modified_on": "m"},
+                       "fields": [{"erp": "active", "crm": "description", "value_map": value_map}]}]}
+    ).get("M").fields[0]
+    assert (map_value(field, False, "crm"), map_value(field, True, "crm")) == ("N", "Y")
+    back = map_value(field, "N", "erp"), map_value(field, "Y", "erp")
+    assert [convert(v, "bool") for v in back] == [False, True]
+
+
+def test_a_boolean_value_map_must_list_both_values_and_no_value_twice() -> None:
+    assert problems(_active_map({"true": "Y"})) == [
+        "mapping CUSTOMER, field active <-> description: value map has no key for false: every record whose erp "
+        "column active (bool) holds false would fail"]
+    assert problems(_active_map({"true": "Y", "yes": "J", "false": "N"})) == [
+        "mapping CUSTOMER, field active <-> description: value map keys 'true' and 'yes' are the same erp value "
+        "True (erp column active, bool)"]
+    # towards the CRM only, the CRM values need not cover anything
+    assert problems(_active_map({"false": "N", "true": "Y"}, direction="to_crm")) == []
+
+
+def test_number_keys_match_the_numbers_the_column_holds() -> None:
+    def change(data: dict[str, Any]) -> None:
+        customer(data)["fields"][3] = {"erp": "credit_limit", "crm": "paymenttermscode", "direction": "to_crm",
+                                       "value_map": {"0": 1, "5000": 2, "10000.5": 3}}
+    assert problems(change) == []
+    field = MappingFile.model_validate(
+        {"mappings": [{"name": "M", "erp": {"table": "t", "key": "k", "modified_on": "m"},
+                       "crm": {"table": "u", "key": "k", "modified_on": "m"},
+                       "fields": [{"erp": "a", "crm": "b", "value_map": {"0": 1, "5000": 2, "10000.5": 3}}]}]}
+    ).get("M").fields[0]
+    assert [map_value(field, Decimal(v), "crm") for v in ("0.00", "5000.00", "10000.50")] == [1, 2, 3]
+    assert map_value(field, Decimal("2.0"), "erp") == "5000"
+
+
+_KINDS = {"bool": "bool", "int4": "int", "numeric": "numeric", "float8": "float", "date": "date",
+          "varchar": "text", "uuid": "uuid", "timestamptz": "timestamptz"}
+_SPELLINGS = st.one_of(st.booleans(), st.integers(-10**6, 10**6), st.decimals(allow_nan=False, places=3),
+                       st.floats(allow_nan=False, allow_infinity=False), st.dates(),
+                       st.sampled_from(["true", "False", "yes", "n", "1", "0", " 7 ", "2.50", "1e3", "2024-02-29",
+                                        "6a1f0c9e-0000-4000-8000-000000000001", "2024-01-01T10:00:00+02:00"]),
+                       st.text(max_size=8))
+
+
+@given(type_name=st.sampled_from(sorted(_KINDS)), key=_SPELLINGS)
+@settings(max_examples=400, deadline=None)
+def test_every_value_map_key_validate_accepts_matches_the_value_it_names(type_name: str, key: Any) -> None:
+    """What `cdc mappings validate` accepts as a key of a column (it converts to the column's type) is found at run
+    time for the record holding that value, as asyncpg returns it."""
+    column = Column(name="c", type_name=type_name)
+    if _value_problems(key, column):
+        return
+    text_key = str(key)  # YAML keys are text in the model
+    if _value_problems(text_key, column):
+        return
+    typed = convert(text_key, _KINDS[type_name])
+    field = FieldMapping(erp="c", crm="d", value_map={text_key: "x"})
+    assert map_value(field, typed, "crm") == "x"
