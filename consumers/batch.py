@@ -32,6 +32,7 @@ from cdc.state import mapping_settings as flags
 from cdc.state.couplings import Coupling
 from cdc.state.intents import Intent
 from cdc.state.update_intents import UpdateIntent
+from consumers import series
 from consumers.appliers.writer import Refusal, TableWrite, apply
 from consumers.decisions import echo
 from consumers.decisions.outcome import CouplingChange, Decision
@@ -175,6 +176,8 @@ class Engine:
         situations = await load(state, self.links, mapping, source, changes, sync_only_coupled=create_flags,
                                 recovery=recovery)
         shapes = self.shapes(mapping_name)
+        # creations on a side numbered by its own series: keys allocated before anything is announced or written
+        situations = await series.allocate(state, self.links, mapping, source, changes, situations, shapes)
         for n, i in enumerate(live):
             try:
                 decided[i] = decide(mapping, changes[n], situations[n], shapes)

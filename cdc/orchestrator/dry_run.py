@@ -10,6 +10,9 @@ later and a pair matched while replaying the ERP side is not matched again from 
 Likely duplicates: records that would be created on the other side although a near match exists there (same
 match field ignoring case, whitespace and punctuation; same e-mail ignoring case, or one character apart), among
 the other side's in-filter records not coupled yet. Each near pair is listed once.
+
+Each prediction names the mapping's `after_match` (whose values the records it couples by match keep). A creation
+on a side numbered by its own series is predicted without taking a number from it.
 """
 
 from __future__ import annotations
@@ -47,10 +50,22 @@ _CATEGORY = {"created": "created", "restored": "created", "coupled": "coupled", 
              "deleted": "skipped", "failed": "failed", "conflict": "failed", "parked": "failed"}
 
 
+AFTER_MATCH = {"source": "{source} values prevail (the side replayed)", "erp": "erp values prevail",
+               "crm": "crm values prevail", "newest": "the newest record's values prevail",
+               "none": "coupled only, nothing written"}
+
+
+def after_match(mapping: TableMapping, source: System) -> str:
+    """What a coupling by match does to the values, as the dry run says it."""
+    return AFTER_MATCH[mapping.after_match].format(source=source)
+
+
 @dataclass
 class Prediction:
     mapping: str
     direction: str
+    after_match: str = ""
+    """Whose values the records coupled by match keep (empty: the mapping has no match fields)."""
     created: int = 0
     coupled: int = 0
     updated: int = 0
@@ -79,7 +94,8 @@ class DryRunReport:
     def as_json(self) -> dict[str, Any]:
         return {"dry_run": True, "cancelled": self.cancelled,
                 "predictions": [{"mapping": p.mapping, "direction": p.direction, **p.counts(),
-                                 "likely_duplicates": len(p.duplicates), "failures": p.failures}
+                                 "after_match": p.after_match, "likely_duplicates": len(p.duplicates),
+                                 "failures": p.failures}
                                 for p in self.predictions],
                 "likely_duplicates": plain(self.duplicates)}
 
@@ -176,7 +192,7 @@ async def dry_run(settings: Settings, mapping_file: MappingFile, *, only: str | 
 async def _predict(ro: ReadOnly, mapping_file: MappingFile, step: Step, overlay: Overlay, create: bool,
                    chunk: int, stop: asyncio.Event, reported: set[tuple[str, str]]) -> Prediction:
     mapping, source, destination = step.mapping, step.source, step.destination
-    prediction = Prediction(mapping.name, step.direction)
+    prediction = Prediction(mapping.name, step.direction, after_match(mapping, source) if mapping.match_on else "")
     # records an earlier step created in this side's system are replayed too, and found equal
     prediction.unchanged += overlay.created_into.get((mapping.name, source), 0)
     rows_of = SideRows(mapping, source, ro.table(mapping, source))
@@ -221,6 +237,9 @@ def _decide(mapping_file: MappingFile, mapping: TableMapping, change: Change, si
             shapes: Shapes) -> Decision:
     try:
         decision = decide(mapping, change, situation, shapes)
+        if decision.needs_key:  # a number series: no number is taken for a prediction
+            placeholder = f"<next {mapping.side(other(change.source)).table} no. for {change.key}>"
+            decision = decide(mapping, change, dataclasses.replace(situation, allocated=placeholder), shapes)
     except ValueError as exc:  # a value that cannot be carried (coercion, value map, transform)
         return Decision("failed", str(exc), counts={"failed": 1}, error=str(exc))
     if decision.verdict == "parked":  # as the worker does for replays
@@ -268,6 +287,9 @@ async def _overlaid(ro: ReadOnly, mapping: TableMapping, source: System, changes
         extra = _virtual_lookups(mapping, source, change.row, situation, overlay)
         if situation.partner is not None:
             extra.update(_virtual_lookups(mapping, destination, situation.partner, situation, overlay))
+        for group in situation.candidates:  # a match carries the candidate's values too (after_match)
+            for row in group:
+                extra.update(_virtual_lookups(mapping, destination, row, situation, overlay))
         if extra:
             situation = dataclasses.replace(situation, lookups={**situation.lookups, **extra})
         out.append(situation)
@@ -333,10 +355,11 @@ async def _likely_duplicates(ro: ReadOnly, mapping: TableMapping, step: Step,
 
 
 def print_report(report: DryRunReport, console: Console, limit: int = 50) -> None:
-    table = Table("mapping", "direction", *CATEGORIES, "likely duplicates",
+    table = Table("mapping", "direction", *CATEGORIES, "likely duplicates", "after a match",
                   title="dry run: what a full sync would do (nothing was written)")
     for p in report.predictions:
-        table.add_row(p.mapping, p.direction, *(f"{v:,}" for v in p.counts().values()), f"{len(p.duplicates):,}")
+        table.add_row(p.mapping, p.direction, *(f"{v:,}" for v in p.counts().values()), f"{len(p.duplicates):,}",
+                      p.after_match)
     console.print(table)
     duplicates = report.duplicates
     if duplicates:

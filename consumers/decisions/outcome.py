@@ -51,6 +51,9 @@ class Decision:
     partner_key: str | None = None
     waiting: tuple[tuple[str, System, str], ...] = ()
     """Parked for these lookups (mapping, system, key) that are not coupled yet."""
+    needs_key: bool = False
+    """A creation on a side whose keys come from its number series, decided without a key: it is decided again
+    with one allocated (`consumers.series`); never applied as it is."""
 
     @property
     def counted(self) -> bool:
