@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import uuid
+import zlib
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
@@ -39,6 +41,7 @@ from consumers.decisions.fields import LookupKey, lookup_needs, typed_row
 from consumers.decisions.keys import candidate_keys
 from consumers.decisions.outcome import CouplingChange, Decision
 from consumers.decisions.record import Change, Shapes, Situation, decide
+from consumers.decisions.values import INTEGER_TYPES
 from consumers.situation import load
 
 CATEGORIES = ("created", "coupled", "updated", "unchanged", "skipped", "failed")
@@ -202,29 +205,37 @@ async def _predict(ro: ReadOnly, mapping_file: MappingFile, step: Step, overlay:
     async with ro.links[source].reader.acquire() as conn:
         hierarchy = bool(rows_of.parent_columns)  # parents first, as the run replays them
         async with rows_of.snapshot(conn, None, chunk, by_depth=hierarchy) as (_, chunks):
-            async for rows in chunks:
-                if hierarchy:
-                    for row in rows:
-                        del row[DEPTH]
-                changes = [_change(rows_of, row) for row in rows]
-                situations = await load(ro.state, ro.links, mapping, source, changes,
-                                        sync_only_coupled={i: not create for i in range(len(changes))})
-                situations = await _overlaid(ro, mapping, source, changes, situations, overlay, shapes)
-                for change, situation in zip(changes, situations, strict=True):
-                    decision = _decide(mapping_file, mapping, change, situation, shapes)
-                    category = _CATEGORY.get(decision.verdict, "skipped")
-                    prediction.count(category)
-                    if category == "failed" and len(prediction.failures) < FAILURES_KEPT:
-                        prediction.failures.append({"key": change.key, "error": decision.error or decision.reason})
-                    if category == "created":
-                        overlay.created_into[(mapping.name, destination)] += 1
-                        created.append((change.key, {c: change.row.get(c) for c in match_columns}))
-                    _remember(overlay, mapping, decision, destination, source, change.key, ro)
+            async for chunk_rows in chunks:
+                for rows in _levels(chunk_rows) if hierarchy else [chunk_rows]:
+                    changes = [_change(rows_of, row) for row in rows]
+                    situations = await load(ro.state, ro.links, mapping, source, changes,
+                                            sync_only_coupled={i: not create for i in range(len(changes))})
+                    situations = await _overlaid(ro, mapping, source, changes, situations, overlay, shapes)
+                    for change, situation in zip(changes, situations, strict=True):
+                        decision = _decide(mapping_file, mapping, change, situation, shapes)
+                        category = _CATEGORY.get(decision.verdict, "skipped")
+                        prediction.count(category)
+                        if category == "failed" and len(prediction.failures) < FAILURES_KEPT:
+                            prediction.failures.append({"key": change.key,
+                                                        "error": decision.error or decision.reason})
+                        if category == "created":
+                            overlay.created_into[(mapping.name, destination)] += 1
+                            created.append((change.key, {c: change.row.get(c) for c in match_columns}))
+                        _remember(overlay, mapping, decision, destination, source, change.key, ro)
                 if stop.is_set():
                     break
     if created and mapping.match_on and not stop.is_set():
         prediction.duplicates = await _likely_duplicates(ro, mapping, step, created, overlay, reported)
     return prediction
+
+
+def _levels(rows: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """A hierarchy's rows (ordered by depth) level by level, as the run replays them: a level's parents are
+    decided, and in the overlay, before their children look them up."""
+    levels: dict[Any, list[dict[str, Any]]] = {}
+    for row in rows:
+        levels.setdefault(row.pop(DEPTH), []).append(row)
+    return list(levels.values())
 
 
 def _change(rows_of: SideRows, row: dict[str, Any]) -> Change:
@@ -238,13 +249,26 @@ def _decide(mapping_file: MappingFile, mapping: TableMapping, change: Change, si
     try:
         decision = decide(mapping, change, situation, shapes)
         if decision.needs_key:  # a number series: no number is taken for a prediction
-            placeholder = f"<next {mapping.side(other(change.source)).table} no. for {change.key}>"
+            placeholder = _placeholder_key(mapping, change, shapes)
             decision = decide(mapping, change, dataclasses.replace(situation, allocated=placeholder), shapes)
     except ValueError as exc:  # a value that cannot be carried (coercion, value map, transform)
         return Decision("failed", str(exc), counts={"failed": 1}, error=str(exc))
     if decision.verdict == "parked":  # as the worker does for replays
         return replay_failure(mapping_file, mapping.name, change, decision)
     return decision
+
+
+def _placeholder_key(mapping: TableMapping, change: Change, shapes: Shapes) -> str:
+    """A key of the destination's type standing in for the number its series would give (one per record)."""
+    destination = other(change.source)
+    key_type = shapes.erp_key_type if destination == "erp" else shapes.crm_key_type
+    seed = f"dry run:{mapping.name}:{change.source}:{change.key}"
+    if key_type == "uuid":
+        return str(uuid.uuid5(uuid.NAMESPACE_URL, seed))
+    if key_type in INTEGER_TYPES:
+        return str(-1 - zlib.crc32(seed.encode()))
+    length = shapes.erp_key_length if destination == "erp" else shapes.crm_key_length
+    return f"?{change.key}"[:length]
 
 
 def _own_keys(mapping: TableMapping, change: Change, destination: System, shapes: Shapes) -> list[str]:
