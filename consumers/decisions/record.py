@@ -13,6 +13,7 @@ takes the key allocated for it (`Situation.allocated`).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -370,6 +371,11 @@ def _sync_fields(mapping: TableMapping, change: Change, situation: Situation, ta
                 reverse[scol] = back
                 src_print[scol] = back
                 dst_print[dcol] = dst_now.get(dcol)
+        elif mapping.conflict == "fail" and pair.stored is not None:
+            # the record fails whole: nothing is written, not even the fields only one side changed (merge does)
+            failed = _failure(mapping, change, pair.stored, f"conflict: both systems changed {names} since the last "
+                              "sync (conflict: fail; nothing written)")
+            return dataclasses.replace(failed, verdict="conflict")
         else:
             error = f"conflict: both systems changed {names} since the last sync"
     for scol, value in _normalised(plan, change.row, shapes.table(source)).items():
