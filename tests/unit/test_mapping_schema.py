@@ -23,8 +23,9 @@ def test_the_command_prints_the_schema_of_the_model() -> None:
     assert result.exit_code == 0, result.output
     printed = json.loads(result.output)
     assert printed == mapping_schema()
-    jsonschema.Draft202012Validator.check_schema(printed)
-    assert printed["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+    jsonschema.Draft7Validator.check_schema(printed)
+    assert printed["$schema"] == "http://json-schema.org/draft-07/schema#", "what editors' YAML servers validate with"
+    assert "$defs" not in json.dumps(printed), "draft 7 has definitions"
 
 
 def test_the_copy_in_docs_is_current() -> None:
@@ -35,7 +36,7 @@ def test_the_copy_in_docs_is_current() -> None:
 
 @pytest.mark.parametrize("path", SHIPPED, ids=lambda p: str(p.relative_to(ROOT)))
 def test_every_shipped_mapping_file_is_valid_by_the_schema(path: Path) -> None:
-    jsonschema.validate(yaml.safe_load(path.read_text()), mapping_schema())
+    jsonschema.Draft7Validator(mapping_schema()).validate(yaml.safe_load(path.read_text()))
 
 
 @pytest.mark.parametrize("path", SHIPPED[1:], ids=lambda p: str(p.relative_to(ROOT)))
@@ -50,11 +51,11 @@ def test_the_examples_name_the_schema_for_their_editor(path: Path) -> None:
     (lambda m: m["fields"][0].update(on_lookup_failure="skip"), "'skip' is not one of"),
     (lambda m: m["fields"][0].update(colour="red"), "Additional properties are not allowed ('colour'"),
     (lambda m: m["erp"]["new_key"].update(strategy="serial"), "'serial' is not one of"),
-    (lambda m: m["erp"].update(filter={"field": "no", "op": "glob", "value": "V*"}), "'glob' is not one of"),
+    (lambda m: m["erp"].update(filter={"field": "no", "op": "glob", "value": "V*"}), "is not valid under any"),
 ])
 def test_an_editor_is_told_what_is_wrong(change, complaint: str) -> None:
     spec = yaml.safe_load((ROOT / "examples" / "purchasing" / "mappings.yaml").read_text())
     vendor = next(m for m in spec["mappings"] if m["name"] == "VENDOR")
     change(vendor)
     with pytest.raises(jsonschema.ValidationError, match=complaint.replace("(", r"\(")):
-        jsonschema.validate(spec, mapping_schema())
+        jsonschema.Draft7Validator(mapping_schema()).validate(spec)
