@@ -71,6 +71,9 @@ class Engine:
         ek, ck = erp.columns[erp.primary_key[0]], crm.columns[crm.primary_key[0]]
         return Shapes(erp, crm, ek.type_name, ck.type_name, ek.max_length, ck.max_length)
 
+    async def _recover_updates(self, state: asyncpg.Connection) -> None:
+        await recover_updates(state, self.links, self.mapping_file)
+
     async def sync_only_coupled(self, state: asyncpg.Connection) -> dict[str, bool]:
         now = datetime.now(UTC)
         if now - self._flags_at > timedelta(seconds=1):
@@ -87,8 +90,6 @@ class Engine:
         (`cdc.state.intents`) and durable before they are made."""
         results: list[tuple[Incoming, Decision]] = []
         async with state.transaction():
-            # writes into coupled records that a batch which died made: their fingerprints first
-            await recover_updates(state, self.links, self.mapping_file)
             # nothing left behind by a crash (the usual case): no recovery look-ups in this batch
             recovery = Recovery(possible=await intents.exist(state))
             if consumed and group:
@@ -174,7 +175,7 @@ class Engine:
             replay = items[i].event.replay
             create_flags[n] = (not replay.create) if replay is not None else only_coupled.get(mapping_name, True)
         situations = await load(state, self.links, mapping, source, changes, sync_only_coupled=create_flags,
-                                recovery=recovery)
+                                recovery=recovery, recover_updates=self._recover_updates)
         shapes = self.shapes(mapping_name)
         # creations on a side numbered by its own series: keys allocated before anything is announced or written
         situations = await series.allocate(state, self.links, mapping, source, changes, situations, shapes)

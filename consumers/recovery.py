@@ -156,9 +156,9 @@ def _coupling(intent: Intent) -> Coupling:
 
 async def recover_updates(state: asyncpg.Connection, links: dict[System, SystemLink],
                           mapping_file: MappingFile) -> int:
-    """Before a batch decides anything: the update intents of batches that died between their writes and their
-    commit (`cdc.state.update_intents`), oldest first, restored field by field where the systems still hold what
-    was written; then settled. Returns how many couplings were restored."""
+    """Once a batch holds its records' locks, before it decides: the update intents of batches that died between
+    their writes and their commit (`cdc.state.update_intents`), oldest first, restored field by field where the
+    systems still hold what was written; then settled. Returns how many couplings were restored."""
     if not await update_intents.any_announced(state):
         return 0
     rows = await update_intents.dangling(state)

@@ -66,7 +66,7 @@ async def allocate(state: asyncpg.Connection, links: dict[System, SystemLink], m
             return out
         await lock_keys(state, mapping.name, destination, keys)
         taken = await intents.taken(state, mapping.name, destination, keys)
-        taken |= set(await link.rows_by_key(side.table, keys))
+        taken |= await link.keys_present(side.table, keys)
         for n, key in zip(pending, keys, strict=True):
             tried[n].append(key)
         pending = [n for n, key in zip(pending, keys, strict=True) if key in taken]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import asyncpg
@@ -24,7 +25,8 @@ from consumers.systems import SystemLink
 
 async def load(state: asyncpg.Connection, links: dict[System, SystemLink], mapping: TableMapping, source: System,
                changes: list[Change], *, sync_only_coupled: dict[int, bool],
-               recovery: Recovery | None = None) -> list[Situation]:
+               recovery: Recovery | None = None,
+               recover_updates: Callable[[asyncpg.Connection], Awaitable[None]] | None = None) -> list[Situation]:
     """One Situation per change (same order). `sync_only_coupled` is per change index.
 
     Locks first (the records, and the keys a creation may take, so a worker deciding about a record another one
@@ -38,9 +40,9 @@ async def load(state: asyncpg.Connection, links: dict[System, SystemLink], mappi
     dest_shape = dest_link.tables[dest_table]
     key_column = dest_shape.columns[dest_shape.primary_key[0]]
 
-    def own_keys_of(change: Change) -> list[str]:
+    def own_keys_of(change: Change, alternatives: bool = False) -> list[str]:
         return candidate_keys(mapping, mapping.side(destination), key_column.type_name, key_column.max_length,
-                              change.key, change.row)
+                              change.key, change.row, alternatives=alternatives)
 
     may_create = [i for i, c in enumerate(changes)
                   if c.op != "d" and not sync_only_coupled[i] and mapping.allows(source)]
@@ -53,6 +55,10 @@ async def load(state: asyncpg.Connection, links: dict[System, SystemLink], mappi
     locks |= {lock_id(mapping.name, source, c.key) for c in changes if c.key not in paired}
     locks |= {lock_id(mapping.name, destination, k) for ks in own_keys.values() for k in ks}
     await lock_records(state, locks)
+    if recover_updates is not None:
+        # after the locks: a batch that died holding one of these records has ended by now (its locks are ours), so
+        # its announced updates are free to recover — before the locks, they may still be held by its backend
+        await recover_updates(state)
     found = await coupling_store.fetch_by_keys(state, mapping.name, source, keys)
     reusable: dict[str, str] = {}
     rematch: dict[str, str] = {}
@@ -82,9 +88,16 @@ async def load(state: asyncpg.Connection, links: dict[System, SystemLink], mappi
     # a creation only ever creates: a key held by any record (coupled, announced, or merely there) is taken; the
     # record holding it is a match candidate below when the mapping's match rules say so. The key a creation
     # announced but never wrote is still its own.
-    taken = await intents.taken(state, mapping.name, destination, all_own)
-    taken |= set(await dest_link.rows_by_key(dest_table, all_own))
+    taken = await _taken(state, dest_link, mapping.name, destination, dest_table, all_own)
     taken -= set(reusable.values())
+    # the strategy's own keys all taken (rare): the derived alternatives, locked and checked in turn
+    blocked = [i for i in creating if all(k in taken for k in own_keys[i])]
+    if blocked:
+        for i in blocked:
+            own_keys[i] = own_keys_of(changes[i], alternatives=True)
+        more = sorted({k for i in blocked for k in own_keys[i]} - set(all_own))
+        await lock_records(state, {lock_id(mapping.name, destination, k) for k in more})
+        taken |= await _taken(state, dest_link, mapping.name, destination, dest_table, more)
 
     candidates: dict[int, tuple[tuple[dict[str, Any], ...], ...]] = {}
     if mapping.match_on and creating:
@@ -92,10 +105,10 @@ async def load(state: asyncpg.Connection, links: dict[System, SystemLink], mappi
                                            rematch={i: rematch[changes[i].key] for i in creating
                                                     if changes[i].key in rematch})
         # a match writes the candidate's values too (after_match, fields flowing only its way): its lookups
-        more = {need for groups in candidates.values() for group in groups for row in group
-                for need in lookup_needs(mapping, destination, row)} - lookups.keys()
-        if more:
-            lookups.update(await resolve_lookups(state, more))
+        candidate_needs = {need for groups in candidates.values() for group in groups for row in group
+                           for need in lookup_needs(mapping, destination, row)} - lookups.keys()
+        if candidate_needs:
+            lookups.update(await resolve_lookups(state, candidate_needs))
 
     situations = []
     for i, c in enumerate(changes):
@@ -105,6 +118,14 @@ async def load(state: asyncpg.Connection, links: dict[System, SystemLink], mappi
                                     lookups=lookups, sync_only_coupled=sync_only_coupled[i],
                                     taken_keys=frozenset(taken), intent=reusable.get(c.key)))
     return situations
+
+
+async def _taken(state: asyncpg.Connection, dest: SystemLink, mapping: str, destination: System, table: str,
+                 keys: list[str]) -> set[str]:
+    """Which of `keys` a record holds: coupled, announced as being created, or merely there in the table."""
+    if not keys:
+        return set()
+    return await intents.taken(state, mapping, destination, keys) | await dest.keys_present(table, keys)
 
 
 async def resolve_lookups(state: asyncpg.Connection, needs: set[LookupKey]) -> dict[LookupKey, str]:

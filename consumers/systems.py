@@ -22,8 +22,15 @@ class SystemLink:
     origin: str
     tables: dict[str, catalog.Table]
 
+    async def keys_present(self, table: str, keys: list[str]) -> set[str]:
+        """Which of `keys` a row of `table` holds."""
+        return set(await self._by_key(table, keys, key_only=True))
+
     async def rows_by_key(self, table: str, keys: list[str]) -> dict[str, dict]:
         """The current rows of `table` with these keys, by canonical key text."""
+        return await self._by_key(table, keys)
+
+    async def _by_key(self, table: str, keys: list[str], *, key_only: bool = False) -> dict[str, dict]:
         if not keys:
             return {}
         shape = self.tables[table]
@@ -37,9 +44,10 @@ class SystemLink:
                 continue  # not a value of the key column: no row holds it
         if not typed:
             return {}
+        columns = quote_ident(key_column) if key_only else "*"
         rows = await self.reader.fetch(
-            f"SELECT * FROM {qualified(shape.schema, shape.name)} WHERE {quote_ident(key_column)} = ANY($1::"
-            f"{type_name}[])", typed)
+            f"SELECT {columns} FROM {qualified(shape.schema, shape.name)} WHERE {quote_ident(key_column)} = "
+            f"ANY($1::{type_name}[])", typed)
         return {str(row[key_column]): dict(row) for row in rows}
 
     async def close(self) -> None:

@@ -106,7 +106,11 @@ def target_values(mapping: TableMapping, source: System, row: Mapping[str, Any],
         if route.type_name is None:  # dropped or renamed since the mapping was written: this record fails
             raise CoercionError(f"{mapping.name}: {plan.destination} column {route.target!r} not found "
                                 f"(field {route.field.label}); fix the table or the mapping, then cdc retry")
-        typed = coerce(value, route.type_name, route.max_length, route.scale)
+        try:
+            typed = coerce(value, route.type_name, route.max_length, route.scale)
+        except CoercionError as exc:
+            raise CoercionError(f"{mapping.name}: {plan.destination} column {route.target!r} ({route.type_name}) "
+                                f"cannot hold the value of {plan.source} column {route.source!r}: {exc}") from None
         if typed is None and route.not_null:
             continue
         values[route.target] = canonical(typed)

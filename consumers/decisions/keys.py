@@ -38,12 +38,13 @@ def code_key(mapping: TableMapping, side: Side, source_key: str, max_length: int
 
 
 def candidate_keys(mapping: TableMapping, side: Side, key_type: str, max_length: int | None, source_key: str,
-                   source_row: dict[str, Any]) -> list[str]:
-    """The keys a record created on `side` may take, best first. The first one not coupled elsewhere is used.
+                   source_row: dict[str, Any], *, alternatives: bool = True) -> list[str]:
+    """The keys a record created on `side` may take, best first; the first one no record holds is used. Without
+    `alternatives`, only the strategy's own keys (the derived alternatives are worked out when those are taken).
     None for `series`: its key is allocated, not derived."""
     if side.new_key.strategy == "series":
         return []
-    attempts = range(ALTERNATIVES + 1)
+    attempts = range(ALTERNATIVES + 1 if alternatives else 1)
     if key_type == "uuid":
         return [uuid_key(mapping, source_key, n) for n in attempts]
     keys: list[str] = []

@@ -74,3 +74,14 @@ def test_numbers_are_rounded_to_the_destination_scale_as_postgresql_stores_them(
     assert coerce("574.185", "numeric", scale=2) == Decimal("574.19")
     assert coerce("-0.125", "numeric", scale=2) == Decimal("-0.13")
     assert canonical(coerce("574.185", "numeric", scale=2)) == canonical(Decimal("574.1900"))
+
+
+def test_a_value_the_destination_column_cannot_hold_fails_the_record_naming_value_and_column() -> None:
+    from consumers.decisions.fields import target_values
+    from tests.unit.test_decisions import CRM, Col, Shape, erp_row, mapping
+
+    integers = Shape({**CRM.columns, "credit": Col("int4")})
+    with pytest.raises(CoercionError) as failed:
+        target_values(mapping(), "erp", erp_row(credit=Decimal("NaN")), integers, {})
+    message = str(failed.value)
+    assert "'credit'" in message and "NaN" in message and "int4" in message
