@@ -65,6 +65,8 @@ class FieldPlan:
     source_columns: tuple[str, ...]
     """The source side's fingerprint columns."""
     destination_columns: tuple[str, ...]
+    normalising: tuple[Route, ...] = ()
+    """The routes of normalised fields (most mappings have none: nothing to look at for a record)."""
 
 
 _PLANS: dict[tuple[int, str, int], tuple[TableMapping, TableShape, FieldPlan]] = {}
@@ -99,4 +101,5 @@ def _compile(mapping: TableMapping, source: System, destination: TableShape) -> 
             both_ways=f.direction == "both" and mapping.direction == "both", normalize=tuple(f.normalize),
             lookup_failure=f.on_lookup_failure, cleared=mapping.side(towards).defaults.get(target)))
     return FieldPlan(source, towards, tuple(routes), tuple(mapping.mapped_columns(source)),
-                     tuple(mapping.mapped_columns(towards)))
+                     tuple(mapping.mapped_columns(towards)),
+                     tuple(r for r in routes if r.normalize and r.source is not None))

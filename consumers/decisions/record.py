@@ -442,9 +442,9 @@ def _normalised(plan: FieldPlan, row: Mapping[str, Any], table: TableShape) -> d
     """The source's own columns whose value is not as the field's normalisation holds it: column -> the
     normalised value (canonical, as the column stores it)."""
     out: dict[str, Any] = {}
-    for route in plan.routes:
+    for route in plan.normalising:
         scol = route.source
-        if not route.normalize or scol is None or row.get(scol) is None:
+        if scol is None or row.get(scol) is None:
             continue
         now = canonical(row[scol])
         column = table.columns[scol]
