@@ -48,6 +48,12 @@ class Column:
     has_default: bool = False
     scale: int | None = None
     """Digits after the decimal point of a `numeric(p, s)` column: values are rounded to it on write."""
+    default: str | None = None
+    """The column's default expression as PostgreSQL prints it (`pg_get_expr`), e.g. `nextval('s'::regclass)`."""
+    identity: str = ""
+    """'a' (GENERATED ALWAYS AS IDENTITY), 'd' (BY DEFAULT) or '' (none)."""
+    generated: bool = False
+    """A generated column (GENERATED ALWAYS AS (…) STORED): never written."""
 
     @property
     def kind(self) -> str | None:
@@ -217,12 +223,17 @@ SELECT c.relname AS table_name,
        CASE WHEN base.typname = 'numeric' AND typmod.value > 4
             THEN (typmod.value - 4) & 65535 END AS scale,
        NOT a.attnotnull AND NOT t.typnotnull AS nullable,
-       a.atthasdef OR a.attidentity <> '' OR a.attgenerated <> '' OR t.typdefault IS NOT NULL AS has_default
+       a.atthasdef OR a.attidentity <> '' OR a.attgenerated <> '' OR t.typdefault IS NOT NULL AS has_default,
+       CASE WHEN a.attgenerated = '' THEN coalesce(pg_get_expr(d.adbin, d.adrelid), t.typdefault) END
+           AS default_expression,
+       a.attidentity::text AS identity,
+       a.attgenerated <> '' AS generated
   FROM pg_catalog.pg_class c
   JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
   JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
   JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
   JOIN pg_catalog.pg_type base ON base.oid = CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END
+  LEFT JOIN pg_catalog.pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
   CROSS JOIN LATERAL (SELECT CASE WHEN t.typtype = 'd' THEN t.typtypmod ELSE a.atttypmod END AS value) typmod
  WHERE n.nspname = $1 AND c.relname = ANY($2::text[]) AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
  ORDER BY c.relname, a.attnum
@@ -246,7 +257,8 @@ async def read_tables(conn: asyncpg.Connection, schema: str, tables: list[str]) 
     for row in await conn.fetch(_COLUMNS, schema, list(tables)):
         columns.setdefault(row["table_name"], {})[row["column_name"]] = Column(
             name=row["column_name"], type_name=row["type_name"], max_length=row["max_length"],
-            nullable=row["nullable"], has_default=row["has_default"], scale=row["scale"])
+            nullable=row["nullable"], has_default=row["has_default"], scale=row["scale"],
+            default=row["default_expression"], identity=row["identity"], generated=row["generated"])
     keys: dict[str, list[str]] = {}
     for row in await conn.fetch(_PRIMARY_KEYS, schema, list(tables)):
         keys.setdefault(row["table_name"], []).append(row["column_name"])

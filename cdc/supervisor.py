@@ -22,7 +22,6 @@ from pathlib import Path
 
 import structlog
 
-
 log = structlog.get_logger()
 
 BACKOFF = (1.0, 2.0, 4.0, 8.0, 15.0, 30.0)

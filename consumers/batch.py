@@ -33,6 +33,7 @@ from cdc.state import mapping_settings as flags
 from cdc.state.couplings import Coupling
 from cdc.state.intents import Intent
 from cdc.state.update_intents import UpdateIntent
+from consumers import series
 from consumers.appliers.writer import Refusal, TableWrite, apply
 from consumers.decisions import echo
 from consumers.decisions.fields import LookupKey
@@ -185,6 +186,8 @@ class Engine:
             if items[i].keep is not None:  # an operator's resolution of a conflict (cdc resolve)
                 situations[n] = dataclasses.replace(situations[n], keep=items[i].keep, retry=True)
         shapes = self.shapes(mapping_name)
+        # creations on a side numbered by its own series: keys allocated before anything is announced or written
+        situations = await series.allocate(state, self.links, mapping, source, changes, situations, shapes)
         for n, i in enumerate(live):
             try:
                 decided[i] = decide(mapping, changes[n], situations[n], shapes)

@@ -104,6 +104,11 @@ async def load(state: asyncpg.Connection, links: dict[System, SystemLink], mappi
         candidates = await find_candidates(state, dest_link, mapping, source, changes, creating, own_keys,
                                            rematch={i: rematch[changes[i].key] for i in creating
                                                     if changes[i].key in rematch})
+        # a match writes the candidate's values too (after_match, fields flowing only its way): its lookups
+        candidate_needs = {need for groups in candidates.values() for group in groups for row in group
+                           for need in lookup_needs(mapping, destination, row)} - lookups.keys()
+        if candidate_needs:
+            lookups.update(await resolve_lookups(state, candidate_needs))
 
     situations = []
     for i, c in enumerate(changes):

@@ -1,4 +1,5 @@
-"""`cdc mappings`: check a mapping file (on its own, then against the live schemas) and list its mappings."""
+"""`cdc mappings`: check a mapping file (on its own, then against the live schemas), list its mappings, print its
+JSON Schema."""
 
 from __future__ import annotations
 
@@ -18,10 +19,11 @@ from cdc.cli import app, settings
 from cdc.database import connect, describe
 from cdc.errors import ConfigError, ServiceUnavailable
 from cdc.mapping.filters import describe as describe_filter
-from cdc.mapping.load import MappingFileError, load_mapping_file
+from cdc.mapping.load import MappingFileError, load_mapping_file, locator
 from cdc.mapping.model import MappingFile, TableMapping
 from cdc.mapping.order import dependencies, dependency_order
-from cdc.mapping.validate import validate_against_catalog
+from cdc.mapping.schema import mapping_schema
+from cdc.mapping.validate import Problem, catalog_problems
 from cdc.settings import SYSTEMS
 
 mappings_app = typer.Typer(no_args_is_help=True, help="Check and list the table mappings.")
@@ -44,7 +46,8 @@ def validate(file: FileArgument = None) -> None:
     else:
         where = ", ".join(f"{system} {describe(settings().dsn(system))}" for system in SYSTEMS)
         typer.echo(f"checked against live schemas ({where})")
-        _exit_on([f"{path}: {line}" for line in outcome])
+        at = locator(path)
+        _exit_on([f"{at(problem.at)}: {problem.text}" for problem in outcome])
     typer.echo(f"ok: {len(mapping_file.mappings)} mappings in {path}")
 
 
@@ -57,14 +60,20 @@ def show(file: FileArgument = None,
         typer.echo(json.dumps([_summary(m) for m in ordered], indent=2))
         return
     table = RichTable("mapping", "erp ↔ crm", "direction", "only coupled", "conflict", "deletion",
-                      "depends on", "filters")
+                      "after match", "depends on", "filters")
     for m in ordered:
         filters = "\n".join(f"{system}: {describe_filter(m.side(system).filter)}" for system in SYSTEMS
                             if m.side(system).filter is not None)
         table.add_row(m.name, f"{m.erp.table} ↔\n{m.crm.table}", m.direction,
                       "yes" if m.sync_only_coupled else "no", m.conflict, m.deletion,
-                      "\n".join(dependencies(m)), filters)
+                      m.after_match if m.match_on else "", "\n".join(dependencies(m)), filters)
     terminal.console().print(table)
+
+
+@mappings_app.command()
+def schema() -> None:
+    """The JSON Schema of the mapping file, for editors (docs/mappings.md, 'Editor support')."""
+    typer.echo(json.dumps(mapping_schema(), indent=2))
 
 
 def _load(path: Path) -> MappingFile:
@@ -82,7 +91,7 @@ def _exit_on(problems: list[str]) -> None:
         raise typer.Exit(ConfigError.exit_code)
 
 
-async def _live_problems(mapping_file: MappingFile) -> list[str] | str:
+async def _live_problems(mapping_file: MappingFile) -> list[Problem] | str:
     """Problems against the live catalogs, or why the databases could not be asked."""
     s = settings()
     async with AsyncExitStack() as stack:
@@ -96,7 +105,7 @@ async def _live_problems(mapping_file: MappingFile) -> list[str] | str:
             return str(exc)
         except (asyncpg.PostgresError, OSError) as exc:
             return f"reading the {system} catalog at {describe(s.dsn(system))} failed: {exc}"
-        return validate_against_catalog(mapping_file, tables["erp"], tables["crm"])
+        return catalog_problems(mapping_file, tables["erp"], tables["crm"])
 
 
 def _summary(m: TableMapping) -> dict[str, Any]:
@@ -108,7 +117,8 @@ def _summary(m: TableMapping) -> dict[str, Any]:
         "sync_only_coupled": m.sync_only_coupled,
         "conflict": m.conflict,
         "deletion": m.deletion,
+        "after_match": m.after_match,
         "depends_on": dependencies(m),
         "filters": {system: None if (f := m.side(system).filter) is None
-                    else f.model_dump(by_alias=True, mode="json") for system in SYSTEMS},
+                    else f.model_dump(by_alias=True, mode="json", exclude_unset=True) for system in SYSTEMS},
     }

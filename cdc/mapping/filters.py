@@ -1,10 +1,12 @@
 """The filter language, evaluated on a row in Python and compiled to parameterised SQL, with one meaning.
 
-Both sides are two-valued: a NULL column satisfies only `ne` (IS DISTINCT FROM), `not_in` and `is_null`; every
-other condition on NULL is false, also under `not`. Filter values are converted to the column's type first
-(`convert` in cdc.catalog): in Python to the type of the row's value, in SQL to the column's catalog type, and
-the converted value goes to PostgreSQL as a parameter cast to that type. Text compares by code point on both
-sides (`COLLATE "C"`); `starts_with` and `contains` apply to text columns only.
+Both sides are two-valued: a NULL column satisfies only `ne` (IS DISTINCT FROM), `not_in`, `not_like`,
+`not_ilike` and `is_null`; every other condition on NULL is false. Filter values are converted to the column's
+type first (`convert` in cdc.catalog): in Python to the type of the row's value, in SQL to the column's catalog
+type, and the converted value goes to PostgreSQL as a parameter cast to that type. Text compares by code point on
+both sides (`COLLATE "C"`); `starts_with`, `contains` and the LIKE family apply to text columns only. A LIKE
+pattern is read once (`cdc.mapping.patterns`) into a regular expression for Python and a backslash-escaped
+pattern for SQL.
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ from typing import Any
 from cdc.catalog import KINDS, convert, kind_of_value, type_name
 from cdc.database import quote_ident
 from cdc.errors import ConfigError
-from cdc.mapping.model import AllOf, AnyOf, Condition, Filter, Not
+from cdc.mapping import patterns
+from cdc.mapping.model import LIKE_OPS, AllOf, AnyOf, Condition, Filter, Not
 
 
 class FilterValueError(ValueError):
@@ -31,7 +34,8 @@ _COMPARE: dict[str, Callable[[Any, Any], bool]] = {
 
 _SQL_COMPARE = {"eq": "=", "lt": "<", "le": "<=", "gt": ">", "ge": ">="}
 
-_TEXT_ONLY = ("starts_with", "contains")
+_TEXT_ONLY = ("starts_with", "contains", *LIKE_OPS)
+_SQL_LIKE = {"like": "LIKE", "not_like": "LIKE", "ilike": "ILIKE", "not_ilike": "ILIKE"}
 
 
 def matches(f: Filter | None, row: Mapping[str, Any]) -> bool:
@@ -53,9 +57,11 @@ def _holds(c: Condition, value: Any) -> bool:
     if c.op == "not_null":
         return value is not None
     if value is None:
-        return c.op in ("ne", "not_in")
+        return c.op in ("ne", "not_in", "not_like", "not_ilike")
     if c.op in _TEXT_ONLY and not isinstance(value, str):
         raise FilterValueError(f"filter on {c.field}: '{c.op}' applies to text, not {type(value).__name__}")
+    if c.op in LIKE_OPS:
+        return pattern_of(c).matches(value) != c.op.startswith("not_")
     if c.op in ("in", "not_in"):
         found = value in [_like(c, item, value) for item in c.value]
         return found if c.op == "in" else not found
@@ -81,6 +87,11 @@ def _like(c: Condition, wanted: Any, example: Any) -> Any:
 def _converted(wanted: Any, kind: str) -> Any:
     """A filter value converted once per column kind (filters are evaluated for every record)."""
     return convert(wanted, kind)
+
+
+def pattern_of(c: Condition) -> patterns.Pattern:
+    """The LIKE pattern of a like/not_like/ilike/not_ilike condition (read once, then cached)."""
+    return patterns.parse(c.value, c.escape, c.op in ("ilike", "not_ilike"))
 
 
 def conditions(f: Filter | None) -> list[Condition]:
@@ -133,11 +144,18 @@ def _condition_sql(c: Condition, columns: Mapping[str, str], params: list[Any], 
     try:
         if c.op in ("in", "not_in"):
             params.append([convert(item, kind) for item in c.value])
+        elif c.op in LIKE_OPS:
+            params.append(pattern_of(c).sql())
         else:
             params.append(convert(c.value, kind))
     except ValueError as exc:
         raise ConfigError(f"filter on {c.field}: {exc}") from None
     param = f"${first + len(params) - 1}::{cast}"
+    if c.op in LIKE_OPS:
+        test = f"{compared} {_SQL_LIKE[c.op]} {param}"
+        if c.op.startswith("not_"):
+            return f"({column} IS NULL OR NOT ({test}))"
+        return f"({column} IS NOT NULL AND {test})"
     if c.op == "ne":
         return f"{column} IS DISTINCT FROM {param}"
     if c.op == "not_in":
@@ -165,7 +183,8 @@ def _describe(f: Filter, top: bool = False) -> str:
         if f.op in ("is_null", "not_null"):
             return f"{f.field} {f.op}"
         value = "[" + ", ".join(map(_show, f.value)) + "]" if isinstance(f.value, list) else _show(f.value)
-        return f"{f.field} {f.op} {value}"
+        escape = f" escape {f.escape!r}" if f.escape != "\\" else ""
+        return f"{f.field} {f.op} {value}{escape}"
     if isinstance(f, Not):
         return f"not ({_describe(f.not_, top=True)})"
     joined = " and ".join(map(_describe, f.all)) if isinstance(f, AllOf) else " or ".join(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -115,6 +116,19 @@ class _Loader(yaml.SafeLoader):
             return super().compose_node(parent, index)  # type: ignore[no-untyped-call]
         finally:
             self.depth -= 1
+
+
+def locator(path: str | Path) -> Callable[[tuple[int | str, ...]], str]:
+    """For a mapping file that loads: a function from a path of keys (e.g. `('mappings', 3, 'fields', 11)`) to
+    `file:line:col` of the deepest part of it the file holds (`file` alone when none)."""
+    source = str(path)
+    node, data = _parse_yaml(Path(path).read_text(encoding="utf-8"), source)
+
+    def where(at: tuple[int | str, ...]) -> str:
+        found, found_node = _resolve(at, data, node)
+        return _at(source, found_node) if found else source
+
+    return where
 
 
 def _parse_yaml(text: str, source: str) -> tuple[yaml.Node | None, Any]:

@@ -12,8 +12,19 @@ import string
 from functools import cached_property
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
+from cdc.mapping.patterns import PatternError
+from cdc.mapping.patterns import check as check_pattern
 from cdc.settings import System
 
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
@@ -22,6 +33,8 @@ MAPPING_NAME = re.compile(r"^[A-Z][A-Z0-9_-]{0,62}$")
 Direction = Literal["both", "to_crm", "to_erp"]
 ConflictPolicy = Literal["fail", "erp-wins", "crm-wins", "newest-wins", "merge"]
 DeletionPolicy = Literal["propagate", "uncouple", "restore", "fail"]
+AfterMatch = Literal["source", "erp", "crm", "newest", "none"]
+LookupFailure = Literal["wait", "fail", "clear"]
 
 
 class Frozen(BaseModel):
@@ -49,20 +62,35 @@ def flows(direction: Direction, source: System) -> bool:
 # ---------------------------------------------------------------- filters
 
 FilterOp = Literal["eq", "ne", "lt", "le", "gt", "ge", "in", "not_in", "is_null", "not_null", "starts_with",
-                   "contains"]
+                   "contains", "like", "not_like", "ilike", "not_ilike"]
+LIKE_OPS = ("like", "not_like", "ilike", "not_ilike")
 
 
 class Condition(Frozen):
-    """One comparison: `field op value`. NULL compares false except with `ne`, `not_in`, `is_null`."""
+    """One comparison: `field op value`. NULL compares false except with `ne`, `not_in`, `not_like`,
+    `not_ilike`, `is_null`."""
 
-    field: str
-    op: FilterOp = "eq"
-    value: Any = None
+    field: str = Field(description="Column of this side's table.")
+    op: FilterOp = Field("eq", description="Comparison (docs/mappings.md, 'Filters').")
+    value: Any = Field(None, description="A scalar; a non-empty list for in/not_in; none for is_null/not_null; "
+                                         "a LIKE pattern for like/not_like/ilike/not_ilike.")
+    escape: str = Field("\\", description="like/not_like/ilike/not_ilike: the character that makes the next one "
+                                           "literal (default backslash; empty: none).")
 
     _check_field = field_validator("field")(classmethod(lambda cls, v: identifier(v)))
 
     @model_validator(mode="after")
     def _value_fits_op(self) -> Condition:
+        if self.escape != "\\" and self.op not in LIKE_OPS:
+            raise ValueError(f"filter on {self.field}: escape applies to like, not_like, ilike and not_ilike")
+        if self.op in LIKE_OPS:
+            if not isinstance(self.value, str):
+                raise ValueError(f"filter on {self.field}: '{self.op}' needs a text pattern (got {self.value!r})")
+            try:
+                check_pattern(self.value, self.escape)
+            except PatternError as exc:
+                raise ValueError(f"filter on {self.field}: {exc}") from None
+            return self
         if self.op in ("in", "not_in"):
             if not isinstance(self.value, list) or not self.value:
                 raise ValueError(f"filter on {self.field}: '{self.op}' needs a non-empty list")
@@ -82,15 +110,15 @@ class Condition(Frozen):
 
 
 class AllOf(Frozen):
-    all: list[Filter] = Field(min_length=1)
+    all: list[Filter] = Field(min_length=1, description="Every filter holds.")
 
 
 class AnyOf(Frozen):
-    any: list[Filter] = Field(min_length=1)
+    any: list[Filter] = Field(min_length=1, description="At least one filter holds.")
 
 
 class Not(Frozen):
-    not_: Filter = Field(alias="not")
+    not_: Filter = Field(alias="not", description="The filter does not hold.")
 
 
 def _filter_kind(value: Any) -> str | None:
@@ -130,31 +158,43 @@ def filter_fields(f: Filter | None) -> list[str]:
 # ---------------------------------------------------------------- transforms
 
 class Trim(Frozen):
+    """Leading and trailing whitespace removed."""
+
     op: Literal["trim"]
 
 
 class Upper(Frozen):
+    """Upper case."""
+
     op: Literal["upper"]
 
 
 class Lower(Frozen):
+    """Lower case."""
+
     op: Literal["lower"]
 
 
 class Title(Frozen):
+    """Each word capitalised."""
+
     op: Literal["title"]
 
 
 class Replace(Frozen):
+    """Every occurrence of `old` replaced by `new`."""
+
     op: Literal["replace"]
-    old: str = Field(min_length=1)
-    new: str = ""
+    old: str = Field(min_length=1, description="Text to replace.")
+    new: str = Field("", description="Replacement (default: nothing).")
 
 
 class RegexReplace(Frozen):
+    """Every match of a Python regular expression replaced."""
+
     op: Literal["regex"]
-    pattern: str
-    replacement: str = ""
+    pattern: str = Field(description="Python regular expression.")
+    replacement: str = Field("", description="Replacement; \\1 refers to a group.")
 
     @field_validator("pattern")
     @classmethod
@@ -167,23 +207,31 @@ class RegexReplace(Frozen):
 
 
 class Round(Frozen):
+    """A number rounded half away from zero."""
+
     op: Literal["round"]
-    digits: int = 2
+    digits: int = Field(2, description="Digits after the decimal point.")
 
 
 class Truncate(Frozen):
+    """Text cut to at most `length` characters."""
+
     op: Literal["truncate"]
-    length: int = Field(gt=0)
+    length: int = Field(gt=0, description="Most characters kept.")
 
 
 class FormatDate(Frozen):
+    """A date or timestamp (or ISO text) as text."""
+
     op: Literal["format_date"]
-    format: str = "%Y-%m-%d"
+    format: str = Field("%Y-%m-%d", description="strftime format.")
 
 
 class FormatNumber(Frozen):
+    """A number as text."""
+
     op: Literal["format_number"]
-    format: str = "{:.2f}"
+    format: str = Field("{:.2f}", description="Python format string with one field, e.g. '{:,.2f}'.")
 
     @field_validator("format")
     @classmethod
@@ -202,6 +250,10 @@ Transform = Annotated[
     Field(discriminator="op"),
 ]
 
+Normalisation = Annotated[Trim | Upper | Lower | Title | Truncate, Field(discriminator="op")]
+"""The transforms a normalisation may use: each gives the same result when applied again, so a value written
+normalised is never written again."""
+
 
 # ---------------------------------------------------------------- field mappings
 
@@ -213,21 +265,46 @@ class FieldMapping(Frozen):
     translated to the coupled partner's key. `value_map` translates ERP values to CRM values (and back).
     """
 
-    erp: str | None = None
-    crm: str | None = None
-    direction: Direction = "both"
-    constant: Any = None
-    lookup: str | None = None
-    value_map: dict[str, Any] | None = None
-    to_crm: list[Transform] = Field(default_factory=list)
-    to_erp: list[Transform] = Field(default_factory=list)
-    enabled: bool = True
-    not_null: bool = False
+    erp: str | None = Field(None, description="Column of the ERP table (none for a constant written into the CRM).")
+    crm: str | None = Field(None, description="Column of the CRM table (none for a constant written into the ERP).")
+    direction: Direction = Field("both", description="Which way the field flows (within the mapping's direction).")
+    constant: Any = Field(None, description="A value always written into the one column named.")
+    lookup: str | None = Field(None, description="A mapping whose couplings translate this key into the partner's "
+                                                 "key.")
+    value_map: dict[str, Any] | None = Field(None, description="ERP value -> CRM value (read backwards towards the "
+                                                               "ERP).")
+    to_crm: list[Transform] = Field(default_factory=list, description="Transforms applied towards the CRM, in order.")
+    to_erp: list[Transform] = Field(default_factory=list, description="Transforms applied towards the ERP, in order.")
+    enabled: bool = Field(True, description="A disabled field is neither carried nor compared.")
+    not_null: bool = Field(False, description="A null is not written (the destination keeps its value).")
+    on_lookup_failure: LookupFailure = Field(
+        "wait", description="With a lookup whose record is not coupled: wait (park), fail the record, or clear "
+                            "the field and sync the rest.")
+    normalize: list[Normalisation] = Field(
+        default_factory=list, description="Transforms whose result both sides hold: the value is written "
+                                          "normalised to the other side and back to its own.")
 
     @field_validator("erp", "crm")
     @classmethod
     def _plain(cls, v: str | None) -> str | None:
         return None if v is None else identifier(v)
+
+    @field_validator("on_lookup_failure")
+    @classmethod
+    def _with_lookup(cls, v: str, info: ValidationInfo) -> str:
+        if info.data.get("lookup") is None:
+            raise ValueError("on_lookup_failure applies to a field with a lookup")
+        return v
+
+    @field_validator("normalize")
+    @classmethod
+    def _plain_field(cls, v: list[Any], info: ValidationInfo) -> list[Any]:
+        taken = [name for name in ("constant", "lookup", "value_map") if info.data.get(name) is not None]
+        taken += [name for name in ("to_crm", "to_erp") if info.data.get(name)]
+        if v and taken:
+            raise ValueError(f"normalize applies to a field carried as it is, not with {' or '.join(taken)} "
+                             "(both sides must be able to hold the same value)")
+        return v
 
     @field_validator("value_map", mode="before")
     @classmethod
@@ -275,18 +352,30 @@ class FieldMapping(Frozen):
 class NewKey(Frozen):
     """How the key of a record created on this side is made.
 
-    Keys of created records are derived deterministically from the source record's key, so a create that is
-    replayed after a crash lands on the same row instead of making a duplicate.
+    Keys of created records are derived deterministically from the source record's key, or allocated before the
+    write and announced with the creation, so a create that is replayed after a crash lands on the same row
+    instead of making a duplicate.
     - `uuid`: a name-based UUID (v5) of mapping and source key;
     - `code`: `prefix` + upper-case base32 digest of mapping and source key, `length` characters in all;
     - `field`: the value of the source record's column `field` (e.g. a product number becoming an item no.),
-      falling back to `code` when that value is empty or already taken.
+      falling back to `code` when that value is empty or already taken;
+    - `series`: the next key of the destination's own number series — the key column's default expression (a
+      sequence, `'V' || lpad(nextval(...)::text, 6, '0')`, a function), evaluated on the destination before the
+      write.
     """
 
-    strategy: Literal["uuid", "code", "field"] = "uuid"
-    prefix: str = ""
-    length: int = Field(10, ge=6, le=63)
-    field: str | None = None
+    strategy: Literal["uuid", "code", "field", "series"] = Field(
+        "uuid", description="uuid, code, field, or series (the key column's default, evaluated before the write).")
+    prefix: str = Field("", description="code (and field's fallback): text the key starts with.")
+    length: int = Field(10, ge=6, le=63, description="code (and field's fallback): characters in all.")
+    field: str | None = Field(None, description="field: the source column whose value becomes the key.")
+
+    @field_validator("prefix", "length", "field")
+    @classmethod
+    def _not_with_series(cls, v: Any, info: ValidationInfo) -> Any:
+        if info.data.get("strategy") == "series":
+            raise ValueError(f"strategy series takes no {info.field_name}: the key column's default makes the key")
+        return v
 
     @field_validator("field")
     @classmethod
@@ -305,13 +394,14 @@ class NewKey(Frozen):
 class Side(Frozen):
     """One side of a mapping: a table in one system."""
 
-    table: str
-    key: str
-    modified_on: str
-    schema_: str = Field("public", alias="schema")
-    filter: Filter | None = None
-    defaults: dict[str, Any] = Field(default_factory=dict)
-    new_key: NewKey = Field(default_factory=NewKey)
+    table: str = Field(description="Table name.")
+    key: str = Field(description="Its primary key column (one column).")
+    modified_on: str = Field(description="A timestamp column the system sets on every change.")
+    schema_: str = Field("public", alias="schema", description="Schema of the table.")
+    filter: Filter | None = Field(None, description="Records outside never sync (docs/mappings.md, 'Filters').")
+    defaults: dict[str, Any] = Field(default_factory=dict, description="Column -> value written into records "
+                                                                       "created on this side.")
+    new_key: NewKey = Field(default_factory=NewKey, description="How records created on this side get their key.")
 
     _ids = field_validator("table", "key", "modified_on", "schema_")(classmethod(lambda cls, v: identifier(v)))
 
@@ -326,25 +416,31 @@ class Side(Frozen):
 class MatchField(Frozen):
     """A pair of columns used to find an existing partner for an uncoupled record (match-based coupling)."""
 
-    erp: str
-    crm: str
-    priority: int = 1
-    case_sensitive: bool = False
+    erp: str = Field(description="ERP column.")
+    crm: str = Field(description="CRM column.")
+    priority: int = Field(1, description="Match fields of one priority are tried together, lowest first.")
+    case_sensitive: bool = Field(False, description="Compare text with case (default: without).")
 
     _ids = field_validator("erp", "crm")(classmethod(lambda cls, v: identifier(v)))
 
 
 class TableMapping(Frozen):
-    name: str
-    erp: Side
-    crm: Side
-    direction: Direction = "both"
-    sync_only_coupled: bool = True
-    conflict: ConflictPolicy = "fail"
-    deletion: DeletionPolicy = "uncouple"
-    match_on: list[MatchField] = Field(default_factory=list)
-    depends_on: list[str] = Field(default_factory=list)
-    fields: list[FieldMapping] = Field(min_length=1)
+    """An ERP table paired with a CRM table."""
+
+    name: str = Field(description="Upper case letters, digits, '-' or '_'.")
+    erp: Side = Field(description="The ERP table.")
+    crm: Side = Field(description="The CRM table.")
+    direction: Direction = Field("both", description="Which way records flow.")
+    sync_only_coupled: bool = Field(True, description="Live changes of uncoupled records create no partner.")
+    conflict: ConflictPolicy = Field("fail", description="Both sides changed one field since the last sync.")
+    deletion: DeletionPolicy = Field("uncouple", description="A coupled record was deleted.")
+    after_match: AfterMatch = Field(
+        "source", description="Values after two existing records are coupled by match: the side whose change or "
+                              "replay found the match (source), erp, crm, newest (by modified_on), or none.")
+    match_on: list[MatchField] = Field(default_factory=list, description="Fields that couple an uncoupled record "
+                                                                         "to an existing partner.")
+    depends_on: list[str] = Field(default_factory=list, description="Mappings synced before this one.")
+    fields: list[FieldMapping] = Field(min_length=1, description="The field mappings.")
 
     @field_validator("name")
     @classmethod
@@ -359,6 +455,9 @@ class TableMapping(Frozen):
         if not any(f.direction == self.direction or f.direction == "both" or self.direction == "both"
                    for f in enabled):
             raise ValueError(f"direction {self.direction} is not shared by any enabled field mapping")
+        if self.after_match in ("erp", "crm") and not self.allows(self.after_match):  # type: ignore[arg-type]
+            raise ValueError(f"after_match {self.after_match}: the mapping carries no values from the "
+                             f"{self.after_match} (direction {self.direction})")
         for system in ("erp", "crm"):
             if not self.allows(other(system)):
                 continue
@@ -426,14 +525,11 @@ class TableMapping(Frozen):
         return sorted({f.lookup for f in self.fields if f.enabled and f.lookup is not None})
 
 
-class SystemConfig(Frozen):
-    database: Literal["erp", "crm"]
-    description: str = ""
-
-
 class MappingFile(Frozen):
-    version: Literal[1] = 1
-    mappings: list[TableMapping] = Field(min_length=1)
+    """A mapping file: `cdc mappings schema` prints its JSON Schema; docs/mappings.md is the reference."""
+
+    version: Literal[1] = Field(1, description="The file format's version.")
+    mappings: list[TableMapping] = Field(min_length=1, description="The table mappings.")
 
     @model_validator(mode="after")
     def _references(self) -> MappingFile:

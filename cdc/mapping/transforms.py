@@ -51,6 +51,23 @@ def apply(transforms: Sequence[Transform], value: Any) -> Any:
     return value
 
 
+NORMALISING_PASSES = 8
+
+
+def normalise(steps: Sequence[Transform], value: Any) -> Any:
+    """A field's normalisation: its transforms applied until the value no longer changes. Each transform a
+    normalisation may use gives the same result twice, but a sequence of them need not (`truncate` then
+    `upper` can lengthen 'ß' again); the value both sides hold is the one that stays."""
+    for _ in range(NORMALISING_PASSES):
+        if value is None:
+            return None
+        again = apply(steps, value)
+        if again == value:
+            return value
+        value = again
+    return value
+
+
 def _apply_one(t: Transform, value: Any) -> Any:
     if isinstance(t, Trim | Upper | Lower | Title | Replace | RegexReplace | Truncate):
         text = _text(t, value)

@@ -2,18 +2,25 @@
 
 Every problem is one line naming the mapping and the field or setting, e.g.
 `mapping CUSTOMER, field active <-> accountid: erp column active (bool) and crm column accountid (uuid) do not
-fit`. Types fit when they belong to one family (numbers, dates and times, ...) or when either side is text.
+fit`, and where in the file it sits (`Problem.at`: the path of keys, which `cdc.mapping.load.locate` turns into
+file:line:col). Types fit when they belong to one family (numbers, dates and times, ...) or when either side is
+text.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from cdc.catalog import NUMBER_KINDS, TIME_KINDS, Column, Table, convert
-from cdc.mapping.filters import conditions
 from cdc.mapping.model import (
+    LIKE_OPS,
+    AllOf,
+    AnyOf,
+    Condition,
     FieldMapping,
+    Filter,
     FormatDate,
     FormatNumber,
     MappingFile,
@@ -25,16 +32,29 @@ from cdc.mapping.model import (
 from cdc.settings import SYSTEMS, System
 
 Tables = Mapping[str, Table]
+Path = tuple[str | int, ...]
 
-_TEXT_ONLY_OPS = ("starts_with", "contains")
+_TEXT_ONLY_OPS = ("starts_with", "contains", *LIKE_OPS)
+
+
+@dataclass(frozen=True)
+class Problem:
+    at: Path
+    """Where in the file: keys and list positions from the top, e.g. ('mappings', 3, 'fields', 11)."""
+    text: str
 
 
 def validate_against_catalog(mapping_file: MappingFile, erp_tables: Tables, crm_tables: Tables) -> list[str]:
     """Problems that stop the mapping file from working on these tables (empty: none)."""
+    return [p.text for p in catalog_problems(mapping_file, erp_tables, crm_tables)]
+
+
+def catalog_problems(mapping_file: MappingFile, erp_tables: Tables, crm_tables: Tables) -> list[Problem]:
+    """`validate_against_catalog` with where each problem sits in the file."""
     catalogs: dict[System, Tables] = {"erp": erp_tables, "crm": crm_tables}
-    problems: list[str] = []
-    for m in mapping_file.mappings:
-        problems += _mapping_problems(m, mapping_file, catalogs)
+    problems: list[Problem] = []
+    for n, m in enumerate(mapping_file.mappings):
+        problems += _mapping_problems(m, ("mappings", n), mapping_file, catalogs)
     return problems
 
 
@@ -44,26 +64,27 @@ def _table(m: TableMapping, system: System, catalogs: dict[System, Tables]) -> T
     return table if table is not None and table.schema == side.schema_ else None
 
 
-def _mapping_problems(m: TableMapping, mapping_file: MappingFile,
-                      catalogs: dict[System, Tables]) -> list[str]:
-    problems: list[str] = []
+def _mapping_problems(m: TableMapping, at: Path, mapping_file: MappingFile,
+                      catalogs: dict[System, Tables]) -> list[Problem]:
+    problems: list[Problem] = []
     tables: dict[System, Table | None] = {system: _table(m, system, catalogs) for system in SYSTEMS}
     for system in SYSTEMS:
         side = m.side(system)
         if tables[system] is None:
-            problems.append(f"mapping {m.name}: {system} table {side.schema_}.{side.table} not found")
+            problems.append(Problem((*at, system, "table"),
+                                    f"mapping {m.name}: {system} table {side.schema_}.{side.table} not found"))
     for system in SYSTEMS:
         table = tables[system]
         if table is not None:
-            problems += [f"mapping {m.name}, {line}" for line in _side_problems(m, system, table,
-                                                                               tables[other(system)])]
-    for f in m.fields:
+            problems += [Problem((*at, system, *where), f"mapping {m.name}, {line}")
+                         for where, line in _side_problems(m, system, table, tables[other(system)])]
+    for n, f in enumerate(m.fields):
         if f.enabled:
-            problems += [f"mapping {m.name}, field {f.label}: {line}"
-                         for line in _field_problems(f, m, tables, mapping_file, catalogs)]
-    for match in m.match_on:
+            problems += [Problem((*at, "fields", n, *where), f"mapping {m.name}, field {f.label}: {line}")
+                         for where, line in _field_problems(f, m, tables, mapping_file, catalogs)]
+    for n, match in enumerate(m.match_on):
         columns = {system: _column(tables[system], system, getattr(match, system)) for system in SYSTEMS}
-        problems += [f"mapping {m.name}, match_on {match.erp} <-> {match.crm}: {line}"
+        problems += [Problem((*at, "match_on", n), f"mapping {m.name}, match_on {match.erp} <-> {match.crm}: {line}")
                      for line in _pair_problems(columns)]
     return problems
 
@@ -76,57 +97,78 @@ def _column(table: Table | None, system: System, name: str) -> Column | str | No
     return column if column is not None else f"{system} column {name!r} not found in table {table.name}"
 
 
-def _side_problems(m: TableMapping, system: System, table: Table, partner: Table | None) -> list[str]:
+def _side_problems(m: TableMapping, system: System, table: Table,
+                   partner: Table | None) -> list[tuple[Path, str]]:
+    """(where under the side, line) per problem."""
     side = m.side(system)
-    problems: list[str] = []
+    problems: list[tuple[Path, str]] = []
     where = f"{system} table {table.name}"
     if not table.primary_key:
-        problems.append(f"{where}: has no primary key (a single-column primary key is required)")
+        problems.append((("table",), f"{where}: has no primary key (a single-column primary key is required)"))
     elif len(table.primary_key) > 1:
-        problems.append(f"{where}: composite primary key ({', '.join(table.primary_key)}); "
-                        "only single-column keys are supported")
+        problems.append((("table",), f"{where}: composite primary key ({', '.join(table.primary_key)}); "
+                                     "only single-column keys are supported"))
     key = table.columns.get(side.key)
     if key is None:
-        problems.append(f"{system} key: column {side.key!r} not found in table {table.name}")
+        problems.append((("key",), f"{system} key: column {side.key!r} not found in table {table.name}"))
     elif len(table.primary_key) == 1 and table.primary_key != [side.key]:
-        problems.append(f"{system} key: column {side.key} is not the primary key "
-                        f"({', '.join(table.primary_key)}) of table {table.name}")
+        problems.append((("key",), f"{system} key: column {side.key} is not the primary key "
+                                   f"({', '.join(table.primary_key)}) of table {table.name}"))
     modified = table.columns.get(side.modified_on)
     if modified is None:
-        problems.append(f"{system} modified_on: column {side.modified_on!r} not found in table {table.name}")
+        problems.append((("modified_on",), f"{system} modified_on: column {side.modified_on!r} not found in table "
+                                           f"{table.name}"))
     elif modified.kind not in ("timestamp", "timestamptz"):
-        problems.append(f"{system} modified_on: column {side.modified_on} is {modified.describe()}, "
-                        "not a timestamp")
-    problems += [f"{system} filter on {line}" for line in _filter_problems(m, system, table)]
+        problems.append((("modified_on",), f"{system} modified_on: column {side.modified_on} is "
+                                           f"{modified.describe()}, not a timestamp"))
+    problems += [(("filter", *path), f"{system} filter on {line}")
+                 for path, line in _filter_problems(side.filter, table)]
     for name, value in side.defaults.items():
         column = table.columns.get(name)
         if column is None:
-            problems.append(f"{system} defaults: column {name!r} not found in table {table.name}")
+            problems.append((("defaults", name), f"{system} defaults: column {name!r} not found in table "
+                                                 f"{table.name}"))
         else:
-            problems += [f"{system} defaults, {name}: {line}" for line in _value_problems(value, column)]
+            problems += [(("defaults", name), f"{system} defaults, {name}: {line}")
+                         for line in _value_problems(value, column)]
     if m.allows(other(system)):
         if key is not None:
-            problems += [f"{system} new_key: {line}" for line in _new_key_problems(m, system, key, partner)]
-        problems += [f"{where}: {line}" for line in _unfilled_columns(m, system, table)]
+            problems += [(("new_key", *path), f"{system} new_key: {line}")
+                         for path, line in _new_key_problems(m, system, key, partner)]
+        problems += [(("table",), f"{where}: {line}") for line in _unfilled_columns(m, system, table)]
     return problems
 
 
-def _filter_problems(m: TableMapping, system: System, table: Table) -> list[str]:
-    problems: list[str] = []
-    for c in conditions(m.side(system).filter):
+def _located_conditions(f: Filter | None, at: Path = ()) -> Iterator[tuple[Path, Condition]]:
+    """Every condition of a filter with its path under the filter."""
+    if f is None:
+        return
+    if isinstance(f, Condition):
+        yield at, f
+    elif isinstance(f, AllOf | AnyOf):
+        name = "all" if isinstance(f, AllOf) else "any"
+        for n, sub in enumerate(f.all if isinstance(f, AllOf) else f.any):
+            yield from _located_conditions(sub, (*at, name, n))
+    else:
+        yield from _located_conditions(f.not_, (*at, "not"))
+
+
+def _filter_problems(f: Filter | None, table: Table) -> list[tuple[Path, str]]:
+    problems: list[tuple[Path, str]] = []
+    for at, c in _located_conditions(f):
         column = table.columns.get(c.field)
         if column is None:
-            problems.append(f"{c.field}: column not found in table {table.name}")
+            problems.append((at, f"{c.field}: column not found in table {table.name}"))
             continue
         if c.op in ("is_null", "not_null"):
             continue
         if column.kind is None:
-            problems.append(f"{c.field}: columns of type {column.type_name} cannot be filtered")
+            problems.append((at, f"{c.field}: columns of type {column.type_name} cannot be filtered"))
         elif c.op in _TEXT_ONLY_OPS and column.kind != "text":
-            problems.append(f"{c.field}: '{c.op}' applies to text, not {column.describe()}")
-        else:
+            problems.append(((*at, "op"), f"{c.field}: '{c.op}' applies to text, not {column.describe()}"))
+        elif c.op not in LIKE_OPS:  # a pattern is no value of the column (it may be longer, hold wildcards)
             for value in c.value if isinstance(c.value, list) else [c.value]:
-                problems += [f"{c.field}: {line}" for line in _value_problems(value, column)]
+                problems += [((*at, "value"), f"{c.field}: {line}") for line in _value_problems(value, column)]
     return problems
 
 
@@ -145,20 +187,34 @@ def _value_problems(value: Any, column: Column) -> list[str]:
     return []
 
 
-def _new_key_problems(m: TableMapping, system: System, key: Column, partner: Table | None) -> list[str]:
+def _new_key_problems(m: TableMapping, system: System, key: Column,
+                      partner: Table | None) -> list[tuple[Path, str]]:
     new_key = m.side(system).new_key
-    problems: list[str] = []
+    problems: list[tuple[Path, str]] = []
+    if new_key.strategy == "series":
+        if key.identity == "a":
+            problems.append((("strategy",), f"strategy series: key {key.name} is GENERATED ALWAYS AS IDENTITY, "
+                                            "which refuses a key chosen before the insert (make it BY DEFAULT)"))
+        elif key.generated:
+            problems.append((("strategy",), f"strategy series: key {key.name} is a generated column"))
+        elif key.default is None and not key.identity:
+            problems.append((("strategy",), f"strategy series needs a default on key {key.name} (a sequence, "
+                                            "an expression or a function making the next number); it has none"))
+        return problems
     if new_key.strategy == "uuid":
         if not (key.kind == "uuid" or key.kind == "text" and (key.max_length or 36) >= 36):
-            problems.append(f"strategy uuid needs a uuid key or text of 36 characters, "
-                            f"not {key.name} {key.describe()}")
+            problems.append((("strategy",), f"strategy uuid needs a uuid key or text of 36 characters, "
+                                            f"not {key.name} {key.describe()}"))
         return problems
     if key.kind != "text":
-        problems.append(f"strategy {new_key.strategy} makes text keys, not {key.describe()} ({key.name})")
+        problems.append((("strategy",), f"strategy {new_key.strategy} makes text keys, not {key.describe()} "
+                                        f"({key.name})"))
     elif key.max_length is not None and key.max_length < new_key.length:
-        problems.append(f"keys of {new_key.length} characters do not fit key {key.name} ({key.describe()})")
+        problems.append((("length",), f"keys of {new_key.length} characters do not fit key {key.name} "
+                                      f"({key.describe()})"))
     if new_key.strategy == "field" and partner is not None and new_key.field not in partner.columns:
-        problems.append(f"field {new_key.field!r} not found in the {other(system)} table {partner.name}")
+        problems.append((("field",), f"field {new_key.field!r} not found in the {other(system)} table "
+                                     f"{partner.name}"))
     return problems
 
 
@@ -173,15 +229,16 @@ def _unfilled_columns(m: TableMapping, system: System, table: Table) -> list[str
 
 
 def _field_problems(f: FieldMapping, m: TableMapping, tables: dict[System, Table | None],
-                    mapping_file: MappingFile, catalogs: dict[System, Tables]) -> list[str]:
+                    mapping_file: MappingFile, catalogs: dict[System, Tables]) -> list[tuple[Path, str]]:
+    """(where under the field, line) per problem."""
     columns: dict[System, Column | str | None] = {
         system: _column(tables[system], system, name) for system in SYSTEMS
         if (name := f.column(system)) is not None}
-    problems = [c for c in columns.values() if isinstance(c, str)]
+    problems: list[tuple[Path, str]] = [((system,), c) for system, c in columns.items() if isinstance(c, str)]
     found = {system: c for system, c in columns.items() if isinstance(c, Column)}
     if f.constant is not None:
         for column in found.values():
-            problems += [f"constant: {line}" for line in _value_problems(f.constant, column)]
+            problems += [(("constant",), f"constant: {line}") for line in _value_problems(f.constant, column)]
         return problems
     if f.lookup is not None:
         looked_up = mapping_file.get(f.lookup)
@@ -189,24 +246,45 @@ def _field_problems(f: FieldMapping, m: TableMapping, tables: dict[System, Table
             target = _table(looked_up, system, catalogs)
             key = None if target is None else target.columns.get(looked_up.side(system).key)
             if target is not None and key is not None:
-                problems += _lookup_problems(system, column, f.lookup, target, key)
+                problems += [(("lookup",), line) for line in _lookup_problems(system, column, f.lookup, target, key)]
+        if f.on_lookup_failure == "clear":
+            problems += [(("on_lookup_failure",), line) for line in _clear_problems(f, m, found)]
         return problems
     if f.value_map is not None:
         if "erp" in found:
-            problems += [f"value map key: {line}" for key in f.value_map
+            problems += [(("value_map",), f"value map key: {line}") for key in f.value_map
                          for line in _value_problems(key, found["erp"])]
         if "crm" in found:
-            problems += [f"value map value: {line}" for value in f.value_map.values()
+            problems += [(("value_map",), f"value map value: {line}") for value in f.value_map.values()
                          for line in _value_problems(value, found["crm"])]
         if len(found) == 2:
-            problems += _value_map_problems(f, m, found)
+            problems += [(("value_map",), line) for line in _value_map_problems(f, m, found)]
         return problems
     if len(found) == 2:
-        problems += _pair_problems(found)
+        problems += [((), line) for line in _pair_problems(found)]
         for source in SYSTEMS:
             if f.flows_from(source) and m.allows(source):
                 transforms = f.to_crm if source == "erp" else f.to_erp
-                problems += _transform_problems(transforms, source, found[source], found[other(source)])
+                problems += [((f"to_{other(source)}",), line) for line in
+                             _transform_problems(transforms, source, found[source], found[other(source)])]
+        if f.normalize:
+            problems += [(("normalize",), f"normalize applies to text, not {system} column {c.name} "
+                                          f"({c.describe()})") for system, c in found.items() if c.kind != "text"]
+    return problems
+
+
+def _clear_problems(f: FieldMapping, m: TableMapping, found: dict[System, Column]) -> list[str]:
+    """`clear` writes null into the destination column, or the side's default for it: a NOT NULL column needs
+    that default."""
+    problems = []
+    for source in SYSTEMS:
+        destination = other(source)
+        column = found.get(destination)
+        if not (f.flows_from(source) and m.allows(source)) or column is None or column.nullable:
+            continue
+        if column.name not in m.side(destination).defaults:
+            problems.append(f"on_lookup_failure clear would write null into NOT NULL {destination} column "
+                            f"{column.name}: give it a value in the mapping's {destination} defaults")
     return problems
 
 

@@ -12,12 +12,17 @@ record coupled by match is also updated or unchanged), so a dry run's counts are
 Likely duplicates: records that would be created on the other side although a near match exists there (same
 match field ignoring case, whitespace and punctuation; same e-mail ignoring case, or one character apart), among
 the other side's in-filter records not coupled yet. Each near pair is listed once.
+
+Each prediction names the mapping's `after_match` (whose values the records it couples by match keep). A creation
+on a side numbered by its own series is predicted without taking a number from it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
+import uuid
+import zlib
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,7 +43,7 @@ from consumers.decisions.fields import LookupKey, lookup_needs, typed_row
 from consumers.decisions.keys import candidate_keys
 from consumers.decisions.outcome import CouplingChange, Decision
 from consumers.decisions.record import Change, Shapes, Situation, decide
-from consumers.decisions.values import CoercionError
+from consumers.decisions.values import INTEGER_TYPES, CoercionError
 from consumers.situation import load
 
 CATEGORIES = ("created", "coupled", "updated", "unchanged", "skipped", "failed")
@@ -50,10 +55,22 @@ _CATEGORY = {"inserted": "created", "coupled": "coupled", "modified": "updated",
 """The category of each job counter (replays never delete; a partner gone with deletion policy uncouple is rare)."""
 
 
+AFTER_MATCH = {"source": "{source} values prevail (the side replayed)", "erp": "erp values prevail",
+               "crm": "crm values prevail", "newest": "the newest record's values prevail",
+               "none": "coupled only, nothing written"}
+
+
+def after_match(mapping: TableMapping, source: System) -> str:
+    """What a coupling by match does to the values, as the dry run says it."""
+    return AFTER_MATCH[mapping.after_match].format(source=source)
+
+
 @dataclass
 class Prediction:
     mapping: str
     direction: str
+    after_match: str = ""
+    """Whose values the records coupled by match keep (empty: the mapping has no match fields)."""
     created: int = 0
     coupled: int = 0
     updated: int = 0
@@ -82,7 +99,8 @@ class DryRunReport:
     def as_json(self) -> dict[str, Any]:
         return {"dry_run": True, "cancelled": self.cancelled,
                 "predictions": [{"mapping": p.mapping, "direction": p.direction, **p.counts(),
-                                 "likely_duplicates": len(p.duplicates), "failures": p.failures}
+                                 "after_match": p.after_match, "likely_duplicates": len(p.duplicates),
+                                 "failures": p.failures}
                                 for p in self.predictions],
                 "likely_duplicates": plain(self.duplicates)}
 
@@ -184,7 +202,7 @@ async def dry_run(settings: Settings, mapping_file: MappingFile, *, only: str | 
 async def _predict(ro: ReadOnly, mapping_file: MappingFile, step: Step, overlay: Overlay, create: bool,
                    chunk: int, stop: asyncio.Event, reported: set[tuple[str, str]]) -> Prediction:
     mapping, source, destination = step.mapping, step.source, step.destination
-    prediction = Prediction(mapping.name, step.direction)
+    prediction = Prediction(mapping.name, step.direction, after_match(mapping, source) if mapping.match_on else "")
     # records an earlier step created in this side's system are replayed too, and found equal
     prediction.unchanged += overlay.created_into.get((mapping.name, source), 0)
     rows_of = SideRows(mapping, source, ro.table(mapping, source))
@@ -194,25 +212,23 @@ async def _predict(ro: ReadOnly, mapping_file: MappingFile, step: Step, overlay:
     async with ro.links[source].reader.acquire() as conn:
         hierarchy = bool(rows_of.parent_columns)  # parents first, as the run replays them
         async with rows_of.snapshot(conn, None, chunk, by_depth=hierarchy) as (_, chunks):
-            async for rows in chunks:
-                if hierarchy:
-                    for row in rows:
-                        del row[DEPTH]
-                rows = [overlay.source_row(rows_of, row) for row in rows]  # with what earlier steps wrote
-                changes = changes_of(rows_of, rows, prediction)
-                situations = await load(ro.state, ro.links, mapping, source, changes,
-                                        sync_only_coupled={i: not create for i in range(len(changes))})
-                situations = await _overlaid(ro, mapping, source, changes, situations, overlay, shapes)
-                for change, situation in zip(changes, situations, strict=True):
-                    decision = _decide(mapping_file, mapping, change, situation, shapes)
-                    for counter, n in decision.counts.items():  # as the run's job counts it
-                        prediction.count(_CATEGORY[counter], n)
-                    if decision.counts.get("failed"):
-                        _keep_failure(prediction, change.key, decision.error or decision.reason)
-                    if decision.verdict == "created":
-                        overlay.created_into[(mapping.name, destination)] += 1
-                        created.append((change.key, {c: change.row.get(c) for c in match_columns}))
-                    _remember(overlay, mapping, decision, destination, source, change.key, ro)
+            async for chunk_rows in chunks:
+                for rows in _levels(chunk_rows) if hierarchy else [chunk_rows]:
+                    rows = [overlay.source_row(rows_of, row) for row in rows]  # with what earlier steps wrote
+                    changes = changes_of(rows_of, rows, prediction)
+                    situations = await load(ro.state, ro.links, mapping, source, changes,
+                                            sync_only_coupled={i: not create for i in range(len(changes))})
+                    situations = await _overlaid(ro, mapping, source, changes, situations, overlay, shapes)
+                    for change, situation in zip(changes, situations, strict=True):
+                        decision = _decide(mapping_file, mapping, change, situation, shapes)
+                        for counter, n in decision.counts.items():  # as the run's job counts it
+                            prediction.count(_CATEGORY[counter], n)
+                        if decision.counts.get("failed"):
+                            _keep_failure(prediction, change.key, decision.error or decision.reason)
+                        if decision.verdict == "created":
+                            overlay.created_into[(mapping.name, destination)] += 1
+                            created.append((change.key, {c: change.row.get(c) for c in match_columns}))
+                        _remember(overlay, mapping, decision, destination, source, change.key, ro)
                 if stop.is_set():
                     break
     if created and mapping.match_on and not stop.is_set():
@@ -239,6 +255,15 @@ def changes_of(rows_of: SideRows, rows: list[dict[str, Any]], prediction: Predic
     return changes
 
 
+def _levels(rows: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """A hierarchy's rows (ordered by depth) level by level, as the run replays them: a level's parents are
+    decided, and in the overlay, before their children look them up."""
+    levels: dict[Any, list[dict[str, Any]]] = {}
+    for row in rows:
+        levels.setdefault(row.pop(DEPTH), []).append(row)
+    return list(levels.values())
+
+
 def _change(rows_of: SideRows, row: dict[str, Any]) -> Change:
     typed = typed_row(row, rows_of.table, list(row))
     return Change(rows_of.system, "r", rows_of.key_of(row), typed,
@@ -249,11 +274,27 @@ def _decide(mapping_file: MappingFile, mapping: TableMapping, change: Change, si
             shapes: Shapes) -> Decision:
     try:
         decision = decide(mapping, change, situation, shapes)
+        if decision.needs_key:  # a number series: no number is taken for a prediction
+            placeholder = _placeholder_key(mapping, change, shapes)
+            decision = decide(mapping, change, dataclasses.replace(situation, allocated=placeholder), shapes)
     except ValueError as exc:  # a value that cannot be carried (coercion, value map, transform)
         return Decision("failed", str(exc), counts={"failed": 1}, error=str(exc))
     if decision.verdict == "parked":  # as the worker does for replays
         return replay_failure(mapping_file, mapping.name, change, decision)
     return decision
+
+
+def _placeholder_key(mapping: TableMapping, change: Change, shapes: Shapes) -> str:
+    """A key of the destination's type standing in for the number its series would give (one per record)."""
+    destination = other(change.source)
+    key_type = shapes.erp_key_type if destination == "erp" else shapes.crm_key_type
+    seed = f"dry run:{mapping.name}:{change.source}:{change.key}"
+    if key_type == "uuid":
+        return str(uuid.uuid5(uuid.NAMESPACE_URL, seed))
+    if key_type in INTEGER_TYPES:
+        return str(-1 - zlib.crc32(seed.encode()))
+    length = shapes.erp_key_length if destination == "erp" else shapes.crm_key_length
+    return f"?{change.key}"[:length]
 
 
 def _own_keys(mapping: TableMapping, change: Change, destination: System, shapes: Shapes) -> list[str]:
@@ -296,6 +337,9 @@ async def _overlaid(ro: ReadOnly, mapping: TableMapping, source: System, changes
         extra = _virtual_lookups(mapping, source, change.row, situation, overlay)
         if situation.partner is not None:
             extra.update(_virtual_lookups(mapping, destination, situation.partner, situation, overlay))
+        for group in situation.candidates:  # a match carries the candidate's values too (after_match)
+            for row in group:
+                extra.update(_virtual_lookups(mapping, destination, row, situation, overlay))
         if extra:
             situation = dataclasses.replace(situation, lookups={**situation.lookups, **extra})
         out.append(situation)
@@ -361,10 +405,11 @@ async def _likely_duplicates(ro: ReadOnly, mapping: TableMapping, step: Step,
 
 
 def print_report(report: DryRunReport, console: Console, limit: int = 50) -> None:
-    table = Table("mapping", "direction", *CATEGORIES, "likely duplicates",
+    table = Table("mapping", "direction", *CATEGORIES, "likely duplicates", "after a match",
                   title="dry run: what a full sync would do (nothing was written)")
     for p in report.predictions:
-        table.add_row(p.mapping, p.direction, *(f"{v:,}" for v in p.counts().values()), f"{len(p.duplicates):,}")
+        table.add_row(p.mapping, p.direction, *(f"{v:,}" for v in p.counts().values()), f"{len(p.duplicates):,}",
+                      p.after_match)
     console.print(table)
     duplicates = report.duplicates
     if duplicates:

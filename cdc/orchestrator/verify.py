@@ -134,11 +134,14 @@ def compare_pair(mapping: TableMapping, erp_row: Mapping[str, Any], crm_row: Map
 
     Only directions the mapping carries, only from a side whose record is in its filter (the sync ignores the
     others). A field flowing both ways is reported once, when the first direction that can compare it differs
-    — that is, once per field, ERP → CRM first. Fields whose lookup is not coupled cannot be compared.
+    — that is, once per field, ERP → CRM first; a normalised field only when both sides hold its normalised
+    value byte for byte. Fields whose lookup is not coupled cannot be compared (and one that the sync clears for
+    that reason is compared neither way).
     """
     rows: dict[System, Mapping[str, Any]] = {"erp": erp_row, "crm": crm_row}
     found: list[FieldDifference] = []
     carried: dict[System, tuple[dict[str, Any], dict[str, Any]]] = {}  # source -> (expected, actual) by column
+    cleared: set[tuple[str | None, str | None]] = set()
     for source in SYSTEMS:
         if not mapping.allows(source):
             continue
@@ -149,12 +152,17 @@ def compare_pair(mapping: TableMapping, erp_row: Mapping[str, Any], crm_row: Map
             continue
         destination = other(source)
         try:
-            expected, _ = target_values(mapping, source, rows[source], shapes.table(destination), lookups)
+            expected, missing = target_values(mapping, source, rows[source], shapes.table(destination), lookups)
+            for need in missing:  # a field cleared because its lookup is not coupled is not compared, either way
+                expected.pop(need.column, None)
+                if need.policy == "clear":
+                    cleared.update((f.erp, f.crm) for f in mapping.fields_from(source)
+                                   if f.column(destination) == need.column)
         except ValueError as exc:
             found.append(FieldDifference("*", f"to_{destination}", f"cannot be carried: {exc}", None))
             continue
         carried[source] = (expected, snapshot(rows[destination], list(expected)))
-    settled: set[tuple[str | None, str | None]] = set()
+    settled: set[tuple[str | None, str | None]] = set(cleared)
     for source, (expected, actual) in carried.items():
         destination = other(source)
         for f in mapping.fields_from(source):
@@ -167,9 +175,10 @@ def compare_pair(mapping: TableMapping, erp_row: Mapping[str, Any], crm_row: Map
                 continue
             # A field carried both ways agrees when either way does: e.g. 574.185 in a 4-decimal column and
             # 574.19 in a 2-decimal one — the CRM value carried to the ERP is exactly what the ERP holds.
+            # Not for a normalised field: both sides hold the normalised value byte for byte, or they differ.
             back = carried.get(destination)
             source_column = f.column(source)
-            if back is not None and f.direction == "both" and source_column in back[0] and \
+            if back is not None and f.direction == "both" and not f.normalize and source_column in back[0] and \
                     back[0][source_column] == back[1].get(source_column):
                 continue
             found.append(FieldDifference(column, f"to_{destination}", expected[column], actual.get(column)))

@@ -17,15 +17,21 @@ LookupKey = tuple[str, System, str]
 
 @dataclass(frozen=True)
 class LookupNeeded:
-    """A lookup field whose referenced record is not coupled yet: the change must wait for it."""
+    """A lookup field whose referenced record is not coupled (yet): the change waits for it, fails, or writes the
+    field cleared, as the field's `on_lookup_failure` says (`policy`)."""
 
     mapping: str
     system: System
     key: str
     field: str
+    policy: str = "wait"
+    column: str = ""
+    """The destination column the field writes."""
 
     def __str__(self) -> str:
-        return f"{self.field}: {self.system} record {self.key!r} is not coupled in {self.mapping} yet"
+        if self.policy == "wait":
+            return f"{self.field}: {self.system} record {self.key!r} is not coupled in {self.mapping} yet"
+        return f"{self.field}: {self.system} record {self.key!r} is not coupled in {self.mapping}"
 
 
 def typed_row(row: Mapping[str, Any], table: TableShape, columns: list[str]) -> dict[str, Any]:
@@ -69,7 +75,9 @@ def _lookup_columns(mapping: TableMapping, source: System) -> tuple[tuple[str, s
 
 def target_values(mapping: TableMapping, source: System, row: Mapping[str, Any], destination: TableShape,
                   lookups: Mapping[LookupKey, str]) -> tuple[dict[str, Any], list[LookupNeeded]]:
-    """What each destination column written from `source` should hold, canonical, plus unresolved lookups."""
+    """What each destination column written from `source` should hold, canonical, plus unresolved lookups.
+
+    A lookup whose field says `on_lookup_failure: clear` is listed too, and its column holds the cleared value."""
     plan = field_plan(mapping, source, destination)
     values: dict[str, Any] = {}
     missing: list[LookupNeeded] = []
@@ -83,14 +91,18 @@ def target_values(mapping: TableMapping, source: System, row: Mapping[str, Any],
                     key = str(canonical(value))
                     partner = lookups.get((route.lookup, source, key))
                     if partner is None:
-                        missing.append(LookupNeeded(route.lookup, source, key, route.field.label))
-                        continue
-                    value = partner
+                        missing.append(LookupNeeded(route.lookup, source, key, route.field.label,
+                                                    route.lookup_failure, route.target))
+                        if route.lookup_failure != "clear":
+                            continue
+                    value = partner if partner is not None else route.cleared
             else:
                 if route.steps:
                     value = transforms.apply(route.steps, value)
                 if route.mapped:
                     value = transforms.map_value(route.field, value, plan.destination)
+                if route.normalize:
+                    value = transforms.normalise(route.normalize, value)
         if route.type_name is None:  # dropped or renamed since the mapping was written: this record fails
             raise CoercionError(f"{mapping.name}: {plan.destination} column {route.target!r} not found "
                                 f"(field {route.field.label}); fix the table or the mapping, then cdc retry")
@@ -124,11 +136,14 @@ def carry(f: FieldMapping, source: System, row: Mapping[str, Any], lookups: Mapp
         key = str(canonical(value))
         partner = lookups.get((f.lookup, source, key))
         if partner is None:
-            raise Unresolved(LookupNeeded(f.lookup, source, key, f.label))
+            raise Unresolved(LookupNeeded(f.lookup, source, key, f.label, f.on_lookup_failure,
+                                          f.column(destination) or ""))
         return partner
     steps = f.to_crm if destination == "crm" else f.to_erp
     if steps:
         value = transforms.apply(steps, value)
     if f.value_map is not None:
         value = transforms.map_value(f, value, destination)
+    if f.normalize:
+        value = transforms.normalise(f.normalize, value)
     return value

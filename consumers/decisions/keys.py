@@ -2,7 +2,8 @@
 
 A creation takes the first candidate that no record holds (coupled, announced, or merely existing: a creation only
 ever creates), and announces it before writing it (`cdc.state.intents`), so a replay after a crash makes that same
-record and no other. Every strategy ends in a few derived alternatives for when the preferred key is taken.
+record and no other. Every strategy ends in a few derived alternatives for when the preferred key is taken — except
+`series`, whose keys are not derived but allocated from the destination's number series (`consumers.series`).
 """
 
 from __future__ import annotations
@@ -39,7 +40,10 @@ def code_key(mapping: TableMapping, side: Side, source_key: str, max_length: int
 def candidate_keys(mapping: TableMapping, side: Side, key_type: str, max_length: int | None, source_key: str,
                    source_row: dict[str, Any], *, alternatives: bool = True) -> list[str]:
     """The keys a record created on `side` may take, best first; the first one no record holds is used. Without
-    `alternatives`, only the strategy's own keys (the derived alternatives are worked out when those are taken)."""
+    `alternatives`, only the strategy's own keys (the derived alternatives are worked out when those are taken).
+    None for `series`: its key is allocated, not derived."""
+    if side.new_key.strategy == "series":
+        return []
     attempts = range(ALTERNATIVES + 1 if alternatives else 1)
     if key_type == "uuid":
         return [uuid_key(mapping, source_key, n) for n in attempts]

@@ -56,6 +56,9 @@ class Decision:
     recheck_partner: bool = False
     """The pair was failing (or skipped) and this decision settled it: the partner record is decided again, since
     its own change may have been consumed by the failure (e.g. the losing side of a conflict made to agree)."""
+    needs_key: bool = False
+    """A creation on a side whose keys come from its number series, decided without a key: it is decided again
+    with one allocated (`consumers.series`); never applied as it is."""
 
     @property
     def counted(self) -> bool:

@@ -49,6 +49,12 @@ class Route:
     not_null: bool
     both_ways: bool
     """Both the field and the mapping go both ways: a change on each side since the last sync is a conflict."""
+    normalize: tuple[Transform, ...] = ()
+    """The field's normalisation: the value both sides hold (applied after `steps`)."""
+    lookup_failure: str = "wait"
+    """With a lookup: what a key that is not coupled does (wait, fail, clear)."""
+    cleared: Any = None
+    """What `clear` writes: the destination side's default for the column, else null."""
 
 
 @dataclass(frozen=True)
@@ -59,6 +65,8 @@ class FieldPlan:
     source_columns: tuple[str, ...]
     """The source side's fingerprint columns."""
     destination_columns: tuple[str, ...]
+    normalising: tuple[Route, ...] = ()
+    """The routes of normalised fields (most mappings have none: nothing to look at for a record)."""
 
 
 _PLANS: dict[tuple[int, str, int], tuple[TableMapping, TableShape, FieldPlan]] = {}
@@ -90,6 +98,8 @@ def _compile(mapping: TableMapping, source: System, destination: TableShape) -> 
             type_name=None if column is None else column.type_name,
             max_length=None if column is None else column.max_length,
             scale=None if column is None else getattr(column, "scale", None), not_null=f.not_null,
-            both_ways=f.direction == "both" and mapping.direction == "both"))
+            both_ways=f.direction == "both" and mapping.direction == "both", normalize=tuple(f.normalize),
+            lookup_failure=f.on_lookup_failure, cleared=mapping.side(towards).defaults.get(target)))
     return FieldPlan(source, towards, tuple(routes), tuple(mapping.mapped_columns(source)),
-                     tuple(mapping.mapped_columns(towards)))
+                     tuple(mapping.mapped_columns(towards)),
+                     tuple(r for r in routes if r.normalize and r.source is not None))

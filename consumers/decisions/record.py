@@ -4,15 +4,22 @@ Given the change (typed source row), what the state store and the destination ho
 candidates, resolved lookups) and the mapping, say what happens — following the reference's rules:
 direction and filters first, then coupling (skip, match, create), then field-by-field sync with conflict
 detection, and the deletion policy for deletes. Pure: every input is passed in, nothing is read or written here.
+
+What the mapping language adds on top (docs/mappings.md): a lookup that is not coupled waits, fails or clears its
+field (`on_lookup_failure`); after a match the side `after_match` names prevails on the fields both sides carry;
+a normalised field is written normalised to the other side and back to its own; a creation on a `series` side
+takes the key allocated for it (`Situation.allocated`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, Protocol
 
+from cdc.mapping import transforms
 from cdc.mapping.filters import matches
 from cdc.mapping.model import TableMapping, other
 from cdc.settings import System
@@ -20,8 +27,8 @@ from consumers.decisions import conflicts as conflict_words
 from consumers.decisions.fields import LookupKey, LookupNeeded, Unresolved, carry, snapshot, target_values
 from consumers.decisions.keys import candidate_keys
 from consumers.decisions.outcome import CouplingChange, Decision, Write
-from consumers.decisions.plan import TableShape, field_plan
-from consumers.decisions.values import canonical
+from consumers.decisions.plan import FieldPlan, TableShape, field_plan
+from consumers.decisions.values import canonical, coerce
 
 Op = Literal["c", "u", "d", "r"]
 
@@ -58,6 +65,8 @@ class Situation:
     retry: bool = False
     intent: str | None = None  # the destination key an interrupted creation of this record announced
     keep: System | None = None  # an operator's resolution of a conflict: this side's values win (cdc resolve)
+    allocated: str | None = None  # a key the destination's number series allocated for this record's creation
+    allocation_failed: str | None = None  # why no key could be allocated from that series
 
 
 @dataclass(frozen=True)
@@ -101,17 +110,34 @@ def _decide_change(mapping: TableMapping, change: Change, situation: Situation, 
     if coupling is None and situation.sync_only_coupled:
         return Decision("skipped", "not coupled, and the mapping syncs only coupled records", counts={"skipped": 1})
     target, missing = target_values(mapping, source, change.row, shapes.table(other(source)), situation.lookups)
-    if missing:
-        return _waiting(missing)
+    unresolved = _unresolved(mapping, change, situation, missing)
+    if unresolved is not None:
+        return unresolved
+    cleared = frozenset(m.column for m in missing)
     if coupling is None:
-        return _uncoupled(mapping, change, situation, shapes, target)
+        return _uncoupled(mapping, change, situation, shapes, target, cleared)
     if situation.partner is None:
-        return _partner_missing(mapping, change, situation, shapes, target, coupling)
-    return _coupled(mapping, change, situation, target, coupling, shapes)
+        return _partner_missing(mapping, change, situation, shapes, target, coupling, cleared)
+    return _coupled(mapping, change, situation, target, coupling, shapes, cleared)
+
+
+def _unresolved(mapping: TableMapping, change: Change, situation: Situation,
+                missing: list[LookupNeeded]) -> Decision | None:
+    """What lookups that are not coupled do, field by field (`on_lookup_failure`): a field that fails fails the
+    record, one that waits parks it, and when every one clears, the record syncs with those fields cleared
+    (None)."""
+    failing = [m for m in missing if m.policy == "fail"]
+    if failing:
+        message = "; ".join(f"{m} (on_lookup_failure: fail)" for m in failing)
+        if situation.coupling is not None:
+            return _failure(mapping, change, situation.coupling, message)
+        return Decision("failed", message, counts={"failed": 1}, error=message)
+    waiting = [m for m in missing if m.policy == "wait"]
+    return _waiting(waiting) if waiting else None
 
 
 def _uncoupled(mapping: TableMapping, change: Change, situation: Situation, shapes: Shapes,
-               target: dict[str, Any]) -> Decision:
+               target: dict[str, Any], cleared: frozenset[str] = frozenset()) -> Decision:
     destination = other(change.source)
     for group in situation.candidates:
         if len(group) > 1:
@@ -121,29 +147,72 @@ def _uncoupled(mapping: TableMapping, change: Change, situation: Situation, shap
                             f"{_match_label(mapping, group)}: {keys} — couple one by hand (cdc couple)",
                             counts={"failed": 1}, error="ambiguous match")
         if len(group) == 1:
-            partner = group[0]
-            partner_key = str(partner[mapping.side(destination).key])
-            matched = _Pair.new(mapping, change, partner_key)
-            decision = _sync_fields(mapping, change, situation, target, matched, partner, shapes)
-            counts = dict(decision.counts)
-            counts["coupled"] = 1
-            writes, coupling = decision.writes, decision.coupling
-            back = _written_back(mapping, change, snapshot(partner, list(partner)), situation)
-            if back and coupling is not None:
-                writes = (*writes, Write(change.source, "update", change.key, back))
-                source_print = coupling.erp_values if change.source == "erp" else coupling.crm_values
-                source_print.update(back)
-            return Decision("coupled", f"coupled by match; {decision.reason}", counts=counts,
-                            writes=writes, coupling=coupling, partner_key=partner_key)
-    return _create(mapping, change, situation, shapes, target)
+            return _matched(mapping, change, situation, shapes, target, cleared, group[0])
+    return _create(mapping, change, situation, shapes, target, cleared=cleared)
+
+
+def _matched(mapping: TableMapping, change: Change, situation: Situation, shapes: Shapes, target: dict[str, Any],
+             cleared: frozenset[str], partner: dict[str, Any]) -> Decision:
+    """Coupled to an existing record by match; the values then follow `after_match`: the side that prevails
+    writes the fields both sides carry, one-way fields flow their way — or, with `none`, nothing is written and
+    each side's values are taken as they are (the next change of a field syncs it)."""
+    destination = other(change.source)
+    partner_key = str(partner[mapping.side(destination).key])
+    matched = _Pair.new(mapping, change, partner_key)
+    if mapping.after_match == "none":
+        as_they_are = matched.change(source_values=snapshot(change.row, mapping.mapped_columns(change.source)),
+                                     destination_values=snapshot(partner, mapping.mapped_columns(destination)),
+                                     change=change)
+        return Decision("coupled", "coupled by match; nothing written (after_match: none)", counts={"coupled": 1},
+                        coupling=as_they_are, partner_key=partner_key)
+    prevails = _prevailing(mapping, change, partner)
+    decision = _sync_fields(mapping, change, situation, target, matched, partner, shapes, cleared,
+                            prevails=prevails)
+    counts = dict(decision.counts)
+    counts["coupled"] = 1
+    writes, coupling = decision.writes, decision.coupling
+    back = _written_back(mapping, change, snapshot(partner, list(partner)), situation)
+    if back and coupling is not None:
+        # one update of the source record: what prevailed from the partner, and what flows only from it
+        mine = [w for w in writes if w.system == change.source]
+        writes = (*(w for w in writes if w.system != change.source),
+                  Write(change.source, "update", change.key, {**back, **(mine[0].values if mine else {})}))
+        source_print = coupling.erp_values if change.source == "erp" else coupling.crm_values
+        source_print.update(back)
+    return Decision("coupled", f"coupled by match, {prevails} values prevail; {decision.reason}", counts=counts,
+                    writes=writes, coupling=coupling, partner_key=partner_key, error=decision.error)
+
+
+def _prevailing(mapping: TableMapping, change: Change, partner: Mapping[str, Any]) -> System:
+    """The side whose values prevail after a match (`after_match`; newest: by modified-on, a tie to the source)."""
+    policy = mapping.after_match
+    if policy in ("erp", "crm"):
+        return policy  # type: ignore[return-value]
+    if policy == "newest":
+        return _newer(mapping, change, partner)
+    return change.source
 
 
 def _create(mapping: TableMapping, change: Change, situation: Situation, shapes: Shapes,
-            target: dict[str, Any], *, reuse_key: str | None = None) -> Decision:
+            target: dict[str, Any], *, reuse_key: str | None = None,
+            cleared: frozenset[str] = frozenset()) -> Decision:
     source, destination = change.source, other(change.source)
     side = mapping.side(destination)
     if reuse_key is not None:
         new_key = reuse_key
+    elif side.new_key.strategy == "series":
+        options = list(dict.fromkeys(k for k in (situation.intent, situation.allocated) if k is not None))
+        if not options and situation.allocation_failed:
+            return Decision("failed", situation.allocation_failed, counts={"failed": 1},
+                            error=situation.allocation_failed)
+        if not options:
+            return Decision("created", f"a new {destination} record, its key from the number series",
+                            needs_key=True)
+        free = [k for k in options if k not in situation.taken_keys]
+        if not free:
+            return Decision("failed", f"every key for the new {destination} record is taken: {options}",
+                            counts={"failed": 1}, error="key taken")
+        new_key = free[0]
     else:
         key_type = shapes.erp_key_type if destination == "erp" else shapes.crm_key_type
         key_length = shapes.erp_key_length if destination == "erp" else shapes.crm_key_length
@@ -157,8 +226,13 @@ def _create(mapping: TableMapping, change: Change, situation: Situation, shapes:
         new_key = free[0]
     values = {**side.defaults, **target, side.key: new_key}
     pair = _Pair.new(mapping, change, new_key)
+    plan = field_plan(mapping, source, shapes.table(destination))
     source_values = snapshot(change.row, mapping.mapped_columns(source))
+    for scol in _cleared_sources(plan, cleared):
+        source_values.pop(scol, None)  # carried again on the record's next change, when its lookup may resolve
     back = _written_back(mapping, change, values, situation)
+    for scol, value in _normalised(plan, change.row, shapes.table(source)).items():
+        back.setdefault(scol, value)
     source_values.update(back)
     coupling = pair.change(
         source_values=source_values,
@@ -192,11 +266,11 @@ def _written_back(mapping: TableMapping, change: Change, created: dict[str, Any]
 
 
 def _partner_missing(mapping: TableMapping, change: Change, situation: Situation, shapes: Shapes,
-                     target: dict[str, Any], coupling: CouplingLike) -> Decision:
+                     target: dict[str, Any], coupling: CouplingLike, cleared: frozenset[str]) -> Decision:
     destination = other(change.source)
     partner_key = _key(coupling, destination)
     if mapping.deletion == "restore":
-        return _create(mapping, change, situation, shapes, target, reuse_key=partner_key)
+        return _create(mapping, change, situation, shapes, target, reuse_key=partner_key, cleared=cleared)
     if mapping.deletion == "fail":
         return _failure(mapping, change, coupling, f"coupled {destination} record {partner_key} no longer exists")
     if mapping.deletion == "propagate":
@@ -209,11 +283,11 @@ def _partner_missing(mapping: TableMapping, change: Change, situation: Situation
 
 
 def _coupled(mapping: TableMapping, change: Change, situation: Situation, target: dict[str, Any],
-             coupling: CouplingLike, shapes: Shapes) -> Decision:
+             coupling: CouplingLike, shapes: Shapes, cleared: frozenset[str]) -> Decision:
     partner = situation.partner
     assert partner is not None
     pair = _Pair(change.source, coupling.erp_key, coupling.crm_key, coupling)
-    return _sync_fields(mapping, change, situation, target, pair, partner, shapes)
+    return _sync_fields(mapping, change, situation, target, pair, partner, shapes, cleared)
 
 
 @dataclass(frozen=True)
@@ -253,7 +327,10 @@ class _Pair:
 
 
 def _sync_fields(mapping: TableMapping, change: Change, situation: Situation, target: dict[str, Any],
-                 pair: _Pair, partner: dict[str, Any], shapes: Shapes) -> Decision:
+                 pair: _Pair, partner: dict[str, Any], shapes: Shapes, cleared: frozenset[str] = frozenset(), *,
+                 prevails: System | None = None) -> Decision:
+    """Field by field: what changed since the last sync flows; both sides changed is a conflict. `prevails`
+    (after a match): the side whose values the fields both sides carry take, as if it had won a conflict."""
     source, destination = change.source, other(change.source)
     plan = field_plan(mapping, source, shapes.table(destination))
     partner_key = pair.erp_key if destination == "erp" else pair.crm_key
@@ -276,7 +353,7 @@ def _sync_fields(mapping: TableMapping, change: Change, situation: Situation, ta
         if not source_changed:
             continue  # the destination's own change: its event carries it the other way
         destination_changed = dcol in dst_print and dst_print[dcol] != dst_now.get(dcol)
-        if destination_changed and route.both_ways:
+        if route.both_ways and (destination_changed or prevails == destination):
             conflicts.append((scol, dcol))
             continue
         diff[dcol] = wanted
@@ -287,7 +364,7 @@ def _sync_fields(mapping: TableMapping, change: Change, situation: Situation, ta
     reverse: dict[str, Any] = {}
     error = detail = None
     if conflicts:
-        winner = _winner(mapping, change, partner, situation.keep)
+        winner = situation.keep or prevails or _winner(mapping, change, partner)
         names = ", ".join(d for _, d in conflicts)
         if winner == source:
             for scol, dcol in conflicts:
@@ -306,10 +383,22 @@ def _sync_fields(mapping: TableMapping, change: Change, situation: Situation, ta
                 reverse[scol] = back
                 src_print[scol] = back
                 dst_print[dcol] = dst_now.get(dcol)
+        elif mapping.conflict == "fail" and pair.stored is not None:
+            # the record fails whole: nothing is written, not even the fields only one side changed (merge does)
+            failed = _failure(mapping, change, pair.stored, f"conflict: both systems changed {names} since the last "
+                              "sync (conflict: fail; nothing written)")
+            return dataclasses.replace(failed, verdict="conflict")
         else:
             error, detail = conflict_words.describe(mapping, source, conflicts, (src_print, dst_print),
                                                     (src_now, dst_now), (change.row, partner),
                                                     (pair.erp_key, pair.crm_key))
+    for scol, value in _normalised(plan, change.row, shapes.table(source)).items():
+        # the source's own value, as this decision took it, held normalised on its side too
+        if scol not in reverse and src_print.get(scol) == src_now.get(scol):
+            reverse[scol] = value
+            src_print[scol] = value
+    for scol in _cleared_sources(plan, cleared):
+        src_print.pop(scol, None)  # carried again on the record's next change, when its lookup may resolve
 
     writes: list[Write] = []
     if diff:
@@ -344,21 +433,47 @@ def _reverse_value(mapping: TableMapping, column: str, source: System, row: Mapp
     return _UNRESOLVED
 
 
-def _winner(mapping: TableMapping, change: Change, partner: Mapping[str, Any], keep: System | None = None
-            ) -> System | None:
-    if keep is not None:
-        return keep
+def _winner(mapping: TableMapping, change: Change, partner: Mapping[str, Any]) -> System | None:
     policy = mapping.conflict
     if policy in ("erp-wins", "crm-wins"):
         return "erp" if policy == "erp-wins" else "crm"
     if policy == "newest-wins":
-        destination = other(change.source)
-        theirs = partner.get(mapping.side(destination).modified_on)
-        ours = change.modified_on or change.row.get(mapping.side(change.source).modified_on)
-        if ours is None or theirs is None:
-            return change.source
-        return change.source if ours >= theirs else destination
+        return _newer(mapping, change, partner)
     return None  # fail, merge: overlapping changes are reported, not resolved
+
+
+def _newer(mapping: TableMapping, change: Change, partner: Mapping[str, Any]) -> System:
+    """The side modified last (by each side's modified-on); the source on a tie or when either is unknown."""
+    destination = other(change.source)
+    theirs = partner.get(mapping.side(destination).modified_on)
+    ours = change.modified_on or change.row.get(mapping.side(change.source).modified_on)
+    if ours is None or theirs is None:
+        return change.source
+    return change.source if ours >= theirs else destination
+
+
+def _normalised(plan: FieldPlan, row: Mapping[str, Any], table: TableShape) -> dict[str, Any]:
+    """The source's own columns whose value is not as the field's normalisation holds it: column -> the
+    normalised value (canonical, as the column stores it)."""
+    out: dict[str, Any] = {}
+    for route in plan.normalising:
+        scol = route.source
+        if scol is None or row.get(scol) is None:
+            continue
+        now = canonical(row[scol])
+        column = table.columns[scol]
+        value = canonical(coerce(transforms.normalise(route.normalize, row[scol]), column.type_name,
+                                 column.max_length))
+        if value != now:
+            out[scol] = value
+    return out
+
+
+def _cleared_sources(plan: FieldPlan, cleared: frozenset[str]) -> list[str]:
+    """The source columns of the fields a failed lookup cleared (`cleared`: their destination columns)."""
+    if not cleared:
+        return []
+    return [route.source for route in plan.routes if route.target in cleared and route.source is not None]
 
 
 def _deleted(mapping: TableMapping, change: Change, situation: Situation, shapes: Shapes) -> Decision:
@@ -376,9 +491,11 @@ def _deleted(mapping: TableMapping, change: Change, situation: Situation, shapes
         restore = Change(destination, "c", partner_key, situation.partner, replay=True)
         target, missing = target_values(mapping, destination, situation.partner, shapes.table(source),
                                         situation.lookups)
-        if missing:
-            return _waiting(missing)
-        decision = _create(mapping, restore, situation, shapes, target, reuse_key=change.key)
+        unresolved = _unresolved(mapping, restore, situation, missing)
+        if unresolved is not None:
+            return unresolved
+        decision = _create(mapping, restore, situation, shapes, target, reuse_key=change.key,
+                           cleared=frozenset(m.column for m in missing))
         return Decision("restored", f"re-created {source} {change.key} from {destination} {partner_key}",
                         counts={"inserted": 1}, writes=decision.writes, coupling=decision.coupling,
                         partner_key=partner_key)

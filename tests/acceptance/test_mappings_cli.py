@@ -69,11 +69,11 @@ def test_a_broken_file_is_one_clear_line_and_exit_code_2(live: dict[str, str], f
 
 
 @pytest.mark.parametrize(("fixture", "expected"), [
-    ("unknown_column.yaml", "{path}: mapping CUSTOMER, field nickname <-> name: erp column 'nickname' not found "
+    ("unknown_column.yaml", "{path}:12:15: mapping CUSTOMER, field nickname <-> name: erp column 'nickname' not found "
                             "in table customer"),
-    ("filter_unknown_column.yaml", "{path}: mapping CUSTOMER, erp filter on is_blocked: column not found in "
+    ("filter_unknown_column.yaml", "{path}:10:15: mapping CUSTOMER, erp filter on is_blocked: column not found in "
                                    "table customer"),
-    ("type_mismatch.yaml", "{path}: mapping RESOURCE-PRODUCT, field blocked <-> defaultuomscheduleid: erp column "
+    ("type_mismatch.yaml", "{path}:13:9: mapping RESOURCE-PRODUCT, field blocked <-> defaultuomscheduleid: erp column "
                            "blocked (bool) and crm column defaultuomscheduleid (uuid) have incompatible types"),
 ])
 def test_a_file_that_does_not_fit_the_live_schemas_is_one_line_each(live: dict[str, str], fixture: str,
@@ -117,7 +117,7 @@ def test_show_lists_the_mappings_in_dependency_order():
     customer = rows[3]
     assert customer == {
         "name": "CUSTOMER", "erp_table": "public.customer", "crm_table": "public.account", "direction": "both",
-        "sync_only_coupled": True, "conflict": "newest-wins", "deletion": "uncouple",
+        "sync_only_coupled": True, "conflict": "newest-wins", "deletion": "uncouple", "after_match": "source",
         "depends_on": ["SALESPEOPLE", "CURRENCY"],
         "filters": {"erp": {"field": "blocked", "op": "ne", "value": "all"},
                     "crm": {"all": [{"field": "statecode", "op": "eq", "value": 0},

@@ -63,6 +63,9 @@ SPELLINGS: dict[str, st.SearchStrategy[Any]] = {
 COLUMNS = list(VALUES)
 TEXT_COLUMNS = ("t", "v")
 OPS = ["eq", "ne", "lt", "le", "gt", "ge", "in", "not_in", "is_null", "not_null"]
+LIKE_OPS = ["like", "not_like", "ilike", "not_ilike"]
+TEXT_OPS = ["starts_with", "contains", *LIKE_OPS]
+PATTERNS = st.text(alphabet="aAbB%_é", max_size=4)
 
 
 def filter_value(column: str) -> st.SearchStrategy[Any]:
@@ -72,9 +75,11 @@ def filter_value(column: str) -> st.SearchStrategy[Any]:
 @st.composite
 def conditions(draw: st.DrawFn) -> Condition:
     column = draw(st.sampled_from(COLUMNS))
-    op = draw(st.sampled_from(OPS + (["starts_with", "contains"] if column in TEXT_COLUMNS else [])))
+    op = draw(st.sampled_from(OPS + (TEXT_OPS if column in TEXT_COLUMNS else [])))
     if op in ("is_null", "not_null"):
         return Condition(field=column, op=op)
+    if op in LIKE_OPS:  # patterns of every kind: tests/integration/test_filter_patterns.py
+        return Condition(field=column, op=op, value=draw(PATTERNS))
     if op in ("in", "not_in"):
         values = draw(st.lists(filter_value(column), min_size=1, max_size=3))
         return Condition(field=column, op=op, value=values)

@@ -211,6 +211,9 @@ async def test_conflict_fail_records_an_error_and_keeps_both_values(settings: Se
             "SELECT message FROM cdc.job_errors WHERE mapping = 'CUSTOMER' AND state = 'open'"), what="error")
         assert "name" in error
         assert await names(live, "K2", account) == ("ERP name", "CRM name")
+        # the record failed whole: what only one side changed did not flow either (merge writes it)
+        assert await live.crm.fetchval("SELECT address1_city FROM account WHERE accountid = $1", account) == "Oslo"
+        assert await live.erp.fetchval("SELECT phone_no FROM customer WHERE no = 'K2'") == "1"
 
 
 async def test_conflict_merge_applies_the_rest_and_reports_the_overlap(settings: Settings, tmp_path: Path) -> None:

@@ -42,7 +42,8 @@ class StubConnection:
         if "indisprimary" in query:
             return [{"table_name": t, "column_name": c} for t in names for c in self.keys.get(t, [])]
         return [{"table_name": t, "column_name": c, "type_name": "text", "max_length": None, "nullable": False,
-                 "has_default": False, "scale": None} for t in names for c in self.tables.get(t, [])]
+                 "has_default": False, "scale": None, "default_expression": None,
+                 "identity": "", "generated": False} for t in names for c in self.tables.get(t, [])]
 
 
 TABLES = [("public", "currency"), ("public", "customer")]

@@ -283,6 +283,15 @@ def test_conflict_newest_wins_by_modified_on() -> None:
     assert newer_erp.writes[0].system == "crm" and newer_erp.writes[0].values == {"name": "ERP name"}
 
 
+def test_conflict_fail_fails_the_whole_record_even_fields_only_one_side_changed() -> None:
+    m = mapping(conflict="fail")
+    d = decide(m, change(name="ERP name", city="Bergen"),
+               Situation(coupling=synced(), partner=crm_row(name="CRM name")), SHAPES)
+    assert d.verdict == "conflict" and d.counts == {"failed": 1} and not d.writes and "name" in d.error
+    assert d.coupling is not None and d.coupling.failure
+    assert d.coupling.erp_values == synced().erp_values, "the fingerprints stay as last synced"
+
+
 def test_merge_applies_non_overlapping_changes_and_reports_the_overlap() -> None:
     m = mapping(conflict="merge")
     c = change(name="ERP name", city="Bergen")

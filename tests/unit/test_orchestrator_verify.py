@@ -36,7 +36,7 @@ CRM = Shape({"id": Col("uuid"), "name": Col("varchar", 10), "code": Col("varchar
 SHAPES = Shapes(ERP, CRM)
 
 
-def mapping(direction: str = "both") -> TableMapping:
+def mapping(direction: str = "both", **fields: dict[str, Any]) -> TableMapping:
     spec: dict[str, Any] = {
         "version": 1,
         "mappings": [
@@ -51,7 +51,7 @@ def mapping(direction: str = "both") -> TableMapping:
                  {"erp": "name", "crm": "name"},
                  {"erp": "code", "crm": "code", "to_crm": [{"op": "upper"}], "direction": "to_crm"},
                  {"erp": "credit", "crm": "credit"},
-                 {"erp": "owner", "crm": "ownerid", "lookup": "OWNERS"},
+                 {"erp": "owner", "crm": "ownerid", "lookup": "OWNERS", **fields.get("owner", {})},
              ]},
         ],
     }
@@ -93,6 +93,25 @@ def test_lookups_compare_through_the_coupling_and_unresolved_ones_are_skipped() 
     found = compare_pair(mapping(), erp_row(), crm_row(ownerid=other), SHAPES, LOOKUPS)
     assert [(f.column, f.expected, f.actual) for f in found] == [("ownerid", str(OWNER), str(other))]
     assert compare_pair(mapping(), erp_row(owner="SP9"), crm_row(), SHAPES, {}) == []
+
+
+def test_a_field_cleared_because_its_lookup_failed_is_not_compared() -> None:
+    cleared = mapping(owner={"on_lookup_failure": "clear"})
+    assert compare_pair(cleared, erp_row(owner="SP9"), crm_row(ownerid=None), SHAPES, LOOKUPS) == []
+
+
+def test_a_normalised_field_is_in_sync_only_when_both_sides_hold_it_byte_for_byte() -> None:
+    normalised = MappingFile.model_validate({"mappings": [{
+        "name": "CUSTOMER", "erp": {"table": "customer", "key": "no", "modified_on": "m"},
+        "crm": {"table": "account", "key": "id", "modified_on": "m"},
+        "fields": [{"erp": "name", "crm": "name"}, {"erp": "code", "crm": "code", "normalize": [{"op": "upper"}]}],
+    }]}).get("CUSTOMER")
+    assert compare_pair(normalised, erp_row(code="EUR"), crm_row(code="EUR"), SHAPES, {}) == []
+    # the CRM's lower-case code carried to the ERP equals the ERP's: a plain field would pass, this one does not
+    found = compare_pair(normalised, erp_row(code="EUR"), crm_row(code="eur"), SHAPES, {})
+    assert [(f.column, f.direction, f.expected, f.actual) for f in found] == [("code", "to_crm", "EUR", "eur")]
+    found = compare_pair(normalised, erp_row(code="eur"), crm_row(code="eur"), SHAPES, {})
+    assert [(f.column, f.expected, f.actual) for f in found] == [("code", "EUR", "eur")]
 
 
 def test_only_the_mapping_directions_and_in_filter_sources_count() -> None:
