@@ -383,15 +383,14 @@ def _sync_fields(mapping: TableMapping, change: Change, situation: Situation, ta
                 reverse[scol] = back
                 src_print[scol] = back
                 dst_print[dcol] = dst_now.get(dcol)
-        elif mapping.conflict == "fail" and pair.stored is not None:
-            # the record fails whole: nothing is written, not even the fields only one side changed (merge does)
-            failed = _failure(mapping, change, pair.stored, f"conflict: both systems changed {names} since the last "
-                              "sync (conflict: fail; nothing written)")
-            return dataclasses.replace(failed, verdict="conflict")
         else:
             error, detail = conflict_words.describe(mapping, source, conflicts, (src_print, dst_print),
                                                     (src_now, dst_now), (change.row, partner),
                                                     (pair.erp_key, pair.crm_key))
+            if mapping.conflict == "fail" and pair.stored is not None:
+                # the record fails whole: nothing is written, not even the fields only one side changed (merge does)
+                failed = _failure(mapping, change, pair.stored, error)
+                return dataclasses.replace(failed, verdict="conflict", detail=detail)
     for scol, value in _normalised(plan, change.row, shapes.table(source)).items():
         # the source's own value, as this decision took it, held normalised on its side too
         if scol not in reverse and src_print.get(scol) == src_now.get(scol):

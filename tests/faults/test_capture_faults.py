@@ -14,6 +14,7 @@ from pathlib import Path
 
 import asyncpg
 import pytest
+from pydantic import SecretStr
 
 from cdc.demo.setup import apply_schema
 from cdc.settings import Settings
@@ -34,6 +35,7 @@ async def erp(settings: Settings, tmp_path: Path) -> AsyncIterator[Settings]:
     s = settings.model_copy(update={
         "erp_database": f"cdc_fault_cap_{token}_erp", "crm_database": f"cdc_fault_cap_{token}_crm",
         "state_database": f"cdc_fault_cap_{token}_state", "topic_prefix": f"fcap{token}", "home": tmp_path,
+        "pg_password": SecretStr(settings.local_password()),  # the stack's, not one generated for tmp_path
         "heartbeat_interval": 1.0})
     admin = await asyncpg.connect(settings.local_dsn("postgres"))
     try:

@@ -571,11 +571,11 @@ async def test_a_slot_dropped_under_capture_stops_it_and_a_restart_creates_it(ca
 async def test_a_role_without_replication_is_told_what_to_grant(capture_env: CaptureEnv, tmp_path) -> None:
     role = f"cdc_test_norepl_{capture_env.token}"
     admin = await capture_env.connect("erp")
-    await admin.execute(f"CREATE ROLE {quote_ident(role)} LOGIN PASSWORD 'norepl' NOREPLICATION NOSUPERUSER")
+    await admin.execute(f"CREATE ROLE {quote_ident(role)} LOGIN PASSWORD 'pw-without-replication' NOREPLICATION NOSUPERUSER")
     try:
         dsn = capture_env.dsns["erp"]
         parts = urlsplit(dsn)
-        own = urlunsplit(parts._replace(netloc=f"{role}:norepl@{parts.hostname}:{parts.port}"))
+        own = urlunsplit(parts._replace(netloc=f"{role}:pw-without-replication@{parts.hostname}:{parts.port}"))
         s = capture_env.settings_for("norepl").model_copy(update={"erp_dsn": SecretStr(own)})
         cli = CaptureProcess(s, "erp", tmp_path / "cli.log").start()
         assert cli.proc.wait(timeout=60) == ConfigError.exit_code

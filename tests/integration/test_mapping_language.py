@@ -176,10 +176,11 @@ async def test_fail_fails_a_supplier_whose_currency_is_not_coupled(live: LiveSyn
     assert await live.erp.fetchval("SELECT count(*) FROM vendor WHERE name = 'Tokyo Parts'") == 0
 
 
-async def test_wait_parks_a_vendor_until_the_vendor_it_pays_through_syncs(live: LiveSync) -> None:
+async def test_wait_on_a_vendor_outside_the_filter_is_an_error_retried_once_that_vendor_syncs(live: LiveSync) -> None:
     parent = await new_vendor(live, "Parent Holding", blocked=True)  # outside the filter: not synced
     child = await new_vendor(live, "Child Branch", pay_to_vendor_no=parent)
-    assert await decided(live, "VENDOR", "erp", child, "the child decided") == ["parked"]
+    # its own sync never couples a vendor outside the filter: an error at once, not a silent wait (#13.4)
+    assert await decided(live, "VENDOR", "erp", child, "the child decided") == ["failed"]
     await live.erp.execute("UPDATE vendor SET blocked = false WHERE no = $1", parent)
     parent_coupling = await coupled(live, "VENDOR", "erp", parent)
     child_coupling = await coupled(live, "VENDOR", "erp", child, "the parked child retried once its parent synced")
