@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from consumers.decisions.values import canonical
+from consumers import canonical
 
 
 def normalise(value: Any) -> str:

@@ -28,7 +28,7 @@ from aiokafka import AIOKafkaProducer
 
 from cdc.errors import CdcError
 from cdc.state import offsets
-from consumers.decisions.values import canonical
+from consumers import canonical
 from schemas.change_event import CONNECTOR, SCHEMA_VERSION, SCHEMA_VERSION_HEADER
 from schemas.record_key import PLAIN, KeyFormat
 
