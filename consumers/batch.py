@@ -14,7 +14,6 @@ still syncs.
 from __future__ import annotations
 
 import dataclasses
-import json
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
@@ -552,7 +551,3 @@ def _rounds(items: list[Incoming]) -> list[list[Incoming]]:
             rounds.append([])
         rounds[n].append(item)
     return rounds
-
-
-def event_json(item: Incoming) -> str:
-    return json.dumps(item.raw, default=str)

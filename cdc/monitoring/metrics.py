@@ -31,6 +31,7 @@ from cdc.monitoring.model import Snapshot
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
+
 class SnapshotMetrics(Collector):
     """The latest snapshot as metric families (nothing before the first snapshot)."""
 
