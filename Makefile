@@ -8,5 +8,8 @@ demo:
 test:
 	bash scripts/test.sh $(TEST_ARGS)
 
+# Style, the layers' import contracts (docs/architecture.md) and dead code (pyproject.toml's [tool.vulture]).
 lint:
 	.venv/bin/ruff check cdc consumers schemas tests bench
+	.venv/bin/lint-imports --no-cache --no-logo
+	.venv/bin/vulture

@@ -171,10 +171,6 @@ class Settings(BaseSettings):
     def dead_letter_topic(self) -> str:
         return f"{self.topic_prefix}.dead-letter"
 
-    @property
-    def replay_control_topic(self) -> str:
-        return f"{self.topic_prefix}.control"
-
 
 def problems(error: ValidationError) -> list[str]:
     """Why the CDC_* variables do not make settings, one line per variable, without any value (a value may be a

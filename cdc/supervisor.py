@@ -37,7 +37,6 @@ class Component:
     restarts: int = 0
     started_at: float = 0.0
     failures: int = 0
-    last_exit: int | None = None
     env: dict[str, str] = field(default_factory=dict)
 
 
@@ -100,7 +99,6 @@ class Supervisor:
             if stop.is_set():
                 return
             exited_at = time.monotonic()
-            part.last_exit = code
             delay = self.restart_delay(part, exited_at - part.started_at)
             log.error("component exited; restarting", component=part.name, exit_code=code, restart_in=delay)
             with contextlib.suppress(TimeoutError):

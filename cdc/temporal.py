@@ -38,10 +38,6 @@ class Beyond(str):
         self.kind, self.ticks = kind, ticks
         return self
 
-    @property
-    def infinite(self) -> bool:
-        return self.ticks in _INFINITY[self.kind]
-
     def as_kind(self, kind: Kind) -> Beyond | dt.date | dt.datetime:
         """The same moment as a value of another temporal type (a timestamp as a date is its day; a timestamp
         without time zone is taken as UTC)."""

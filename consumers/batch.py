@@ -14,7 +14,6 @@ still syncs.
 from __future__ import annotations
 
 import dataclasses
-import json
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
@@ -42,7 +41,7 @@ from consumers.decisions.record import Change, Shapes, decide
 from consumers.decisions.values import CoercionError
 from consumers.incoming import Incoming
 from consumers.recovery import Recovery, recover_updates
-from consumers.situation import load
+from consumers.situation import load_situations
 from consumers.systems import SystemLink
 from consumers.waiting import never_coupled_of, waiting_for
 from schemas.change_event import notice
@@ -180,8 +179,9 @@ class Engine:
         for n, i in enumerate(live):
             replay = items[i].event.replay
             create_flags[n] = (not replay.create) if replay is not None else only_coupled.get(mapping_name, True)
-        situations = await load(state, self.links, mapping, source, changes, sync_only_coupled=create_flags,
-                                recovery=recovery, recover_updates=self._recover_updates)
+        situations = await load_situations(state, self.links, mapping, source, changes,
+                                           sync_only_coupled=create_flags, recovery=recovery,
+                                           recover_updates=self._recover_updates)
         for n, i in enumerate(live):
             if items[i].keep is not None:  # an operator's resolution of a conflict (cdc resolve)
                 situations[n] = dataclasses.replace(situations[n], keep=items[i].keep, retry=True)
@@ -551,7 +551,3 @@ def _rounds(items: list[Incoming]) -> list[list[Incoming]]:
             rounds.append([])
         rounds[n].append(item)
     return rounds
-
-
-def event_json(item: Incoming) -> str:
-    return json.dumps(item.raw, default=str)

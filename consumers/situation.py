@@ -23,10 +23,11 @@ from consumers.recovery import Recovery, recover_interrupted
 from consumers.systems import SystemLink
 
 
-async def load(state: asyncpg.Connection, links: dict[System, SystemLink], mapping: TableMapping, source: System,
-               changes: list[Change], *, sync_only_coupled: dict[int, bool],
-               recovery: Recovery | None = None,
-               recover_updates: Callable[[asyncpg.Connection], Awaitable[None]] | None = None) -> list[Situation]:
+async def load_situations(state: asyncpg.Connection, links: dict[System, SystemLink], mapping: TableMapping,
+                          source: System, changes: list[Change], *, sync_only_coupled: dict[int, bool],
+                          recovery: Recovery | None = None,
+                          recover_updates: Callable[[asyncpg.Connection], Awaitable[None]] | None = None,
+                          ) -> list[Situation]:
     """One Situation per change (same order). `sync_only_coupled` is per change index.
 
     Locks first (the records, and the keys a creation may take, so a worker deciding about a record another one

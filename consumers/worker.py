@@ -25,10 +25,10 @@ from cdc import database
 from cdc.backoff import Backoff
 from cdc.database import CONNECTION_LOST
 from cdc.errors import CdcError, ConfigError, ServiceUnavailable
+from cdc.instruments import observe_apply_latency
 from cdc.mapping.load import load_mapping_file
 from cdc.mapping.model import MappingFile
 from cdc.mapping.validate import validate_against_catalog
-from cdc.monitoring.metrics import observe_apply_latency
 from cdc.settings import Settings, System
 from cdc.state import job_errors, parking, record_log
 from cdc.state.couplings import AlreadyCoupled

@@ -5,6 +5,11 @@ cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh --browser || exit $?
 export PATH="$PWD/.venv/bin:$PATH"
 
+# The layers (docs/architecture.md, "Layers"): fast, and before the stack, so a broken contract fails at once.
+lint-imports --no-cache --no-logo || { echo "error: an import breaks the layers' contracts (see above)" >&2; exit 1; }
+# Dead code (settings in pyproject.toml, false positives in scripts/vulture_whitelist.py).
+vulture || { echo "error: vulture found unused code (see above): remove it, or whitelist a false positive" >&2; exit 1; }
+
 if [ "${CDC_TEST_BACKEND:-local}" = "local" ]; then
   cdc stack up || { echo "error: the local stack did not come up" >&2; exit 3; }
   trap 'cdc stack down >/dev/null 2>&1' EXIT

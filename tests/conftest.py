@@ -17,6 +17,13 @@ from cdc.settings import Settings
 
 BACKEND = os.environ.get("CDC_TEST_BACKEND", "local")
 
+# Fixtures shared across test folders, registered once here (a test module takes them by name, without importing).
+pytest_plugins = [
+    "tests.integration.capture_fixtures",  # capture_env
+    "tests.integration.dashboard_fixtures",  # world
+    "tests.integration.mapping_fixtures",  # demo_databases
+]
+
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     slow = os.environ.get("CDC_SLOW") == "1"

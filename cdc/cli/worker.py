@@ -11,7 +11,7 @@ from cdc.cli import app, settings
 @app.command()
 def worker() -> None:
     """Consume the mapped topics and apply the mappings. Start several to share the partitions."""
-    from consumers.worker import run_worker
+    from consumers import run_worker
 
     asyncio.run(_until_signalled(run_worker))
 

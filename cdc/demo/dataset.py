@@ -94,8 +94,6 @@ NEAR_DUPLICATE_KINDS = ("name_case", "name_space", "email_typo", "email_case")
 name_case: name in another case, email one character off; name_space: extra spaces in the name, email one
 character off; email_typo: same name, email one character off; email_case: same name, email in upper case."""
 
-ZERO = Decimal(0)
-
 
 @dataclass(frozen=True)
 class Shape:

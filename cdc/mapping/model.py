@@ -47,9 +47,6 @@ def identifier(value: str) -> str:
     return value
 
 
-Identifier = Annotated[str, Field(min_length=1, max_length=63)]
-
-
 def other(system: System) -> System:
     return "crm" if system == "erp" else "erp"
 

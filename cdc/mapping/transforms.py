@@ -126,13 +126,6 @@ def _moment(t: FormatDate, value: Any) -> date:
     raise TransformError(f"{t.op} applies to dates and ISO date text, not {type(value).__name__} {value!r}")
 
 
-def truncate_to(value: Any, max_length: int | None) -> Any:
-    """Text cut to a destination column's length; anything else unchanged."""
-    if isinstance(value, str) and max_length is not None and len(value) > max_length:
-        return value[:max_length]
-    return value
-
-
 def map_value(field: FieldMapping, value: Any, towards: System) -> Any:
     """The field's value map applied: ERP value -> CRM value towards the CRM, the reverse towards the ERP.
 

@@ -99,17 +99,6 @@ class KafkaOffsets:
         return KafkaReading(existing, {(tp.topic, tp.partition): o for tp, o in beginning.items()},
                             {(tp.topic, tp.partition): o for tp, o in end.items()}, committed)
 
-    async def ping(self) -> None:
-        """Raise KafkaUnavailable unless the broker answers a metadata request."""
-        async with self._lock:
-            try:
-                _, admin = await self._clients()
-                await asyncio.wait_for(admin.list_topics(), self.timeout)
-            except Exception as exc:  # noqa: BLE001 - any failure: reconnect next time
-                await self._release()
-                raise KafkaUnavailable(f"Kafka at {self.settings.kafka_bootstrap}: "
-                                       f"{broker_error(exc) if str(exc) else 'no answer in time'}") from None
-
     async def close(self) -> None:
         """Release the clients for good (a read afterwards fails instead of connecting again)."""
         self.closed = True

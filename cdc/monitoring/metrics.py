@@ -9,7 +9,7 @@ Two sources:
   jobs), `cdc_job_records{mapping,kind,counter}`, `cdc_errors_open`, `cdc_service_up{service}`,
   `cdc_snapshot_timestamp_seconds`;
 - this process's own instruments in the default registry: `cdc_apply_latency_seconds` (a histogram the worker
-  feeds through `observe_apply_latency`) and prometheus-client's process and platform metrics.
+  feeds through `cdc.instruments.observe_apply_latency`) and prometheus-client's process and platform metrics.
 
 When the worker runs in another process than the dashboard (`cdc run` starts them as children), set
 `PROMETHEUS_MULTIPROC_DIR` to one fresh, empty directory in every child's environment: each process then writes its
@@ -22,24 +22,14 @@ import os
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 
-from prometheus_client import REGISTRY, CollectorRegistry, Histogram, generate_latest, multiprocess
+from prometheus_client import REGISTRY, CollectorRegistry, generate_latest, multiprocess
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+import cdc.instruments  # noqa: F401  (registers this process's instruments, so /metrics always shows them)
 from cdc.monitoring.model import Snapshot
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
-
-APPLY_LATENCY = Histogram(
-    "cdc_apply_latency_seconds",
-    "Seconds from a change's commit in its source system to its effect committed in the other system.",
-    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900, 3600),
-)
-
-
-def observe_apply_latency(seconds: float) -> None:
-    """Record one applied change's latency (source commit to destination commit), in seconds."""
-    APPLY_LATENCY.observe(max(0.0, float(seconds)))
 
 
 class SnapshotMetrics(Collector):

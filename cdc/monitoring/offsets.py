@@ -3,7 +3,6 @@ how fast offsets move between two samples."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
@@ -60,12 +59,6 @@ def rate(before: int | None, after: int | None, seconds: float) -> float | None:
     if before is None or after is None or seconds <= 0 or after < before:
         return None
     return (after - before) / seconds
-
-
-def rates(before: Mapping[TopicPartition, int], after: Mapping[TopicPartition, int],
-          seconds: float) -> dict[TopicPartition, float | None]:
-    """`rate` for each partition of `after` (a partition new since `before` has no rate yet)."""
-    return {tp: rate(before.get(tp), offset, seconds) for tp, offset in after.items()}
 
 
 def total(values: list[float | None]) -> float | None:

@@ -60,10 +60,6 @@ class RecordMatch:
     fields: list[FieldPair] = field(default_factory=list)
     log: list[record_log.LogEntry] = field(default_factory=list)
 
-    @property
-    def partner_system(self) -> System:
-        return other(self.system)
-
 
 async def read_row(conn: asyncpg.Connection, system: System, side: Side, key: str) -> RecordRow:
     """The row of `side`'s table whose key is `key` (compared as the key column's type)."""

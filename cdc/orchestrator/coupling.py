@@ -34,10 +34,7 @@ from cdc.state import couplings, jobs
 from cdc.state.couplings import NotCoupled
 from cdc.state.jobs import Job
 from cdc.topics import key_formats
-from consumers.decisions.record import Change
-from consumers.decisions.values import CoercionError, canonical, coerce
-from consumers.locks import lock_id, lock_records
-from consumers.situation import find_candidates
+from consumers import Change, CoercionError, canonical, coerce, find_candidates, lock_id, lock_records
 
 
 def _mapping(mapping_file: MappingFile, name: str) -> TableMapping:

@@ -2,8 +2,8 @@
 unchanged, skip and fail — and which creations are likely duplicates — computed without writing anything.
 
 It walks the plan like the real run (dependency order; per mapping the ERP side, then the CRM side) and decides
-each in-filter record with the worker's own code: `consumers.situation.load` (couplings, partner rows, lookups,
-match candidates) and the pure `consumers.decisions.record.decide`. What earlier steps would have done is kept
+each in-filter record with the worker's own code: `consumers.situation.load_situations` (couplings, partner rows,
+lookups, match candidates) and the pure `consumers.decisions.record.decide`. What earlier steps would have done is kept
 in an overlay — couplings made, fields written — so a customer created in step one resolves its contacts' lookup
 later, and a pair matched while replaying the ERP side, whose CRM record got the ERP's values, is found in sync
 from the CRM side instead of "updated". Each decision is counted as the run's job counts it (its counters: a
@@ -38,13 +38,22 @@ from cdc.orchestrator.plan import Step, select, steps_of
 from cdc.orchestrator.progress import plain
 from cdc.orchestrator.sources import CHUNK, DEPTH, SideRows
 from cdc.settings import Settings, System
-from consumers.batch import replay_failure
-from consumers.decisions.fields import LookupKey, lookup_needs, typed_row
-from consumers.decisions.keys import candidate_keys
-from consumers.decisions.outcome import CouplingChange, Decision
-from consumers.decisions.record import Change, Shapes, Situation, decide
-from consumers.decisions.values import INTEGER_TYPES, CoercionError
-from consumers.situation import load
+from consumers import (
+    INTEGER_TYPES,
+    Change,
+    CoercionError,
+    CouplingChange,
+    Decision,
+    LookupKey,
+    Shapes,
+    Situation,
+    candidate_keys,
+    decide,
+    load_situations,
+    lookup_needs,
+    replay_failure,
+    typed_row,
+)
 
 CATEGORIES = ("created", "coupled", "updated", "unchanged", "skipped", "failed")
 FAILURES_KEPT = 50
@@ -216,8 +225,8 @@ async def _predict(ro: ReadOnly, mapping_file: MappingFile, step: Step, overlay:
                 for rows in _levels(chunk_rows) if hierarchy else [chunk_rows]:
                     rows = [overlay.source_row(rows_of, row) for row in rows]  # with what earlier steps wrote
                     changes = changes_of(rows_of, rows, prediction)
-                    situations = await load(ro.state, ro.links, mapping, source, changes,
-                                            sync_only_coupled={i: not create for i in range(len(changes))})
+                    situations = await load_situations(ro.state, ro.links, mapping, source, changes,
+                                                       sync_only_coupled={i: not create for i in range(len(changes))})
                     situations = await _overlaid(ro, mapping, source, changes, situations, overlay, shapes)
                     for change, situation in zip(changes, situations, strict=True):
                         decision = _decide(mapping_file, mapping, change, situation, shapes)

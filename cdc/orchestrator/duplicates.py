@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import unicodedata
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from consumers.decisions.values import canonical
+from consumers import canonical
 
 
 def normalise(value: Any) -> str:
@@ -108,10 +108,6 @@ class NearIndex:
             if is_email(value):
                 for variant in _deletions(str(value).strip().casefold()):
                     self._mail[column][variant].add(key)
-
-    def add_all(self, rows: Iterable[tuple[str, Mapping[str, Any]]]) -> None:
-        for key, row in rows:
-            self.add(key, row)
 
     def near(self, row: Mapping[str, Any], exclude: set[str] | frozenset[str] = frozenset()) -> list[NearMatch]:
         """The indexed records near `row` on any field, at most one reason per record (the first found)."""

@@ -16,8 +16,7 @@ from cdc import catalog, database
 from cdc.mapping.model import MappingFile, TableMapping
 from cdc.settings import SYSTEMS, Settings, System
 from cdc.state import migrate
-from consumers.decisions.record import Shapes
-from consumers.systems import SystemLink
+from consumers import Shapes, SystemLink
 
 
 @dataclass

@@ -28,7 +28,7 @@ from aiokafka import AIOKafkaProducer
 
 from cdc.errors import CdcError
 from cdc.state import offsets
-from consumers.decisions.values import canonical
+from consumers import canonical
 from schemas.change_event import CONNECTOR, SCHEMA_VERSION, SCHEMA_VERSION_HEADER
 from schemas.record_key import PLAIN, KeyFormat
 
@@ -87,12 +87,11 @@ def encode(target: ReplayTarget, row: Mapping[str, Any], now_ms: int) -> tuple[b
 
 
 class Publisher:
-    """Sends replay events; knows how many were acknowledged and the last offset per partition."""
+    """Sends replay events; knows the last acknowledged offset per partition."""
 
     def __init__(self, producer: AIOKafkaProducer) -> None:
         self.producer = producer
         self.sent = 0
-        self.acked = 0
         self._answered = 0
         self.last: dict[TopicPartition, int] = {}
         self._failed: BaseException | None = None
@@ -125,7 +124,6 @@ class Publisher:
             tp = (meta.topic, meta.partition)
             if meta.offset > self.last.get(tp, -1):
                 self.last[tp] = meta.offset
-            self.acked += 1
         if self._answered >= self.sent:
             self._settled.set()
 

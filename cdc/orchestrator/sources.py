@@ -20,7 +20,7 @@ from cdc.errors import ConfigError
 from cdc.mapping.filters import to_sql
 from cdc.mapping.model import Side, TableMapping
 from cdc.settings import System
-from consumers.decisions.values import canonical
+from consumers import canonical
 
 CHUNK = 5000
 DEPTH = "cdc_hierarchy_depth"

@@ -41,10 +41,7 @@ from cdc.orchestrator.progress import plain
 from cdc.orchestrator.sources import SideRows
 from cdc.settings import SYSTEMS, Settings, System
 from cdc.state import couplings, mapping_settings, parking
-from consumers.decisions.fields import LookupKey, lookup_needs, snapshot, target_values
-from consumers.decisions.record import Shapes
-from consumers.decisions.values import canonical
-from consumers.situation import resolve_lookups
+from consumers import LookupKey, Shapes, canonical, lookup_needs, resolve_lookups, snapshot, target_values
 
 DETAILS_SHOWN = 20
 

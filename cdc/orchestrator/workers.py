@@ -58,7 +58,7 @@ class WorkerHost:
         self.members = await group_members(self.settings)
         if self.members or not self.allow:
             return self
-        from consumers.worker import Worker
+        from consumers import Worker
 
         worker = Worker(self.settings, self.mapping_file)
         self._task = asyncio.create_task(worker.run(self._stop), name="in-process worker")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import shutil
 import tempfile
@@ -275,11 +274,6 @@ class LocalPostgres:
         pid = self.pid()
         return PostgresStatus(running=pid is not None, answering=pid is not None and await self.answers(),
                               address=self.address, pid=pid, data_dir=self.data_dir, log_file=self.log_dir)
-
-
-def environment_for_psql(settings: Settings) -> dict[str, str]:
-    return {**os.environ, "PGHOST": settings.pg_host, "PGPORT": str(settings.pg_port),
-            "PGUSER": settings.pg_user, "PGPASSWORD": settings.local_password()}
 
 
 def psql_command(settings: Settings) -> str:

@@ -40,12 +40,6 @@ class TableWrite:
     ref: int  # the caller's index of the record this write belongs to
 
 
-class WriteFailed(Exception):
-    def __init__(self, ref: int, message: str) -> None:
-        super().__init__(message)
-        self.ref = ref
-
-
 def _typed(table: TableShape, values: Mapping[str, Any]) -> dict[str, Any]:
     out = {}
     for name, value in values.items():

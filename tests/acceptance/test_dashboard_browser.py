@@ -28,7 +28,6 @@ from cdc.capture.slot import slot_name
 from cdc.monitoring.server import DashboardOptions, serve_dashboard
 from cdc.state import couplings, job_errors, jobs, record_log
 from tests.integration.dashboard_fixtures import World
-from tests.integration.dashboard_fixtures import world_fixture as world_fixture  # noqa: F401 (the `world` fixture)
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts" / "dashboard"

@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 
 from cdc.settings import DEFAULT_MAPPING_FILE
-from tests.integration.mapping_fixtures import demo_databases  # noqa: F401
 
 pytestmark = pytest.mark.acceptance
 
@@ -28,7 +27,7 @@ def cdc(*args: str, erp: str, crm: str) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.fixture(scope="module")
-def live(demo_databases: dict[str, str]) -> dict[str, str]:  # noqa: F811
+def live(demo_databases: dict[str, str]) -> dict[str, str]:
     return demo_databases
 
 

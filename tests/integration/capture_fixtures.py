@@ -1,7 +1,7 @@
 """Fixtures and helpers for the capture tests: throwaway ERP and CRM databases, per-test topic prefixes (so slots,
 publications and topics never collide with other runs), a reader of topics, and `cdc capture` as a subprocess.
 
-Import into a test module: `from tests.integration.capture_fixtures import capture_env_fixture  # noqa: F401`.
+The `capture_env` fixture is registered for every test by tests/conftest.py (`pytest_plugins`).
 """
 
 from __future__ import annotations

@@ -2,8 +2,8 @@
 password, so tests can grep for it), ERP / CRM / state databases (demo schemas, migrated state), topic prefix,
 consumer group and dashboard token — all removed afterwards.
 
-Import the fixture into a test module: `from tests.integration.dashboard_fixtures import world_fixture`
-(tests then take a `world` argument).
+The `world` fixture is registered for every test by tests/conftest.py (`pytest_plugins`): tests take a `world`
+argument.
 """
 
 from __future__ import annotations

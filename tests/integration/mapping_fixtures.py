@@ -1,7 +1,8 @@
 """Throwaway databases on the real PostgreSQL for the mapping tests, created under a random name and dropped
 afterwards.
 
-Import the fixtures into a test module (`from tests.integration.mapping_fixtures import demo_databases`).
+Import `scratch_database` where it is used; the `demo_databases` fixture is registered for every test by
+tests/conftest.py (`pytest_plugins`).
 """
 
 from __future__ import annotations

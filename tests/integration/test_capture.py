@@ -34,7 +34,6 @@ from tests.integration.capture_fixtures import (
     CaptureProcess,
     Record,
     TopicReader,
-    capture_env_fixture,  # noqa: F401 - the `capture_env` fixture
     wait_until,
 )
 

@@ -6,10 +6,10 @@ from cdc.catalog import Column, read_mapped_tables, read_tables
 from cdc.mapping.load import default_mapping_file
 from cdc.mapping.validate import validate_against_catalog
 from cdc.settings import Settings
-from tests.integration.mapping_fixtures import demo_databases, scratch_database  # noqa: F401
+from tests.integration.mapping_fixtures import scratch_database
 
 
-async def test_demo_tables_read_from_the_catalog(demo_databases: dict[str, str]):  # noqa: F811
+async def test_demo_tables_read_from_the_catalog(demo_databases: dict[str, str]):
     erp = await asyncpg.connect(demo_databases["erp"])
     crm = await asyncpg.connect(demo_databases["crm"])
     try:
@@ -85,7 +85,7 @@ async def test_default_expressions_are_read_as_postgresql_prints_them(settings: 
     assert (vendor.columns["plain"].default, vendor.columns["plain"].identity) == (None, "")
 
 
-async def test_the_default_mappings_fit_the_demo_schemas(demo_databases: dict[str, str]):  # noqa: F811
+async def test_the_default_mappings_fit_the_demo_schemas(demo_databases: dict[str, str]):
     mapping_file = default_mapping_file()
     erp = await asyncpg.connect(demo_databases["erp"])
     crm = await asyncpg.connect(demo_databases["crm"])

@@ -26,7 +26,6 @@ from cdc.monitoring.server import DashboardOptions, serve_dashboard
 from cdc.monitoring.snapshot import Collector
 from cdc.state import couplings, job_errors, jobs, mapping_settings, parking, record_log
 from tests.integration.dashboard_fixtures import World, app_client, throwaway_world
-from tests.integration.dashboard_fixtures import world_fixture as world_fixture  # noqa: F401 (the `world` fixture)
 
 pytestmark = pytest.mark.integration
 

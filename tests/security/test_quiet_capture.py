@@ -15,7 +15,7 @@ from cdc.capture.loop import run_capture
 from cdc.capture.progress import progress_path, read_progress
 from cdc.capture.slot import slot_name
 from cdc.stack.postgres import LocalPostgres
-from tests.integration.capture_fixtures import CaptureEnv, capture_env_fixture, wait_until  # noqa: F401
+from tests.integration.capture_fixtures import CaptureEnv, wait_until
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 CHANGES = 10

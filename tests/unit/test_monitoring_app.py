@@ -13,10 +13,11 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from starlette.testclient import TestClient
 
+from cdc.instruments import observe_apply_latency
 from cdc.monitoring import pages
 from cdc.monitoring.app import create_app
 from cdc.monitoring.health import assess
-from cdc.monitoring.metrics import families, observe_apply_latency
+from cdc.monitoring.metrics import families
 from cdc.settings import Settings
 from tests.unit.monitoring_samples import StubCollector, snapshot
 
@@ -154,7 +155,7 @@ def test_grafana_dashboard_uses_exposed_metrics() -> None:
 def test_apply_latency_from_other_processes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Multiprocess mode: a worker process observes, the dashboard's /metrics serves it."""
     env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
-    code = "from cdc.monitoring.metrics import observe_apply_latency as o; o(0.2); o(7.0)"
+    code = "from cdc.instruments import observe_apply_latency as o; o(0.2); o(7.0)"
     subprocess.run([sys.executable, "-c", code], env=env, check=True, timeout=60)
     monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
     with _client() as client:

@@ -30,12 +30,13 @@ def test_one_edit_apart(a: str, b: str, near: bool) -> None:
 
 def index() -> NearIndex:
     near = NearIndex([("name", "name"), ("email", "emailaddress1")])
-    near.add_all([
+    for key, row in [
         ("A1", {"name": "ACME  Corp ", "emailaddress1": "sales@acme.example"}),
         ("A2", {"name": "Globex", "emailaddress1": "INFO@GLOBEX.EXAMPLE"}),
         ("A3", {"name": "Initech", "emailaddress1": "contact@initech.example"}),
         ("A4", {"name": "", "emailaddress1": None}),
-    ])
+    ]:
+        near.add(key, row)
     return near
 
 

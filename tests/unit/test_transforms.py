@@ -8,7 +8,7 @@ import pytest
 from pydantic import TypeAdapter
 
 from cdc.mapping.model import FieldMapping, Transform
-from cdc.mapping.transforms import TransformError, ValueMappingError, apply, map_value, truncate_to
+from cdc.mapping.transforms import TransformError, ValueMappingError, apply, map_value
 
 TRANSFORMS: TypeAdapter[list[Transform]] = TypeAdapter(list[Transform])
 
@@ -77,14 +77,6 @@ def test_no_transforms_leave_the_value_alone():
 def test_a_transform_refuses_values_it_cannot_take(transform: dict[str, Any], value: Any, message: str):
     with pytest.raises(TransformError, match=message):
         run([transform], value)
-
-
-def test_truncate_to_the_destination_length():
-    assert truncate_to("abcdef", 4) == "abcd"
-    assert truncate_to("abc", 4) == "abc"
-    assert truncate_to("abc", None) == "abc"
-    assert truncate_to(123456, 2) == 123456
-    assert truncate_to(None, 2) is None
 
 
 PAYMENT_TERMS = FieldMapping(erp="payment_terms_code", crm="paymenttermscode",
