@@ -103,7 +103,7 @@ class World:
 def _path(args: tuple[str, ...]) -> tuple[str, ...]:
     """The command an invocation runs: its words before the first option or argument."""
     groups = {"capture": ("reset", "status"), "demo": ("setup", "seed", "load"), "db": ("migrate",),
-              "errors": ("purge",), "mappings": ("validate", "show"), "stack": ("up", "down", "status")}
+              "errors": ("purge",), "mappings": ("validate", "show", "schema"), "stack": ("up", "down", "status")}
     if args and args[0] in groups and len(args) > 1 and args[1] in groups[args[0]]:
         return args[:2]
     return args[:1]
