@@ -46,7 +46,8 @@ def environment(s: Settings) -> dict[str, str]:
     env.update({"CDC_ERP_DATABASE": s.erp_database, "CDC_CRM_DATABASE": s.crm_database,
                 "CDC_STATE_DATABASE": s.state_database, "CDC_TOPIC_PREFIX": s.topic_prefix,
                 "CDC_CONSUMER_GROUP": s.consumer_group, "CDC_LOG_LEVEL": "warning",
-                "CDC_PG_PORT": str(s.pg_port), "CDC_KAFKA_BOOTSTRAP": s.kafka_bootstrap})
+                "CDC_PG_PORT": str(s.pg_port), "CDC_KAFKA_BOOTSTRAP": s.kafka_bootstrap,
+                "CDC_HOME": str(s.home.resolve())})  # the local stack's, and its generated password
     return env
 
 
