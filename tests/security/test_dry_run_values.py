@@ -16,8 +16,6 @@ from cdc.orchestrator.sources import SideRows
 from cdc.settings import Settings
 from tests.acceptance.orchestrator_env import OrchestratorEnv, counters, jobs_by
 
-pytestmark = pytest.mark.asyncio(loop_scope="session")
-
 
 def test_a_row_the_sync_cannot_type_is_a_predicted_failure() -> None:
     mapping = default_mapping_file().get("CURRENCY")
@@ -41,6 +39,7 @@ async def env(settings: Settings) -> AsyncIterator[OrchestratorEnv]:
         await environment.drop()
 
 
+@pytest.mark.asyncio(loop_scope="session")
 async def test_a_nan_numeric_is_predicted_as_the_sync_then_handles_it(env: OrchestratorEnv) -> None:
     item = await env.value("erp", "SELECT min(no) FROM item WHERE NOT blocked")
     conn = await env.connect("erp")
