@@ -201,6 +201,21 @@ class TopicReader:
         await wait_until(check, within, what, interval=0)
         return self.records
 
+    async def read_to_end(self, within: float = 30) -> list[Record]:
+        """Every record on the topics now: reads until each partition's position reaches its end offset
+        (a condition on one record says nothing about partitions not fetched yet)."""
+        assert self._consumer is not None
+        parts = list(self._consumer.assignment())
+        ends = await self._consumer.end_offsets(parts)
+
+        async def caught_up() -> bool:
+            await self.poll()
+            positions = {tp: await self._consumer.position(tp) for tp in parts}  # type: ignore[union-attr]
+            return all(positions[tp] >= ends[tp] for tp in parts)
+
+        await wait_until(caught_up, within, f"the end of {self.topics}", interval=0)
+        return self.records
+
     async def count(self) -> int:
         """Records on the topics (sum of end offsets; topics of a test are written only by that test)."""
         assert self._consumer is not None

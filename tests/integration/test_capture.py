@@ -295,6 +295,7 @@ async def test_writes_tagged_with_an_applier_origin_are_not_published(capture_en
 
         async with TopicReader(s.kafka_bootstrap, [s.topic("erp", "currency")]) as reader:
             await reader.until(lambda rs: any(r.key == {"code": "AFTER"} for r in rs), 60, "the sentinel")
+            await reader.read_to_end()
             codes = [(r.event.op, r.key["code"]) for r in sorted(reader.records, key=lambda r: r.event.position)]
     assert codes == [("c", "KEEP"), ("c", "OTHER"), ("c", "AFTER")]
 
@@ -570,7 +571,8 @@ async def test_a_slot_dropped_under_capture_stops_it_and_a_restart_creates_it(ca
 async def test_a_role_without_replication_is_told_what_to_grant(capture_env: CaptureEnv, tmp_path) -> None:
     role = f"cdc_test_norepl_{capture_env.token}"
     admin = await capture_env.connect("erp")
-    await admin.execute(f"CREATE ROLE {quote_ident(role)} LOGIN PASSWORD 'pw-without-replication' NOREPLICATION NOSUPERUSER")
+    await admin.execute(
+        f"CREATE ROLE {quote_ident(role)} LOGIN PASSWORD 'pw-without-replication' NOREPLICATION NOSUPERUSER")
     try:
         dsn = capture_env.dsns["erp"]
         parts = urlsplit(dsn)
