@@ -49,6 +49,8 @@ from schemas.change_event import notice
 log = structlog.get_logger()
 
 TopicPartition = tuple[str, int]
+JobRef = UUID | tuple[str, str]
+"""A job counted on: a replay's job by id, the live job by (mapping, direction), its id looked up when needed."""
 SETTLED = frozenset({"applied", "unchanged", "coupled", "created", "restored", "deleted", "uncoupled"})
 """Verdicts that leave a record in sync: its open and parked errors close by themselves."""
 PARK_DELAYS = [1, 2, 5, 10, 30, 60, 120, 300]
@@ -306,14 +308,13 @@ class Engine:
         unparked: dict[tuple[str, System], list[str]] = defaultdict(list)
         recheck: list[parking.Parked] = []
         coupled_now: set[str] = set()  # records coupled here: errors waiting for them are tried again
-        errors: list[tuple[UUID | None, Incoming, Decision]] = []
-        job_counts: dict[UUID, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-        live_jobs: dict[tuple[str, str], UUID] = {}
+        errors: list[tuple[JobRef | None, Incoming, Decision]] = []
+        job_counts: dict[JobRef, dict[str, int]] = defaultdict(lambda: defaultdict(int))
         for i in sorted(decided):
             item, decision = items[i], decided[i]
             mapping, source = item.mapping, item.source
             direction = f"to_{other(source)}"
-            job_id: UUID | None = None
+            job_id: JobRef | None = None
             parked = decision.verdict == "parked"
             if decision.verdict in SETTLED:
                 settled[(mapping.name, source)].append(item.change.key)
@@ -335,10 +336,7 @@ class Engine:
                 if item.event.replay is not None and item.parked_id is None:
                     job_id = UUID(item.event.replay.job_id)
                 else:
-                    if (mapping.name, direction) not in live_jobs:
-                        live_jobs[(mapping.name, direction)] = await jobs.live_job(
-                            state, mapping.name, direction, now, self.settings.live_job_window_seconds)
-                    job_id = live_jobs[(mapping.name, direction)]
+                    job_id = (mapping.name, direction)  # the live job's id is looked up only if an error needs it
                 for counter, n in decision.counts.items():
                     job_counts[job_id][counter] += n
             change = decision.coupling
@@ -367,22 +365,31 @@ class Engine:
         await self._store_couplings(state, "", upserts)
         # a record that synced cleanly (or was coupled from the other side) closes its errors; one no longer waiting
         # closes its parked error
-        for (mapping_name, system), keys in settled.items():
-            await job_errors.close(state, mapping_name, system, keys)
-        for mapping_name, erp_keys in settled_pairs.items():
-            await job_errors.close_conflicts(state, mapping_name, erp_keys)
+        for mapping_name in sorted({m for m, _ in settled} | set(settled_pairs)):
+            await job_errors.settle(state, mapping_name, settled.get((mapping_name, "erp"), []),
+                                    settled.get((mapping_name, "crm"), []), settled_pairs.get(mapping_name, []))
         for (mapping_name, system), keys in unparked.items():
             await job_errors.close(state, mapping_name, system, keys, ("parked",))
         await parking.park_many(state, recheck, timedelta(0))
         await job_errors.requeue_waiting(state, sorted(coupled_now))
-        for job_id, item, decision in errors:
-            await self._record_error(state, job_id, item, decision, job_counts)
-        for job_id, counts in job_counts.items():
-            await jobs.add_counts(state, job_id, dict(counts))
+        window = self.settings.live_job_window_seconds
+        live_ids: dict[JobRef, UUID] = {}
+        for ref in {ref for ref, _, _ in errors if isinstance(ref, tuple)}:
+            live_ids[ref] = await jobs.live_job(state, *ref, now, window)  # type: ignore[arg-type]
+        for ref, item, decision in errors:
+            job_id = live_ids.get(ref, ref) if ref is not None else None
+            await self._record_error(state, job_id, item, decision, job_counts[ref] if ref is not None else None)
+        for ref, counts in job_counts.items():
+            if not isinstance(ref, tuple):
+                await jobs.add_counts(state, ref, dict(counts))
+            elif ref in live_ids:
+                await jobs.add_counts(state, live_ids[ref], dict(counts))
+            elif any(counts.values()):
+                await jobs.count_live(state, *ref, now, window, dict(counts))  # type: ignore[arg-type]
         await record_log.append_many(state, entries)
 
     async def _record_error(self, state: asyncpg.Connection, job_id: UUID | None, item: Incoming,
-                            decision: Decision, job_counts: dict[UUID, dict[str, int]]) -> None:
+                            decision: Decision, job_counts: dict[str, int] | None) -> None:
         """A failure as an open error; a parked change as a parked error naming what it waits for (one per record:
         the changes parked behind it add none); a conflict as the pair's one open error, counted by the event that
         found it first."""
@@ -392,8 +399,8 @@ class Engine:
             retry = notice("erp", mapping.erp.schema_, mapping.erp.table, mapping.erp.key, pair.erp_key, "conflict")
             _, opened = await job_errors.record_conflict(state, job_id, mapping.name, pair.erp_key, pair.crm_key,
                                                          decision.error, decision.detail, retry)
-            if not opened and job_id is not None:
-                job_counts[job_id]["failed"] -= decision.counts.get("failed", 0)  # counted when it opened
+            if not opened and job_counts is not None:
+                job_counts["failed"] -= decision.counts.get("failed", 0)  # counted when it opened
             return
         if decision.verdict == "parked":
             if decision.reason == BEHIND:

@@ -130,15 +130,8 @@ async def _taken(state: asyncpg.Connection, dest: SystemLink, mapping: str, dest
 
 
 async def resolve_lookups(state: asyncpg.Connection, needs: set[LookupKey]) -> dict[LookupKey, str]:
-    by_mapping: dict[tuple[str, System], list[str]] = defaultdict(list)
-    for mapping_name, system, key in needs:
-        by_mapping[(mapping_name, system)].append(key)
-    resolved: dict[LookupKey, str] = {}
-    for (mapping_name, system), keys in by_mapping.items():
-        found = await coupling_store.partners_by_keys(state, mapping_name, system, sorted(set(keys)))
-        for key, partner in found.items():
-            resolved[(mapping_name, system, key)] = partner
-    return resolved
+    """The coupled partner of each lookup's key, every mapping looked up in one statement."""
+    return await coupling_store.partners_of(state, needs)
 
 
 async def find_candidates(state: asyncpg.Connection, dest: SystemLink, mapping: TableMapping, source: System,

@@ -87,6 +87,19 @@ async def partners_by_keys(conn: asyncpg.Connection, mapping: str, system: Syste
         row["crm_key"]: row["erp_key"] for row in rows}
 
 
+async def partners_of(conn: asyncpg.Connection, wanted: Iterable[tuple[str, System, str]]
+                      ) -> dict[tuple[str, System, str], str]:
+    """The coupled partner's key of each (mapping, system, key), whatever the mappings and systems, in one round
+    trip; uncoupled ones are absent."""
+    erp = sorted({(m, k) for m, system, k in wanted if system_param(system) == "erp"})
+    crm = sorted({(m, k) for m, system, k in wanted if system == "crm"})
+    if not erp and not crm:
+        return {}
+    rows = await conn.fetch(_Q.partners_of_many, [m for m, _ in erp], [k for _, k in erp],
+                            [m for m, _ in crm], [k for _, k in crm])
+    return {(row["mapping"], row["system"], row["key"]): row["partner"] for row in rows}
+
+
 async def fetch_one(conn: asyncpg.Connection, mapping: str, system: System, key: str) -> Coupling | None:
     return (await fetch_by_keys(conn, mapping, system, [key])).get(key)
 

@@ -12,6 +12,14 @@ SELECT erp_key, crm_key FROM cdc.couplings WHERE mapping = $1 AND erp_key = ANY(
 -- name: partners_by_crm_keys
 SELECT erp_key, crm_key FROM cdc.couplings WHERE mapping = $1 AND crm_key = ANY($2::text[])
 
+-- name: partners_of_many
+-- The partner of each (mapping, system, key), for many mappings and both systems in one statement (lookups).
+SELECT c.mapping, 'erp' AS system, c.erp_key AS key, c.crm_key AS partner
+FROM unnest($1::text[], $2::text[]) AS n(mapping, key) JOIN cdc.couplings c ON c.mapping = n.mapping AND c.erp_key = n.key
+UNION ALL
+SELECT c.mapping, 'crm', c.crm_key, c.erp_key
+FROM unnest($3::text[], $4::text[]) AS n(mapping, key) JOIN cdc.couplings c ON c.mapping = n.mapping AND c.crm_key = n.key
+
 -- name: update_many
 -- The couplings that exist, overwritten (one UPDATE, HOT where the page has room: no index touched); the keys of
 -- the ones updated come back, the rest are inserted by upsert_many.

@@ -109,12 +109,13 @@ async def close(conn: asyncpg.Connection, mapping: str, system: System, keys: li
     return rows_affected(await conn.execute(_Q.close, mapping, system, list(keys), list(states)))
 
 
-async def close_conflicts(conn: asyncpg.Connection, mapping: str, erp_keys: list[str]) -> int:
-    """Settle the open conflicts of these pairs (by their ERP keys): each synced cleanly from one side or the
-    other. How many closed."""
-    if not erp_keys:
+async def settle(conn: asyncpg.Connection, mapping: str, erp_keys: list[str], crm_keys: list[str],
+                 pair_erp_keys: list[str]) -> int:
+    """`close` for the ERP and the CRM records of one mapping that synced cleanly, and the open conflicts of
+    their pairs (by ERP key), in one round trip. How many closed."""
+    if not erp_keys and not crm_keys and not pair_erp_keys:
         return 0
-    return rows_affected(await conn.execute(_Q.close_conflicts, mapping, list(erp_keys)))
+    return await conn.fetchval(_Q.settle, mapping, erp_keys, crm_keys, pair_erp_keys)
 
 
 async def list_errors(conn: asyncpg.Connection, open_only: bool = False, mapping: str | None = None,

@@ -83,10 +83,22 @@ DO UPDATE SET
     updated_at = now()
 RETURNING *, (xmax = 0) AS new
 
--- name: close_conflicts
--- A pair that synced cleanly from either side has no conflict left.
-UPDATE cdc.job_errors SET state = 'resolved', updated_at = now()
-WHERE kind = 'conflict' AND state IN ('open', 'parked') AND mapping = $1 AND source_key = ANY($2::text[])
+-- name: settle
+-- Records of one mapping that synced cleanly: their open and parked errors ($2 ERP keys, $3 CRM keys) and their
+-- pairs' conflicts ($4 ERP keys) are settled, in one statement. The literal state predicates let the partial
+-- indexes answer the usual case, nothing to settle, without touching the table.
+WITH failures AS (
+    UPDATE cdc.job_errors SET state = 'resolved', updated_at = now()
+    WHERE mapping = $1 AND state IN ('open', 'parked')
+      AND ((source_system = 'erp' AND source_key = ANY($2::text[]))
+           OR (source_system = 'crm' AND source_key = ANY($3::text[])))
+    RETURNING 1
+), conflicts AS (
+    UPDATE cdc.job_errors SET state = 'resolved', updated_at = now()
+    WHERE kind = 'conflict' AND state IN ('open', 'parked') AND mapping = $1 AND source_key = ANY($4::text[])
+    RETURNING 1
+)
+SELECT (SELECT count(*) FROM failures) + (SELECT count(*) FROM conflicts)
 
 -- name: requeue_waiting
 -- Records whose open error waits for one of these lookups ('MAPPING:system:key'), just coupled: their stored

@@ -119,6 +119,16 @@ async def live_job(conn: asyncpg.Connection, mapping: str, direction: JobDirecti
     return row["id"]
 
 
+async def count_live(conn: asyncpg.Connection, mapping: str, direction: JobDirection, now: datetime,
+                     window_seconds: int, counts: Counts | Mapping[str, int]) -> UUID:
+    """`add_counts` on the live job of the window holding `now` (`live_job`), in one statement."""
+    start = window_start(now, window_seconds)
+    row = await conn.fetchrow(_Q.count_live, mapping, direction, start, now, *dataclasses.astuple(Counts.of(counts)))
+    if row["inserted"]:
+        await conn.execute(_Q.close_live_windows, mapping, direction, start, float(window_seconds))
+    return row["id"]
+
+
 async def add_counts(conn: asyncpg.Connection, job_id: UUID, counts: Counts | Mapping[str, int]) -> None:
     """Add to the job's counters (increments, never overwrites)."""
     await conn.execute(_Q.add_counts, job_id, *dataclasses.astuple(Counts.of(counts)))

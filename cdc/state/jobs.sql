@@ -13,6 +13,19 @@ ON CONFLICT (mapping, direction, window_start) WHERE kind = 'live'
 DO UPDATE SET status = j.status
 RETURNING id, (xmax = 0) AS inserted
 
+-- name: count_live
+-- The live job's counters incremented, the job inserted if its window is new (xmax = 0: then the caller closes
+-- earlier windows): one statement where live + add_counts are two.
+INSERT INTO cdc.jobs AS j (mapping, kind, direction, window_start, started_at, inserted, modified, deleted,
+                           unchanged, skipped, failed, coupled, uncoupled)
+VALUES ($1, 'live', $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+ON CONFLICT (mapping, direction, window_start) WHERE kind = 'live'
+DO UPDATE SET inserted = j.inserted + EXCLUDED.inserted, modified = j.modified + EXCLUDED.modified,
+    deleted = j.deleted + EXCLUDED.deleted, unchanged = j.unchanged + EXCLUDED.unchanged,
+    skipped = j.skipped + EXCLUDED.skipped, failed = j.failed + EXCLUDED.failed,
+    coupled = j.coupled + EXCLUDED.coupled, uncoupled = j.uncoupled + EXCLUDED.uncoupled
+RETURNING id, (xmax = 0) AS inserted
+
 -- name: close_live_windows
 UPDATE cdc.jobs SET status = 'succeeded', finished_at = window_start + make_interval(secs => $4)
 WHERE kind = 'live' AND mapping = $1 AND direction = $2 AND window_start < $3 AND status = 'running'

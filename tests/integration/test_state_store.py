@@ -191,6 +191,17 @@ async def test_a_sync_in_one_direction_keeps_the_other_directions_result(conn):
     assert (now.last_result_to_crm, now.last_result_to_erp) == ("success", "failure")
 
 
+async def test_partners_of_many_mappings_and_both_systems_in_one_statement(conn):
+    await couplings.couple(conn, "CUSTOMER", "E1", "C1")
+    await couplings.couple(conn, "CUSTOMER", "E2", "C2")
+    await couplings.couple(conn, "CURRENCY", "EUR", "eur-id")
+    wanted = {("CUSTOMER", "erp", "E1"), ("CUSTOMER", "crm", "C2"), ("CURRENCY", "erp", "EUR"),
+              ("CURRENCY", "crm", "C1"), ("CUSTOMER", "erp", "E9")}
+    assert await couplings.partners_of(conn, wanted) == {
+        ("CUSTOMER", "erp", "E1"): "C1", ("CUSTOMER", "crm", "C2"): "E2", ("CURRENCY", "erp", "EUR"): "eur-id"}
+    assert await couplings.partners_of(conn, set()) == {}
+
+
 async def test_uncouple_by_either_key_or_all(conn):
     await couplings.upsert_many(conn, [Coupling("CUSTOMER", f"E{i}", f"C{i}") for i in range(4)])
     assert await couplings.uncouple(conn, "CUSTOMER", erp_key="E0") == 1
@@ -267,6 +278,22 @@ async def test_live_jobs_are_one_per_mapping_direction_and_window(conn, other_co
     assert await conn.fetchval("SELECT count(*) FROM cdc.jobs WHERE kind = 'live'") == 5
 
 
+async def test_counting_on_the_live_job_is_live_job_and_add_counts_in_one(conn):
+    t0 = datetime(2026, 5, 1, 10, 15, tzinfo=UTC)
+    first = await jobs.count_live(conn, "CUSTOMER", "to_crm", t0, 3600, {"modified": 3, "failed": 1})
+    assert first == await jobs.live_job(conn, "CUSTOMER", "to_crm", t0 + timedelta(minutes=5), 3600)
+    assert await jobs.count_live(conn, "CUSTOMER", "to_crm", t0 + timedelta(minutes=9), 3600,
+                                 Counts(modified=2, coupled=1)) == first
+    assert (await jobs.get_job(conn, first)).counts == Counts(modified=5, failed=1, coupled=1)
+    assert await jobs.count_live(conn, "CUSTOMER", "to_erp", t0, 3600, {"modified": 1}) != first
+
+    second = await jobs.count_live(conn, "CUSTOMER", "to_crm", t0 + timedelta(hours=1), 3600, {"inserted": 4})
+    closed, running = await jobs.get_job(conn, first), await jobs.get_job(conn, second)
+    assert (closed.status, closed.finished_at) == ("succeeded", datetime(2026, 5, 1, 11, tzinfo=UTC))
+    assert (running.status, running.counts, running.window_start) == (
+        "running", Counts(inserted=4), datetime(2026, 5, 1, 11, tzinfo=UTC))
+
+
 async def test_counters_add_up_and_a_finished_job_keeps_its_outcome(conn):
     job = await jobs.start_job(conn, "CUSTOMER", "full", "to_crm", message="full sync")
     assert (job.status, job.counts, job.message) == ("running", Counts(), "full sync")
@@ -332,6 +359,24 @@ async def test_a_repeated_open_error_counts_occurrences(conn):
     assert await job_errors.get_error(conn, 10**9) is None
     with pytest.raises(ValueError):
         await job_errors.mark(conn, [first.id], "closed")  # type: ignore[arg-type]
+
+
+async def test_settle_closes_the_synced_records_errors_on_either_side_and_their_pairs_conflicts(conn):
+    job = await jobs.start_job(conn, "CUSTOMER", "full", "to_crm")
+    erp = await job_errors.record_error(conn, job.id, "CUSTOMER", "erp", "E1", "crm", None, "boom")
+    parked = await job_errors.record_error(conn, job.id, "CUSTOMER", "erp", "E2", "crm", None, "waits", state="parked")
+    crm = await job_errors.record_error(conn, job.id, "CUSTOMER", "crm", "C1", "erp", None, "bang")
+    same_key_other_side = await job_errors.record_error(conn, job.id, "CUSTOMER", "crm", "E1", "erp", None, "x")
+    other_mapping = await job_errors.record_error(conn, job.id, "CONTACTS", "erp", "E1", "crm", None, "boom")
+    conflict, _ = await job_errors.record_conflict(conn, job.id, "CUSTOMER", "E3", "C3", "both changed", None, None)
+    untouched, _ = await job_errors.record_conflict(conn, job.id, "CUSTOMER", "E4", "C4", "both changed", None, None)
+
+    assert await job_errors.settle(conn, "CUSTOMER", [], [], []) == 0
+    assert await job_errors.settle(conn, "CUSTOMER", ["E1", "E2"], ["C1"], ["E3"]) == 4
+    state = {e.id: e.state for e in await job_errors.list_errors(conn)}
+    assert [state[e.id] for e in (erp, parked, crm, conflict)] == ["resolved"] * 4
+    assert [state[e.id] for e in (same_key_other_side, other_mapping, untouched)] == ["open"] * 3
+    assert await job_errors.settle(conn, "CUSTOMER", ["E1", "E2"], ["C1"], ["E3"]) == 0
 
 
 async def test_purge_deletes_errors_not_seen_for_the_given_time(conn):
