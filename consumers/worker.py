@@ -61,6 +61,7 @@ class Worker:
         self.producer: AIOKafkaProducer | None = None
         self.processed = 0
         self.lock = asyncio.Lock()
+        self._committing: asyncio.Task[None] | None = None
         self.resume_at: dict[tuple[str, int], int] = {}
         """Per assigned partition, the tracked offset it resumed at: records before it were already processed."""
 
@@ -89,6 +90,7 @@ class Worker:
         self.consumer = AIOKafkaConsumer(
             bootstrap_servers=s.kafka_bootstrap, group_id=s.consumer_group, enable_auto_commit=False,
             auto_offset_reset="earliest", max_poll_records=s.worker_batch_size, client_id=self.name,
+            fetch_max_wait_ms=s.worker_fetch_wait_ms,
             session_timeout_ms=s.worker_session_timeout_ms, heartbeat_interval_ms=3000,
             max_poll_interval_ms=600000, group_instance_id=s.worker_instance)
         self.consumer.subscribe(self.routes.topics, listener=_Resume(self))
@@ -97,6 +99,10 @@ class Worker:
                  origins={k: v.origin for k, v in self.links.items()})
 
     async def stop(self) -> None:
+        if self._committing is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._committing, 5)
+            self._committing = None
         for closer in (self.consumer and self.consumer.stop, self.producer and self.producer.stop):
             if closer is not None:
                 with contextlib.suppress(Exception):
@@ -235,11 +241,21 @@ class Worker:
         for item, decision in results:
             if decision.writes and item.event.source.ts_ms and not item.event.replay:
                 observe_apply_latency(now - item.event.source.ts_ms / 1000)
+        if self._committing is not None:
+            await self._committing  # one commit in flight at a time, in order; usually done by now
         offsets = {TopicPartition(t, p): o for (t, p), o in consumed.items()}
+        self._committing = asyncio.create_task(self._commit(self.consumer, offsets))
+
+    @staticmethod
+    async def _commit(consumer: AIOKafkaConsumer, offsets: dict[TopicPartition, int]) -> None:
+        """Kafka's committed offsets follow the state database's (which already hold the batch's position), while
+        the next batch is gathered: a broker round trip less in each batch's path."""
         try:
-            await self.consumer.commit(offsets)
+            await consumer.commit(offsets)
         except (CommitFailedError, KafkaError) as exc:
             log.warning("offset commit failed; the state database holds the position", error=str(exc))
+        except Exception as exc:  # noqa: BLE001 - e.g. the consumer stopped meanwhile; nothing depends on it
+            log.debug("offset commit skipped", error=_one_line(exc))
 
     async def _process(self, items: list[Incoming], consumed: dict[tuple[str, int], int]
                        ) -> list[tuple[Incoming, Decision]]:
