@@ -15,8 +15,7 @@ left empty; ERP capture (`python -m cdc capture --system erp`) and `--workers` w
    customers each (a new `phone_no`). Per change: the CRM row's `modifiedon` (clock_timestamp() of the worker's
    write) minus the ERP row's `modified_at` (clock_timestamp() of the source update, just before its commit) —
    same PostgreSQL cluster, same clock. The first 2 s at the rate are not measured: the phase follows an idle
-   source, and capture paces its peeks at an idle source (up to 0.5 s apart, docs/capture.md); the aim is about a
-   steady rate.
+   source and the workers' batches settle to the rate; the aim is about a steady rate.
 
 The bulk update ends when the workers' live counters have counted every change (polling them costs nothing), then
 the accounts are checked once. `--mappings CURRENCY,CUSTOMER` syncs only what the bulk update needs, so a million
