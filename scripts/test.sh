@@ -5,6 +5,8 @@ cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh --browser || exit $?
 export PATH="$PWD/.venv/bin:$PATH"
 
+# Lint (settings in pyproject.toml): fast, before the stack.
+ruff check --quiet cdc consumers schemas tests bench scripts || { echo "error: ruff found problems (see above)" >&2; exit 1; }
 # The layers (docs/architecture.md, "Layers"): fast, and before the stack, so a broken contract fails at once.
 lint-imports --no-cache --no-logo || { echo "error: an import breaks the layers' contracts (see above)" >&2; exit 1; }
 # Dead code (settings in pyproject.toml, false positives in scripts/vulture_whitelist.py).
