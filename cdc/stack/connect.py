@@ -17,11 +17,8 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-import os
 import re
 import shutil
-import signal
-import subprocess
 import sys
 import tarfile
 import time
@@ -32,7 +29,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from cdc.settings import Settings, System
-from cdc.stack.process import StackError, apt_install, pid_alive, run
+from cdc.stack.process import Background, StackError, apt_install, java_command, run
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 POM = REPO_ROOT / "compose" / "connect" / "pom.xml"
@@ -71,6 +68,7 @@ class LocalConnect:
         self.libs = self.root / "libs"
         self.plugins = self.root / "plugins"
         self.pid_file = self.root / "connect.pid"
+        self.process = Background(self.pid_file)
         self.log_file = self.root / "connect.log"
         self.out_file = self.root / "connect.out"
         self.config = self.root / "worker.properties"
@@ -113,11 +111,7 @@ class LocalConnect:
     # -------------------------------------------------------------------------------------------- process
 
     def pid(self) -> int | None:
-        try:
-            pid = int(self.pid_file.read_text())
-        except (OSError, ValueError):
-            return None
-        return pid if pid_alive(pid) else None
+        return self.process.pid()
 
     def start(self) -> None:
         """Start the worker (after fetching what is missing) unless it runs; `wait_ready` tells when it answers.
@@ -138,31 +132,15 @@ class LocalConnect:
         }
         self.config.write_text("".join(f"{k}={v}\n" for k, v in properties.items()))
         (self.root / "log4j2.properties").write_text(LOG4J2)
-        heap = self.settings.connect_heap
-        command = ["java", f"-Xms{heap}", f"-Xmx{heap}", "-XX:+UseG1GC", "-Djava.awt.headless=true",
-                   f"-Dconnect.log.file={self.log_file}",
-                   f"-Dlog4j2.configurationFile={self.root / 'log4j2.properties'}",
-                   "-cp", f"{self.libs}/*", "org.apache.kafka.connect.cli.ConnectStandalone", str(self.config)]
-        with self.out_file.open("ab") as out:
-            process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                       start_new_session=True, cwd=self.root)
-        self.pid_file.write_text(str(process.pid))
+        command = java_command(self.settings.connect_heap, self.libs, "org.apache.kafka.connect.cli.ConnectStandalone",
+                               str(self.config), properties={
+                                   "connect.log.file": str(self.log_file),
+                                   "log4j2.configurationFile": str(self.root / "log4j2.properties")})
+        self.process.spawn(command, self.out_file, self.root)
 
     def stop(self, timeout: float = 30) -> None:
         """SIGTERM (Connect flushes its offsets), SIGKILL after `timeout` seconds."""
-        pid = self.pid()
-        if pid is None:
-            self.pid_file.unlink(missing_ok=True)
-            return
-        os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and pid_alive(pid):
-            _reap(pid)
-            time.sleep(0.2)
-        if pid_alive(pid):
-            os.kill(pid, signal.SIGKILL)
-            _reap(pid)
-        self.pid_file.unlink(missing_ok=True)
+        self.process.stop(timeout)
 
     async def wait_ready(self, timeout: float) -> None:
         """Until the REST API answers (plugins loaded); StackError naming the log when it does not."""
@@ -256,13 +234,6 @@ def postgres_connector(settings: Settings, system: System, *, topic_prefix: str,
         "topic.creation.default.partitions": str(settings.topic_partitions),
     }
     return {**config, **overrides}
-
-
-def _reap(pid: int) -> None:
-    try:
-        os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        pass
 
 
 def main(argv: list[str]) -> int:

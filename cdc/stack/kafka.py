@@ -8,10 +8,7 @@ import asyncio
 import base64
 import hashlib
 import logging
-import os
 import shutil
-import signal
-import subprocess
 import time
 import uuid
 from dataclasses import dataclass
@@ -19,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from cdc.settings import Settings
-from cdc.stack.process import StackError, apt_install, pid_alive, run
+from cdc.stack.process import Background, StackError, apt_install, java_command, run
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 OFFSETS_TOPIC = "__consumer_offsets"
@@ -67,6 +64,7 @@ class LocalKafka:
         self.libs = self.root / "libs"
         self.data_dir = self.root / "data"
         self.pid_file = self.root / "kafka.pid"
+        self.process = Background(self.pid_file)
         self.log_file = self.root / "kafka.out"
         self.config = self.root / "server.properties"
 
@@ -136,17 +134,11 @@ class LocalKafka:
         return path.read_text().strip()
 
     def _java(self, main: str, *args: str, heap: str = "256m") -> list[str]:
-        return ["java", f"-Xms{heap}", f"-Xmx{heap}", "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20",
-                "-Djava.awt.headless=true", f"-Dkafka.logs.dir={self.root}",
-                f"-Dlog4j2.configurationFile={self.root / 'log4j2.properties'}",
-                "-cp", f"{self.libs}/*", main, *args]
+        return java_command(heap, self.libs, main, *args, properties={
+            "kafka.logs.dir": str(self.root), "log4j2.configurationFile": str(self.root / "log4j2.properties")})
 
     def pid(self) -> int | None:
-        try:
-            pid = int(self.pid_file.read_text())
-        except (OSError, ValueError):
-            return None
-        return pid if pid_alive(pid) else None
+        return self.process.pid()
 
     def start(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
@@ -157,25 +149,11 @@ class LocalKafka:
         self._write_config()
         run(self._java("kafka.tools.StorageTool", "format", "-t", self._cluster_id(), "-c", str(self.config),
                        "--ignore-formatted"), timeout=120)
-        with self.log_file.open("ab") as out:
-            process = subprocess.Popen(self._java("kafka.Kafka", str(self.config), heap=self.settings.kafka_heap),
-                                       stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                       start_new_session=True, cwd=self.root)
-        self.pid_file.write_text(str(process.pid))
+        self.process.spawn(self._java("kafka.Kafka", str(self.config), heap=self.settings.kafka_heap),
+                           self.log_file, self.root)
 
     def stop(self, timeout: float = 30) -> None:
-        pid = self.pid()
-        if pid is None:
-            return
-        os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and pid_alive(pid):
-            _reap(pid)
-            time.sleep(0.2)
-        if pid_alive(pid):
-            os.kill(pid, signal.SIGKILL)
-            _reap(pid)
-        self.pid_file.unlink(missing_ok=True)
+        self.process.stop(timeout)
 
     async def answers(self, *, groups: bool = False) -> bool:
         """Whether the broker answers a metadata request; with `groups`, whether it also serves consumer groups."""
@@ -226,10 +204,3 @@ async def _serves_groups(admin: Any, group: str) -> bool:
     topics = await admin.describe_topics([OFFSETS_TOPIC])
     partitions = [p for t in topics if t["topic"] == OFFSETS_TOPIC and not t["error_code"] for p in t["partitions"]]
     return bool(partitions) and all(p["error_code"] == 0 and p["leader"] >= 0 for p in partitions)
-
-
-def _reap(pid: int) -> None:
-    try:
-        os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        pass

@@ -1,11 +1,14 @@
-"""Running the stack's programs: as the `postgres` OS user where needed, installing Debian packages when missing."""
+"""Running the stack's programs: as the `postgres` OS user where needed, installing Debian packages when missing,
+and the JVM services (the broker, Kafka Connect) in the background, known by a pid file."""
 
 from __future__ import annotations
 
 import os
 import pwd
 import shutil
+import signal
 import subprocess
+import time
 from pathlib import Path
 
 from cdc.errors import CdcError
@@ -68,3 +71,57 @@ def pid_alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def java_command(heap: str, classpath: Path, main: str, *args: str, properties: dict[str, str]) -> list[str]:
+    """A JVM with a fixed heap and G1 running `main` from the jars in `classpath`, with `-D` system properties."""
+    return ["java", f"-Xms{heap}", f"-Xmx{heap}", "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20",
+            "-Djava.awt.headless=true", *(f"-D{k}={v}" for k, v in properties.items()),
+            "-cp", f"{classpath}/*", main, *args]
+
+
+class Background:
+    """A program running in its own session, in the background, known by its pid file (so `cdc stack` commands
+    run later find it)."""
+
+    def __init__(self, pid_file: Path) -> None:
+        self.pid_file = pid_file
+
+    def pid(self) -> int | None:
+        """Its pid while it runs."""
+        try:
+            pid = int(self.pid_file.read_text())
+        except (OSError, ValueError):
+            return None
+        return pid if pid_alive(pid) else None
+
+    def spawn(self, command: list[str], output: Path, cwd: Path) -> None:
+        """Start `command`, its output appended to `output`."""
+        with output.open("ab") as out:
+            process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                       start_new_session=True, cwd=cwd)
+        self.pid_file.write_text(str(process.pid))
+
+    def stop(self, timeout: float = 30) -> None:
+        """SIGTERM (the program shuts down cleanly), SIGKILL after `timeout` seconds."""
+        pid = self.pid()
+        if pid is None:
+            self.pid_file.unlink(missing_ok=True)
+            return
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and pid_alive(pid):
+            _reap(pid)
+            time.sleep(0.2)
+        if pid_alive(pid):
+            os.kill(pid, signal.SIGKILL)
+            _reap(pid)
+        self.pid_file.unlink(missing_ok=True)
+
+
+def _reap(pid: int) -> None:
+    """Collect a child that exited (when this process started it), so it does not linger as a zombie."""
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass
