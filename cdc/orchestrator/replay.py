@@ -30,6 +30,7 @@ from cdc.errors import CdcError
 from cdc.state import offsets
 from consumers import canonical
 from schemas.change_event import CONNECTOR, SCHEMA_VERSION, SCHEMA_VERSION_HEADER
+from schemas.key_text import encode as encode_key
 from schemas.record_key import PLAIN, KeyFormat
 
 HEADERS = [(SCHEMA_VERSION_HEADER, str(SCHEMA_VERSION).encode())]
@@ -47,7 +48,7 @@ class ReplayTarget:
     database: str
     schema: str
     table: str
-    key_column: str
+    key_columns: tuple[str, ...]
     run_id: str
     job_id: str
     mapping: str
@@ -64,8 +65,8 @@ def json_row(row: Mapping[str, Any]) -> dict[str, Any]:
 def encode(target: ReplayTarget, row: Mapping[str, Any], now_ms: int) -> tuple[bytes, bytes]:
     """(key, value) of the replay event of `row`."""
     after = json_row(row)
-    key_value = after[target.key_column]
-    key_text = str(key_value)
+    key = {column: after[column] for column in target.key_columns}
+    key_text = encode_key([str(value) for value in key.values()])
     event = {
         "op": "r",
         "before": None,
@@ -83,7 +84,7 @@ def encode(target: ReplayTarget, row: Mapping[str, Any], now_ms: int) -> tuple[b
                    "create": target.create},
         "schema_version": SCHEMA_VERSION,
     }
-    return target.key_format.encode({target.key_column: key_value}), _dumps(event).encode()
+    return target.key_format.encode(key), _dumps(event).encode()
 
 
 class Publisher:
