@@ -21,6 +21,7 @@ import json
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 import asyncpg
@@ -65,8 +66,11 @@ def json_row(row: Mapping[str, Any]) -> dict[str, Any]:
 def encode(target: ReplayTarget, row: Mapping[str, Any], now_ms: int) -> tuple[bytes, bytes]:
     """(key, value) of the replay event of `row`."""
     after = json_row(row)
-    key = {column: after[column] for column in target.key_columns}
-    key_text = encode_key([str(value) for value in key.values()])
+    # a numeric key column as PostgreSQL prints it (its scale kept), as capture puts it on the Kafka key: the
+    # replay of a row then hashes to the partition of its live changes
+    key = {column: str(row[column]) if isinstance(row[column], Decimal) else after[column]
+           for column in target.key_columns}
+    key_text = encode_key([str(after[column]) for column in target.key_columns])
     event = {
         "op": "r",
         "before": None,
