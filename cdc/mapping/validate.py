@@ -134,7 +134,8 @@ def _side_problems(m: TableMapping, system: System, table: Table,
                          for line in _value_problems(value, column)]
     if m.allows(other(system)):
         if side.new_key.strategy == "columns":
-            problems += [(("new_key",), f"{system} new_key: {line}") for line in _key_columns_unfilled(m, system)]
+            if not missing:  # a column not found is the problem to fix first
+                problems += [(("key",), f"{system} new_key: {line}") for line in _key_columns_unfilled(m, system)]
         elif key is not None:
             problems += [(("new_key", *path), f"{system} new_key: {line}")
                          for path, line in _new_key_problems(m, system, key, partner)]
