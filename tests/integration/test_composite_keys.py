@@ -166,6 +166,27 @@ async def test_a_full_sync_over_composite_keys_with_data_on_both_sides(live: Liv
     assert not report.diverges, report.as_json()
 
 
+async def test_a_value_carried_into_a_key_column_does_not_re_key_the_record(live: LiveSync) -> None:
+    crm_key = (await live.coupling("PRICE", "erp", key("1000", "EUR", "10")))["crm_key"]
+    before = await live.state.fetchval("SELECT count(*) FROM cdc.record_log WHERE mapping = 'PRICE' AND key = $1",
+                                       crm_key)
+    await live.crm.execute("UPDATE productpricelevel SET quantity = 20 WHERE productpricelevelid = $1",
+                           uuid.UUID(crm_key))
+    await live.until(lambda: _logged_since(live, crm_key, before), what="the CRM change decided")
+    assert await live.erp.fetchval("SELECT count(*) FROM price_line WHERE item_no = '1000' AND currency = 'EUR' "
+                                   "AND min_quantity = 10") == 1, "the ERP line keeps its key"
+    assert (await live.coupling("PRICE", "crm", crm_key))["erp_key"] == key("1000", "EUR", "10")
+    report = await verify(live.settings, load_mapping_file(live.settings.mapping_file), only="PRICE")
+    [check] = report.checks
+    assert [d.erp_key for d in check.differences] == [key("1000", "EUR", "10")], check
+    assert report.diverges
+
+
+async def _logged_since(live: LiveSync, k: str, before: int) -> bool:
+    return await live.state.fetchval("SELECT count(*) FROM cdc.record_log WHERE mapping = 'PRICE' AND key = $1",
+                                     k) > before
+
+
 async def _no_coupling(live: LiveSync, mapping: str, system: str, k: str) -> bool:
     return await live.coupling(mapping, system, k) is None
 
