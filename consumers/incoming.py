@@ -22,7 +22,7 @@ from cdc.mapping.model import MappingFile, TableMapping
 from cdc.settings import SYSTEMS, Settings, System
 from cdc.topics.names import table_topics
 from consumers.decisions.record import Change
-from consumers.decisions.values import CoercionError, coerce, key_text
+from consumers.decisions.values import CoercionError, canonical, coerce, key_text
 from schemas import connect_json
 from schemas.change_event import ChangeEvent, Decoded, EventDecodeError, NotAChange
 
@@ -114,7 +114,7 @@ def interpret(decoded: Decoded, system: System, tables: dict[str, catalog.Table]
         except (connect_json.ConnectValueError, CoercionError) as exc:
             return Poison(f"{system}.{table_name}: key column {key_column!r}: {exc}", system, table_name,
                           str(raw_key)[:100])
-    key = key_text(typed_key, table.primary_key)
+    key = str(canonical(typed_key[key_column])) if len(typed_key) == 1 else key_text(typed_key, table.primary_key)
     origin = event.source.origin
     if origin and origin.startswith(origin_prefix):
         return Echo(system, table_name, key, origin)

@@ -68,9 +68,15 @@ def encode(target: ReplayTarget, row: Mapping[str, Any], now_ms: int) -> tuple[b
     after = json_row(row)
     # a numeric key column as PostgreSQL prints it (its scale kept), as capture puts it on the Kafka key: the
     # replay of a row then hashes to the partition of its live changes
-    key = {column: str(row[column]) if isinstance(row[column], Decimal) else after[column]
-           for column in target.key_columns}
-    key_text = encode_key([str(after[column]) for column in target.key_columns])
+    columns = target.key_columns
+    if len(columns) == 1:
+        column = columns[0]
+        value = row[column]
+        key = {column: str(value) if type(value) is Decimal else after[column]}
+        key_text = str(after[column])
+    else:
+        key = {c: str(row[c]) if type(row[c]) is Decimal else after[c] for c in columns}
+        key_text = encode_key([str(after[c]) for c in columns])
     event = {
         "op": "r",
         "before": None,
