@@ -67,7 +67,7 @@ class ClusterCpu:
 
 
 def events(table: str, key: str, system: str, rows: list[dict[str, Any]], *, replay: bool, job: str = "") -> list:
-    target = ReplayTarget(topic="t", system=system, database="d", schema="public", table=table, key_column=key,
+    target = ReplayTarget(topic="t", system=system, database="d", schema="public", table=table, key_columns=(key,),
                           run_id="bench", job_id=job, mapping="", create=True)
     out = []
     now = int(time.time() * 1000)

@@ -41,13 +41,15 @@ _HOMES: dict[str, str] = {
     "CoercionError": "consumers.decisions.values",
     "canonical": "consumers.decisions.values",
     "coerce": "consumers.decisions.values",
+    "key_text": "consumers.decisions.values",
+    "key_values": "consumers.decisions.values",
 }
 
 __all__ = [  # the public surface; each name's home is in _HOMES (a unit test keeps the two equal)
     "candidate_keys", "canonical", "Change", "coerce", "CoercionError", "CouplingChange", "decide", "Decision",
-    "find_candidates", "INTEGER_TYPES", "load_situations", "lock_id", "lock_records", "lookup_needs", "LookupKey",
-    "replay_failure", "resolve_lookups", "run_worker", "Shapes", "Situation", "snapshot", "SystemLink",
-    "target_values", "typed_row", "Worker",
+    "find_candidates", "INTEGER_TYPES", "key_text", "key_values", "load_situations", "lock_id", "lock_records",
+    "lookup_needs", "LookupKey", "replay_failure", "resolve_lookups", "run_worker", "Shapes", "Situation", "snapshot",
+    "SystemLink", "target_values", "typed_row", "Worker",
 ]
 
 if TYPE_CHECKING:  # the same names, for type checkers and readers (and for lint-imports' graph)
@@ -56,7 +58,7 @@ if TYPE_CHECKING:  # the same names, for type checkers and readers (and for lint
     from consumers.decisions.keys import candidate_keys
     from consumers.decisions.outcome import CouplingChange, Decision
     from consumers.decisions.record import Change, Shapes, Situation, decide
-    from consumers.decisions.values import INTEGER_TYPES, CoercionError, canonical, coerce
+    from consumers.decisions.values import INTEGER_TYPES, CoercionError, canonical, coerce, key_text, key_values
     from consumers.locks import lock_id, lock_records
     from consumers.situation import find_candidates, load_situations, resolve_lookups
     from consumers.systems import SystemLink

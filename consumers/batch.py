@@ -396,7 +396,8 @@ class Engine:
         mapping = item.mapping
         if decision.verdict == "conflict" and decision.coupling is not None and decision.error:
             pair = decision.coupling
-            retry = notice("erp", mapping.erp.schema_, mapping.erp.table, mapping.erp.key, pair.erp_key, "conflict")
+            retry = notice("erp", mapping.erp.schema_, mapping.erp.table, mapping.erp.key_columns, pair.erp_key,
+                           "conflict")
             _, opened = await job_errors.record_conflict(state, job_id, mapping.name, pair.erp_key, pair.crm_key,
                                                          decision.error, decision.detail, retry)
             if not opened and job_counts is not None:
@@ -474,7 +475,8 @@ def record_failure(mapping_file: MappingFile, mapping_name: str, change: Change,
 def _recheck(mapping: TableMapping, system: System, key: str) -> parking.Parked:
     """A notice to decide `key` again, due now: its pair was settled from the other side while it was failing."""
     side = mapping.side(system)
-    return parking.Parked(mapping.name, system, key, notice(system, side.schema_, side.table, side.key, key, "recheck"),
+    return parking.Parked(mapping.name, system, key,
+                          notice(system, side.schema_, side.table, side.key_columns, key, "recheck"),
                           "its partner synced after a failure: decided again")
 
 

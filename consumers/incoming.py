@@ -22,7 +22,7 @@ from cdc.mapping.model import MappingFile, TableMapping
 from cdc.settings import SYSTEMS, Settings, System
 from cdc.topics.names import table_topics
 from consumers.decisions.record import Change
-from consumers.decisions.values import CoercionError, canonical, coerce
+from consumers.decisions.values import CoercionError, canonical, coerce, key_text
 from schemas import connect_json
 from schemas.change_event import ChangeEvent, Decoded, EventDecodeError, NotAChange
 
@@ -98,22 +98,23 @@ def interpret(decoded: Decoded, system: System, tables: dict[str, catalog.Table]
     table = tables.get(table_name)
     if table is None:
         return Poison(f"{system} table {table_name!r} is not mapped", system, table_name, None)
-    key_column = table.primary_key[0]
     image = event.row
-    raw_key = image.get(key_column)
-    if raw_key is None:
-        return Poison(f"{system}.{table_name}: the event carries no value for key column {key_column!r}",
-                      system, table_name, None)
-    column = table.columns[key_column]
-    try:
-        schema = decoded.columns.get(key_column)
-        value = (connect_json.decode(raw_key, schema) if schema is not None
-                 else connect_json.read_column(raw_key, column.type_name, column.scale))
-        typed = coerce(value, column.type_name)
-    except (connect_json.ConnectValueError, CoercionError) as exc:
-        return Poison(f"{system}.{table_name}: key column {key_column!r}: {exc}", system, table_name,
-                      str(raw_key)[:100])
-    key = str(canonical(typed))
+    typed_key: dict[str, Any] = {}
+    for key_column in table.primary_key:
+        raw_key = image.get(key_column)
+        if raw_key is None:
+            return Poison(f"{system}.{table_name}: the event carries no value for key column {key_column!r}",
+                          system, table_name, None)
+        column = table.columns[key_column]
+        try:
+            schema = decoded.columns.get(key_column)
+            value = (connect_json.decode(raw_key, schema) if schema is not None
+                     else connect_json.read_column(raw_key, column.type_name, column.scale))
+            typed_key[key_column] = coerce(value, column.type_name)
+        except (connect_json.ConnectValueError, CoercionError) as exc:
+            return Poison(f"{system}.{table_name}: key column {key_column!r}: {exc}", system, table_name,
+                          str(raw_key)[:100])
+    key = str(canonical(typed_key[key_column])) if len(typed_key) == 1 else key_text(typed_key, table.primary_key)
     origin = event.source.origin
     if origin and origin.startswith(origin_prefix):
         return Echo(system, table_name, key, origin)
@@ -121,7 +122,7 @@ def interpret(decoded: Decoded, system: System, tables: dict[str, catalog.Table]
     for mapping in mappings:
         if event.replay is not None and event.replay.mapping != mapping.name:
             continue
-        out.append((mapping, Change(system, event.op, key, {key_column: typed}, position=event.position[0],
+        out.append((mapping, Change(system, event.op, key, dict(typed_key), position=event.position[0],
                                     replay=event.replay is not None)))
     return out
 

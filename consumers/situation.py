@@ -14,10 +14,10 @@ from cdc.mapping.model import TableMapping, other
 from cdc.settings import System
 from cdc.state import couplings as coupling_store
 from cdc.state import intents
-from consumers.decisions.fields import LookupKey, lookup_needs
-from consumers.decisions.keys import candidate_keys
+from consumers.decisions.fields import LookupKey, lookup_needs, target_values
+from consumers.decisions.keys import candidate_keys, columns_key
 from consumers.decisions.record import Change, Situation
-from consumers.decisions.values import canonical
+from consumers.decisions.values import CoercionError, canonical, key_text
 from consumers.locks import lock_id, lock_records
 from consumers.recovery import Recovery, recover_interrupted
 from consumers.systems import SystemLink
@@ -85,6 +85,11 @@ async def load_situations(state: asyncpg.Connection, links: dict[System, SystemL
     for i in creating:
         if i not in own_keys:
             own_keys[i] = own_keys_of(changes[i])
+    if mapping.side(destination).new_key.strategy == "columns":
+        # the key is what the creation writes into the key columns, its lookups resolved: known only now
+        for i in creating:
+            own_keys[i] = _columns_keys(mapping, changes[i], dest_shape, lookups)
+        await lock_records(state, {lock_id(mapping.name, destination, k) for i in creating for k in own_keys[i]})
     all_own = sorted({k for i in creating for k in own_keys[i]})
     # a creation only ever creates: a key held by any record (coupled, announced, or merely there) is taken; the
     # record holding it is a match candidate below when the mapping's match rules say so. The key a creation
@@ -121,6 +126,19 @@ async def load_situations(state: asyncpg.Connection, links: dict[System, SystemL
     return situations
 
 
+def _columns_keys(mapping: TableMapping, change: Change, dest_shape: Any,
+                  lookups: dict[LookupKey, str]) -> list[str]:
+    """The key a creation takes under strategy `columns` (none when its values make no key: decided as failed)."""
+    destination = other(change.source)
+    try:
+        target, _ = target_values(mapping, change.source, change.row, dest_shape, lookups)
+    except CoercionError:
+        return []
+    side = mapping.side(destination)
+    key = columns_key(side, {**side.defaults, **target}, dest_shape)
+    return [] if key is None else [key]
+
+
 async def _taken(state: asyncpg.Connection, dest: SystemLink, mapping: str, destination: System, table: str,
                  keys: list[str]) -> set[str]:
     """Which of `keys` a record holds: coupled, announced as being created, or merely there in the table."""
@@ -145,7 +163,7 @@ async def find_candidates(state: asyncpg.Connection, dest: SystemLink, mapping: 
     destination = other(source)
     side = mapping.side(destination)
     shape = dest.tables[side.table]
-    key_column = shape.primary_key[0]
+    key_columns = shape.primary_key
     priorities = sorted({m.priority for m in mapping.match_on})
     result: dict[int, list[tuple[dict[str, Any], ...]]] = {i: [] for i in indexes}
     for priority in priorities:
@@ -176,7 +194,7 @@ async def find_candidates(state: asyncpg.Connection, dest: SystemLink, mapping: 
             columns = [[w[1][k] for w in wanted] for k in range(len(group))]
             rows = await dest.reader.fetch(sql, [w[0] for w in wanted], *columns)
             own = {k for ks in own_keys.values() for k in ks}
-            found_keys = sorted({str(r[key_column]) for r in rows})
+            found_keys = sorted({key_text(r, key_columns) for r in rows})
             # Records already coupled (or being created) are no candidates: left out before locking, since a
             # common name can match thousands of them, more locks than the lock table holds. A candidate another
             # worker is coupling now (by match, or its own event) is decided after it commits: locked, then
@@ -188,7 +206,7 @@ async def find_candidates(state: asyncpg.Connection, dest: SystemLink, mapping: 
             for r in rows:
                 row = dict(r)
                 index = row.pop("cdc_match_index")
-                key = str(row[key_column])
+                key = key_text(row, key_columns)
                 taken = key in coupled and (rematch or {}).get(index) != key  # its own interrupted match is not
                 if taken or not matches(side.filter, row):
                     continue

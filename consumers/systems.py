@@ -11,7 +11,7 @@ from cdc.database import qualified, quote_ident
 from cdc.mapping.model import MappingFile
 from cdc.settings import SYSTEMS, Settings, System
 from consumers.appliers import origin
-from consumers.decisions.values import CoercionError, coerce
+from consumers.decisions.values import CoercionError, coerce, key_text, key_values
 
 
 @dataclass
@@ -34,6 +34,8 @@ class SystemLink:
         if not keys:
             return {}
         shape = self.tables[table]
+        if len(shape.primary_key) > 1:
+            return await self._by_composite_key(shape, keys, key_only=key_only)
         key_column = shape.primary_key[0]
         type_name = shape.columns[key_column].type_name
         typed = []
@@ -49,6 +51,29 @@ class SystemLink:
             f"SELECT {columns} FROM {qualified(shape.schema, shape.name)} WHERE {quote_ident(key_column)} = "
             f"ANY($1::{type_name}[])", typed)
         return {str(row[key_column]): dict(row) for row in rows}
+
+    async def _by_composite_key(self, shape: catalog.Table, keys: list[str], *,
+                                key_only: bool) -> dict[str, dict]:
+        """`_by_key` for a key of several columns: the key texts' columns as typed arrays, joined column by
+        column."""
+        names = shape.primary_key
+        types = [shape.columns[c].type_name for c in names]
+        typed = []
+        for k in keys:
+            try:
+                typed.append(key_values(k, names, types))
+            except CoercionError:
+                continue  # not a key of this table: no row holds it
+        if not typed:
+            return {}
+        arrays = ", ".join(f"${n}::{t}[]" for n, t in enumerate(types, start=1))
+        aliases = ", ".join(f"k{n}" for n in range(len(names)))
+        join = " AND ".join(f"t.{quote_ident(c)} = k.k{n}" for n, c in enumerate(names))
+        columns = ", ".join(f"t.{quote_ident(c)}" for c in names) if key_only else "t.*"
+        rows = await self.reader.fetch(
+            f"SELECT {columns} FROM {qualified(shape.schema, shape.name)} AS t "
+            f"JOIN unnest({arrays}) AS k({aliases}) ON {join}", *([row[c] for row in typed] for c in names))
+        return {key_text(row, names): dict(row) for row in rows}
 
     async def close(self) -> None:
         await self.writer.close()

@@ -18,12 +18,13 @@ from __future__ import annotations
 
 import json
 import json.encoder
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from schemas import connect_json, json_text
+from schemas import connect_json, json_text, key_text
 
 SCHEMA_VERSION = 1
 SCHEMA_VERSION_HEADER = "cdc-schema-version"
@@ -229,10 +230,11 @@ def decode_key(raw: bytes | None) -> dict[str, Any] | None:
     return key if isinstance(key, dict) else None
 
 
-def notice(system: str, schema: str, table: str, key_column: str, key: str, why: str) -> dict[str, Any]:
+def notice(system: str, schema: str, table: str, key_columns: Sequence[str], key: str, why: str) -> dict[str, Any]:
     """An event (as its JSON object) that says only "decide this record again": the worker reads its key and
     re-reads the row, as for any event. Stored on a conflict's error (to retry or resolve it) and parked for a
     record whose partner was settled while its own change may have been consumed."""
-    return ChangeEvent(op="u", after={key_column: key}, source=Source(table=table, schema=schema),
+    after = dict(zip(key_columns, key_text.decode(key, len(key_columns)), strict=True))
+    return ChangeEvent(op="u", after=after, source=Source(table=table, schema=schema),
                        event_id=f"notice:{why}:{system}:{table}:{key}", system=system).model_dump(
         mode="json", by_alias=True)

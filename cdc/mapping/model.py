@@ -22,6 +22,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
 from cdc.mapping.patterns import PatternError
 from cdc.mapping.patterns import check as check_pattern
@@ -358,11 +359,14 @@ class NewKey(Frozen):
       falling back to `code` when that value is empty or already taken;
     - `series`: the next key of the destination's own number series — the key column's default expression (a
       sequence, `'V' || lpad(nextval(...)::text, 6, '0')`, a function), evaluated on the destination before the
-      write.
+      write;
+    - `columns`: what the creation writes into the key columns (field mappings, then the side's defaults): the
+      strategy of a composite key, and the default there.
     """
 
-    strategy: Literal["uuid", "code", "field", "series"] = Field(
-        "uuid", description="uuid, code, field, or series (the key column's default, evaluated before the write).")
+    strategy: Literal["uuid", "code", "field", "series", "columns"] = Field(
+        "uuid", description="uuid, code, field, series (the key column's default, evaluated before the write), or "
+                            "columns (what the creation writes into the key columns; a composite key's default).")
     prefix: str = Field("", description="code (and field's fallback): text the key starts with.")
     length: int = Field(10, ge=6, le=63, description="code (and field's fallback): characters in all.")
     field: str | None = Field(None, description="field: the source column whose value becomes the key.")
@@ -392,7 +396,8 @@ class Side(Frozen):
     """One side of a mapping: a table in one system."""
 
     table: str = Field(description="Table name.")
-    key: str = Field(description="Its primary key column (one column).")
+    key: str | list[str] = Field(description="Its primary key: a column, or the list of its columns in the primary "
+                                             "key's order (a composite key).")
     modified_on: str = Field(description="A timestamp column the system sets on every change.")
     schema_: str = Field("public", alias="schema", description="Schema of the table.")
     filter: Filter | None = Field(None, description="Records outside never sync (docs/mappings.md, 'Filters').")
@@ -400,7 +405,54 @@ class Side(Frozen):
                                                                        "created on this side.")
     new_key: NewKey = Field(default_factory=NewKey, description="How records created on this side get their key.")
 
-    _ids = field_validator("table", "key", "modified_on", "schema_")(classmethod(lambda cls, v: identifier(v)))
+    _ids = field_validator("table", "modified_on", "schema_")(classmethod(lambda cls, v: identifier(v)))
+
+    @field_validator("key", mode="before")
+    @classmethod
+    def _text_or_list(cls, v: Any) -> Any:
+        """One error for a key that is neither a column nor a list (not one per member of the union)."""
+        if not isinstance(v, str | list):
+            raise PydanticCustomError("string_type", "Input should be a valid string, or a list of them")
+        if isinstance(v, list) and not all(isinstance(column, str) for column in v):
+            raise ValueError(f"key columns are names (text), not {[c for c in v if not isinstance(c, str)]}")
+        return v
+
+    @field_validator("key")
+    @classmethod
+    def _key_columns(cls, v: str | list[str]) -> str | list[str]:
+        if isinstance(v, str):
+            return identifier(v)
+        if not v:
+            raise ValueError("key names at least one column")
+        for column in v:
+            identifier(column)
+        if len(set(v)) < len(v):
+            raise ValueError(f"key names a column more than once: {v}")
+        return v[0] if len(v) == 1 else v
+
+    @field_validator("new_key")
+    @classmethod
+    def _composite_new_key(cls, v: NewKey, info: ValidationInfo) -> NewKey:
+        key = info.data.get("key")
+        if isinstance(key, list) and v.strategy != "columns":
+            raise ValueError(f"a composite key ({', '.join(key)}) takes new_key strategy columns (each key column "
+                             f"from what the creation writes into it), not {v.strategy}")
+        return v
+
+    @model_validator(mode="after")
+    def _composite_default(self) -> Side:
+        if len(self.key_columns) > 1 and "new_key" not in self.model_fields_set:
+            object.__setattr__(self, "new_key", NewKey(strategy="columns"))
+        return self
+
+    @property
+    def key_columns(self) -> tuple[str, ...]:
+        """The key's columns, in the primary key's order (one for a single-column key)."""
+        return (self.key,) if isinstance(self.key, str) else tuple(self.key)
+
+    @property
+    def composite(self) -> bool:
+        return not isinstance(self.key, str)
 
     @field_validator("defaults")
     @classmethod

@@ -104,16 +104,17 @@ def _side_problems(m: TableMapping, system: System, table: Table,
     problems: list[tuple[Path, str]] = []
     where = f"{system} table {table.name}"
     if not table.primary_key:
-        problems.append((("table",), f"{where}: has no primary key (a single-column primary key is required)"))
-    elif len(table.primary_key) > 1:
-        problems.append((("table",), f"{where}: composite primary key ({', '.join(table.primary_key)}); "
-                                     "only single-column keys are supported"))
-    key = table.columns.get(side.key)
-    if key is None:
-        problems.append((("key",), f"{system} key: column {side.key!r} not found in table {table.name}"))
-    elif len(table.primary_key) == 1 and table.primary_key != [side.key]:
-        problems.append((("key",), f"{system} key: column {side.key} is not the primary key "
-                                   f"({', '.join(table.primary_key)}) of table {table.name}"))
+        problems.append((("table",), f"{where}: has no primary key (a primary key is required)"))
+    missing = [c for c in side.key_columns if c not in table.columns]
+    for column in missing:
+        problems.append((("key",), f"{system} key: column {column!r} not found in table {table.name}"))
+    if not missing and table.primary_key and list(side.key_columns) != table.primary_key:
+        declared = f"column {side.key}" if isinstance(side.key, str) else f"[{', '.join(side.key)}]"
+        problems.append((("key",), f"{system} key: {declared} is not the primary key ({', '.join(table.primary_key)}) "
+                                   f"of table {table.name}" + (
+                                       f": name its columns in that order, key: [{', '.join(table.primary_key)}]"
+                                       if len(table.primary_key) > 1 else "")))
+    key = table.columns.get(side.key_columns[0]) if not side.composite else None
     modified = table.columns.get(side.modified_on)
     if modified is None:
         problems.append((("modified_on",), f"{system} modified_on: column {side.modified_on!r} not found in table "
@@ -132,7 +133,10 @@ def _side_problems(m: TableMapping, system: System, table: Table,
             problems += [(("defaults", name), f"{system} defaults, {name}: {line}")
                          for line in _value_problems(value, column)]
     if m.allows(other(system)):
-        if key is not None:
+        if side.new_key.strategy == "columns":
+            if not missing:  # a column not found is the problem to fix first
+                problems += [(("key",), f"{system} new_key: {line}") for line in _key_columns_unfilled(m, system)]
+        elif key is not None:
             problems += [(("new_key", *path), f"{system} new_key: {line}")
                          for path, line in _new_key_problems(m, system, key, partner)]
         problems += [(("table",), f"{where}: {line}") for line in _unfilled_columns(m, system, table)]
@@ -218,10 +222,19 @@ def _new_key_problems(m: TableMapping, system: System, key: Column,
     return problems
 
 
+def _key_columns_unfilled(m: TableMapping, system: System) -> list[str]:
+    """Strategy `columns` takes each key column from what a creation writes into it."""
+    side = m.side(system)
+    filled = set(side.defaults)
+    filled.update(column for f in m.fields_from(other(system)) if (column := f.column(system)) is not None)
+    return [f"strategy columns: no field mapping from the {other(system)} and no default fills key column {c}"
+            for c in side.key_columns if c not in filled]
+
+
 def _unfilled_columns(m: TableMapping, system: System, table: Table) -> list[str]:
     """NOT NULL columns without a default that nothing fills: records created on this side would fail."""
     side = m.side(system)
-    filled = {side.key, *table.primary_key, *side.defaults}
+    filled = {*side.key_columns, *table.primary_key, *side.defaults}
     filled.update(column for f in m.fields_from(other(system)) if (column := f.column(system)) is not None)
     return [f"column {c.name} is NOT NULL without a default and no field, constant or default fills it "
             f"(records created in {system} would fail)"
@@ -243,8 +256,13 @@ def _field_problems(f: FieldMapping, m: TableMapping, tables: dict[System, Table
     if f.lookup is not None:
         looked_up = mapping_file.get(f.lookup)
         for system, column in found.items():
+            if looked_up.side(system).composite:
+                problems.append((("lookup",), f"lookup to {f.lookup}: its {system} key has several columns "
+                                              f"({', '.join(looked_up.side(system).key_columns)}); a field holds "
+                                              "one (a lookup needs a single-column key)"))
+                continue
             target = _table(looked_up, system, catalogs)
-            key = None if target is None else target.columns.get(looked_up.side(system).key)
+            key = None if target is None else target.columns.get(looked_up.side(system).key_columns[0])
             if target is not None and key is not None:
                 problems += [(("lookup",), line) for line in _lookup_problems(system, column, f.lookup, target, key)]
         if f.on_lookup_failure == "clear":

@@ -16,6 +16,7 @@ from cdc.monitoring.snapshot import Collector, SectionFailed
 from cdc.settings import System
 from cdc.state import couplings, record_log
 from cdc.state.couplings import Coupling
+from schemas import key_text
 
 KEY_TYPE = """
 SELECT format_type(a.atttypid, NULL) FROM pg_catalog.pg_attribute a
@@ -61,20 +62,32 @@ class RecordMatch:
     log: list[record_log.LogEntry] = field(default_factory=list)
 
 
+def key_label(side: Side) -> str:
+    """The key's column, or its columns in parentheses (a composite key)."""
+    return side.key if isinstance(side.key, str) else f"({', '.join(side.key)})"
+
+
 async def read_row(conn: asyncpg.Connection, system: System, side: Side, key: str) -> RecordRow:
-    """The row of `side`'s table whose key is `key` (compared as the key column's type)."""
+    """The row of `side`'s table whose key is `key` (`schemas.key_text`; compared as the key columns' types)."""
     table = qualified(side.schema_, side.table)
-    found = RecordRow(system, side.table, side.key, key)
-    type_name = await conn.fetchval(KEY_TYPE, table, side.key)
-    if type_name is None:
-        return RecordRow(system, side.table, side.key, key, problem=f"{system} table {side.table} or its key "
-                                                                   f"column {side.key} does not exist")
+    label = key_label(side)
+    found = RecordRow(system, side.table, label, key)
+    types = [await conn.fetchval(KEY_TYPE, table, column) for column in side.key_columns]
+    if None in types:
+        return RecordRow(system, side.table, label, key, problem=f"{system} table {side.table} or its key "
+                                                                f"column {label} does not exist")
     try:
-        row = await conn.fetchrow(f"SELECT * FROM {table} WHERE {quote_ident(side.key)} = $1::text::{type_name}",
-                                  key)
+        parts = key_text.decode(key, len(types))
+    except key_text.KeyTextError as exc:
+        return RecordRow(system, side.table, label, key, problem=str(exc))
+    where = " AND ".join(f"{quote_ident(column)} = ${n}::text::{type_name}"
+                         for n, (column, type_name) in enumerate(zip(side.key_columns, types, strict=True), start=1))
+    try:
+        row = await conn.fetchrow(f"SELECT * FROM {table} WHERE {where}", *parts)
     except (asyncpg.DataError, asyncpg.InvalidTextRepresentationError):
-        return RecordRow(system, side.table, side.key, key, problem=f"{key!r} is not a valid {type_name} key")
-    return found if row is None else RecordRow(system, side.table, side.key, key, row=dict(row))
+        return RecordRow(system, side.table, label, key,
+                         problem=f"{key!r} is not a valid {', '.join(types)} key")  # type: ignore[arg-type]
+    return found if row is None else RecordRow(system, side.table, label, key, row=dict(row))
 
 
 async def lookup(collector: Collector, mapping_file: MappingFile, system: System, key: str,
@@ -106,7 +119,7 @@ async def lookup(collector: Collector, mapping_file: MappingFile, system: System
             return await collector.run(role, work)
         except SectionFailed as exc:
             problems.append(str(exc))
-            return {m.name: RecordRow(role, m.side(role).table, m.side(role).key, k, problem=str(exc))
+            return {m.name: RecordRow(role, m.side(role).table, key_label(m.side(role)), k, problem=str(exc))
                     for m, k in wanted}
 
     own_rows = await rows_of(system, [(m, key) for m in candidates])

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,7 +34,17 @@ from cdc.state import couplings, jobs
 from cdc.state.couplings import NotCoupled
 from cdc.state.jobs import Job
 from cdc.topics import key_formats
-from consumers import Change, CoercionError, canonical, coerce, find_candidates, lock_id, lock_records
+from consumers import (
+    Change,
+    CoercionError,
+    canonical,
+    coerce,
+    find_candidates,
+    key_text,
+    key_values,
+    lock_id,
+    lock_records,
+)
 
 
 def _mapping(mapping_file: MappingFile, name: str) -> TableMapping:
@@ -48,11 +58,16 @@ def _mapping(mapping_file: MappingFile, name: str) -> TableMapping:
 def normal_key(ro: ReadOnly, mapping: TableMapping, system: System, key: str) -> str:
     """A key as the state database names it (e.g. a UUID in lower case); CdcError when it cannot be one."""
     table = ro.table(mapping, system)
-    column = table.columns[table.primary_key[0]]
+    types = [table.columns[c].type_name for c in table.primary_key]
     try:
-        return str(canonical(coerce(key.strip(), column.type_name)))
-    except CoercionError:
-        raise CdcError(f"{key!r} is not a key of {system.upper()} table {table.name} ({column.type_name})") from None
+        if len(types) == 1:
+            return str(canonical(coerce(key.strip(), types[0])))
+        return key_text(key_values(key.strip(), table.primary_key, types), table.primary_key)
+    except CoercionError as exc:
+        if len(types) == 1:
+            raise CdcError(f"{key!r} is not a key of {system.upper()} table {table.name} ({types[0]})") from None
+        raise CdcError(f"{key!r} is not a key of {system.upper()} table {table.name} "
+                       f"({', '.join(table.primary_key)}): {exc}") from None
 
 
 async def _locked(ro: ReadOnly, mapping: str, pairs: list[tuple[str, str]]) -> None:
@@ -152,11 +167,11 @@ class MatchReport:
                 "job": job_json(self.job) if self.job is not None else None}
 
 
-def first_match(groups: tuple[tuple[dict[str, Any], ...], ...], key_column: str) -> list[str]:
+def first_match(groups: tuple[tuple[dict[str, Any], ...], ...], key_columns: Sequence[str]) -> list[str]:
     """The keys of the first match priority that found anything (the rule of match-based coupling)."""
     for group in groups:
         if group:
-            return sorted(str(canonical(row[key_column])) for row in group)
+            return sorted(key_text(row, key_columns) for row in group)
     return []
 
 
@@ -179,8 +194,8 @@ async def _candidates(ro: ReadOnly, mapping: TableMapping, system: System, chang
     destination = other(system)
     found = await find_candidates(ro.state, ro.links[destination], mapping, system, changes,
                                   list(range(len(changes))), {})
-    key_column = ro.table(mapping, destination).primary_key[0]
-    return {c.key: first_match(found.get(i, ()), key_column) for i, c in enumerate(changes)}
+    key_columns = ro.table(mapping, destination).primary_key
+    return {c.key: first_match(found.get(i, ()), key_columns) for i, c in enumerate(changes)}
 
 
 async def match_couple(settings: Settings, mapping_file: MappingFile, name: str, *, create_missing: bool = False,
@@ -290,7 +305,7 @@ async def _create_missing(settings: Settings, mapping_file: MappingFile, ro: Rea
                 target = ReplayTarget(
                     topic=topic, system=system,
                     database=describe(settings.dsn(system)).rsplit("/", 1)[-1], schema=table.schema,
-                    table=table.name, key_column=table.primary_key[0], run_id=str(report.job.run_id),
+                    table=table.name, key_columns=tuple(table.primary_key), run_id=str(report.job.run_id),
                     job_id=str(report.job.id), mapping=mapping.name, create=True,
                     source_name=f"{settings.topic_prefix}.{system}",
                     key_format=await key_formats.learn(settings, topic))

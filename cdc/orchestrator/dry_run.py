@@ -49,6 +49,7 @@ from consumers import (
     Situation,
     candidate_keys,
     decide,
+    key_text,
     load_situations,
     lookup_needs,
     replay_failure,
@@ -337,8 +338,8 @@ async def _overlaid(ro: ReadOnly, mapping: TableMapping, source: System, changes
             situation = dataclasses.replace(
                 situation, partner=overlay.patched(destination, dest_table, partner_key, situation.partner))
         else:
-            key_column = mapping.side(destination).key
-            groups = tuple(tuple(row for row in group if str(row.get(key_column)) not in taken)
+            key_columns = mapping.side(destination).key_columns
+            groups = tuple(tuple(row for row in group if key_text(row, key_columns) not in taken)
                            for group in situation.candidates)
             mine = [k for k in _own_keys(mapping, change, destination, shapes) if k in taken]
             situation = dataclasses.replace(situation, candidates=groups,
@@ -386,7 +387,7 @@ async def _likely_duplicates(ro: ReadOnly, mapping: TableMapping, step: Step,
     source, destination = step.source, step.destination
     dest_rows = SideRows(mapping, destination, ro.table(mapping, destination))
     fields = [((m.erp, m.crm) if source == "erp" else (m.crm, m.erp)) for m in mapping.match_on]
-    columns = list(dict.fromkeys([dest_rows.key_column, *(d for _, d in fields)]))
+    columns = list(dict.fromkeys([*dest_rows.key_columns, *(d for _, d in fields)]))
     condition, params = dest_rows.where()
     table = dest_rows.table
     coupled_column = "crm_key" if destination == "crm" else "erp_key"

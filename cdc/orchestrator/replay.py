@@ -21,6 +21,7 @@ import json
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 import asyncpg
@@ -30,6 +31,7 @@ from cdc.errors import CdcError
 from cdc.state import offsets
 from consumers import canonical
 from schemas.change_event import CONNECTOR, SCHEMA_VERSION, SCHEMA_VERSION_HEADER
+from schemas.key_text import encode as encode_key
 from schemas.record_key import PLAIN, KeyFormat
 
 HEADERS = [(SCHEMA_VERSION_HEADER, str(SCHEMA_VERSION).encode())]
@@ -47,7 +49,7 @@ class ReplayTarget:
     database: str
     schema: str
     table: str
-    key_column: str
+    key_columns: tuple[str, ...]
     run_id: str
     job_id: str
     mapping: str
@@ -64,8 +66,17 @@ def json_row(row: Mapping[str, Any]) -> dict[str, Any]:
 def encode(target: ReplayTarget, row: Mapping[str, Any], now_ms: int) -> tuple[bytes, bytes]:
     """(key, value) of the replay event of `row`."""
     after = json_row(row)
-    key_value = after[target.key_column]
-    key_text = str(key_value)
+    # a numeric key column as PostgreSQL prints it (its scale kept), as capture puts it on the Kafka key: the
+    # replay of a row then hashes to the partition of its live changes
+    columns = target.key_columns
+    if len(columns) == 1:
+        column = columns[0]
+        value = row[column]
+        key = {column: str(value) if type(value) is Decimal else after[column]}
+        key_text = str(after[column])
+    else:
+        key = {c: str(row[c]) if type(row[c]) is Decimal else after[c] for c in columns}
+        key_text = encode_key([str(after[c]) for c in columns])
     event = {
         "op": "r",
         "before": None,
@@ -83,7 +94,7 @@ def encode(target: ReplayTarget, row: Mapping[str, Any], now_ms: int) -> tuple[b
                    "create": target.create},
         "schema_version": SCHEMA_VERSION,
     }
-    return target.key_format.encode({target.key_column: key_value}), _dumps(event).encode()
+    return target.key_format.encode(key), _dumps(event).encode()
 
 
 class Publisher:

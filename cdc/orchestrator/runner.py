@@ -255,7 +255,7 @@ async def _step(settings: Settings, conns: Connections, publisher: Publisher, ho
     target = ReplayTarget(
         topic=topic, system=step.source,
         database=describe(settings.dsn(step.source)).rsplit("/", 1)[-1], schema=rows_of.table.schema,
-        table=rows_of.table.name, key_column=rows_of.key_column, run_id=str(job.run_id), job_id=str(job.id),
+        table=rows_of.table.name, key_columns=rows_of.key_columns, run_id=str(job.run_id), job_id=str(job.id),
         mapping=step.mapping.name, create=create, source_name=f"{settings.topic_prefix}.{step.source}",
         key_format=await key_formats.learn(settings, topic))
     latest = watermarks.LatestSeen()

@@ -20,7 +20,7 @@ from cdc.errors import ConfigError
 from cdc.mapping.filters import to_sql
 from cdc.mapping.model import Side, TableMapping
 from cdc.settings import System
-from consumers import canonical
+from consumers import key_text
 
 CHUNK = 5000
 DEPTH = "cdc_hierarchy_depth"
@@ -41,14 +41,19 @@ class SideRows:
         return self.mapping.side(self.system)
 
     @property
-    def key_column(self) -> str:
+    def key_columns(self) -> tuple[str, ...]:
         if not self.table.primary_key:
             raise ConfigError(f"{self.system} table {self.table.name} has no primary key")
-        return self.table.primary_key[0]
+        return tuple(self.table.primary_key)
+
+    @property
+    def key_column(self) -> str:
+        """The key's column, for a hierarchy (lookups, and so hierarchies, need a single-column key)."""
+        return self.key_columns[0]
 
     def key_of(self, row: Any) -> str:
-        """The record's key as text, the way events, couplings and jobs name it."""
-        return str(canonical(row[self.key_column]))
+        """The record's key as text, the way events, couplings and jobs name it (`schemas.key_text`)."""
+        return key_text(row, self.key_columns)
 
     def where(self, since: datetime | None = None, first_param: int = 1) -> tuple[str, list[Any]]:
         """The rows in the side's filter (and modified after `since`): SQL condition and parameters."""

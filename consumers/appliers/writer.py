@@ -19,7 +19,7 @@ import asyncpg
 from cdc.database import qualified, quote_ident
 from consumers.decisions.outcome import Write
 from consumers.decisions.plan import ColumnShape
-from consumers.decisions.values import CoercionError, coerce
+from consumers.decisions.values import CoercionError, coerce, key_values
 
 
 class TableShape(Protocol):
@@ -51,6 +51,8 @@ def _typed(table: TableShape, values: Mapping[str, Any]) -> dict[str, Any]:
 def _statement(tw: TableWrite) -> tuple[str, tuple[Any, ...], tuple[str, ...]]:
     """The SQL text (shared by writes of the same shape), the arguments of one write, and the columns they go to."""
     table, write = tw.table, tw.write
+    if len(table.primary_key) > 1:
+        return _composite_statement(tw)
     key_column = table.primary_key[0]
     key = coerce(write.key, table.columns[key_column].type_name)
     if write.kind == "delete":
@@ -78,8 +80,48 @@ def _sql(schema: str, table: str, key_column: str, kind: str, columns: tuple[str
     return f"UPDATE {name} SET {sets} WHERE {quote_ident(key_column)} = ${len(columns) + 1}"
 
 
+def _composite_statement(tw: TableWrite) -> tuple[str, tuple[Any, ...], tuple[str, ...]]:
+    """`_statement` for a key of several columns: the key's columns (from the key text) come last, in the primary
+    key's order, for a delete or an update; an insert writes them among its columns."""
+    table, write = tw.table, tw.write
+    names = tuple(table.primary_key)
+    key = key_values(write.key, names, [table.columns[c].type_name for c in names])
+    if write.kind == "delete":
+        return _composite_sql(table.schema, table.name, names, "delete", ()), tuple(key.values()), names
+    values = _typed(table, write.values)
+    if write.kind == "insert":
+        values.update(key)
+        columns = tuple(values)
+        return (_composite_sql(table.schema, table.name, names, "insert", columns), tuple(values.values()),
+                columns)
+    columns = tuple(c for c in values if c not in key)
+    return (_composite_sql(table.schema, table.name, names, "update", columns),
+            (*(values[c] for c in columns), *key.values()), (*columns, *names))
+
+
+@functools.lru_cache(maxsize=1024)
+def _composite_sql(schema: str, table: str, key_columns: tuple[str, ...], kind: str,
+                   columns: tuple[str, ...]) -> str:
+    if kind == "insert":
+        return _sql(schema, table, key_columns[0], kind, columns)
+    name = qualified(schema, table)
+    first = len(columns) + 1
+    where = " AND ".join(f"{quote_ident(c)} = ${n}" for n, c in enumerate(key_columns, start=first))
+    if kind == "delete":
+        return f"DELETE FROM {name} WHERE {where}"
+    sets = ", ".join(f"{quote_ident(c)} = ${i}" for i, c in enumerate(columns, start=1))
+    return f"UPDATE {name} SET {sets} WHERE {where}"
+
+
+def _nothing_to_write(tw: TableWrite) -> bool:
+    """An update without values (or, under a composite key, with only the key's own values)."""
+    write = tw.write
+    return write.kind == "update" and (not write.values or len(tw.table.primary_key) > 1
+                                       and set(write.values) <= set(tw.table.primary_key))
+
+
 async def _write_one(conn: asyncpg.Connection, tw: TableWrite) -> None:
-    if tw.write.kind == "update" and not tw.write.values:
+    if _nothing_to_write(tw):
         return
     sql, args, _ = _statement(tw)
     await conn.execute(sql, *args)
@@ -97,7 +139,7 @@ async def _write_bulk(conn: asyncpg.Connection, writes: list[TableWrite]) -> Non
     `INSERT … SELECT … FROM unnest(…)`, `DELETE … WHERE key = ANY(…)` — shapes in the order they first appear."""
     shapes: dict[str, tuple[TableWrite, tuple[str, ...], list[tuple[Any, ...]]]] = {}
     for tw in writes:
-        if tw.write.kind == "update" and not tw.write.values:
+        if _nothing_to_write(tw):
             continue
         sql, args, columns = _statement(tw)
         shapes.setdefault(sql, (tw, columns, []))[2].append(args)
@@ -115,11 +157,14 @@ def _set_statement(tw: TableWrite, columns: tuple[str, ...], rows: list[tuple[An
     if len(rows) < 2:
         return None
     table, kind = tw.table, tw.write.kind
-    if kind != "insert" and len({row[-1] for row in rows}) < len(rows):
+    width = len(table.primary_key)
+    if kind != "insert" and len({row[-1] if width == 1 else row[-width:] for row in rows}) < len(rows):
         return None
     types = tuple(table.columns[c].type_name for c in columns)
     if any(t not in SET_TYPES for t in types):
         return None
+    if width > 1:
+        return _composite_set_sql(table.schema, table.name, width, kind, columns, types)
     return _set_sql(table.schema, table.name, table.primary_key[0], kind, columns, types)
 
 
@@ -137,6 +182,25 @@ def _set_sql(schema: str, table: str, key_column: str, kind: str, columns: tuple
     sets = ", ".join(f"{quote_ident(c)} = u.{a}" for c, a in zip(columns[:-1], aliases, strict=False))
     return (f"UPDATE {name} AS t SET {sets} FROM unnest({arrays}) AS u({', '.join(aliases)}) "
             f"WHERE t.{quote_ident(key_column)} = u.{aliases[-1]}")
+
+
+@functools.lru_cache(maxsize=1024)
+def _composite_set_sql(schema: str, table: str, width: int, kind: str, columns: tuple[str, ...],
+                       types: tuple[str, ...]) -> str:
+    """`_set_sql` for a key of `width` columns, the last ones of `columns`: joined column by column with the
+    arrays' rows."""
+    if kind == "insert":
+        return _set_sql(schema, table, columns[0], kind, columns, types)
+    name = qualified(schema, table)
+    arrays = ", ".join(f"${i}::{t}[]" for i, t in enumerate(types, start=1))
+    aliases = [f"v{i}" for i in range(len(columns))]
+    keys = zip(columns[-width:], aliases[-width:], strict=True)
+    where = " AND ".join(f"t.{quote_ident(c)} = u.{a}" for c, a in keys)
+    rows = f"unnest({arrays}) AS u({', '.join(aliases)})"
+    if kind == "delete":
+        return f"DELETE FROM {name} AS t USING {rows} WHERE {where}"
+    sets = ", ".join(f"{quote_ident(c)} = u.{a}" for c, a in zip(columns[:-width], aliases, strict=False))
+    return f"UPDATE {name} AS t SET {sets} FROM {rows} WHERE {where}"
 
 
 @dataclass(frozen=True)

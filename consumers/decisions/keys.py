@@ -3,7 +3,8 @@
 A creation takes the first candidate that no record holds (coupled, announced, or merely existing: a creation only
 ever creates), and announces it before writing it (`cdc.state.intents`), so a replay after a crash makes that same
 record and no other. Every strategy ends in a few derived alternatives for when the preferred key is taken — except
-`series`, whose keys are not derived but allocated from the destination's number series (`consumers.series`).
+`series`, whose keys are not derived but allocated from the destination's number series (`consumers.series`), and
+`columns`, whose key is what the creation writes into the key columns (`columns_key`; a composite key's strategy).
 """
 
 from __future__ import annotations
@@ -11,9 +12,12 @@ from __future__ import annotations
 import base64
 import hashlib
 import uuid
+from collections.abc import Mapping
 from typing import Any
 
 from cdc.mapping.model import Side, TableMapping
+from consumers.decisions.plan import TableShape
+from consumers.decisions.values import CoercionError, coerce, key_text
 
 NAMESPACE = uuid.UUID("6f0c6d1e-8a4e-4c55-9d0e-2f7f4c1b7a10")
 
@@ -41,8 +45,8 @@ def candidate_keys(mapping: TableMapping, side: Side, key_type: str, max_length:
                    source_row: dict[str, Any], *, alternatives: bool = True) -> list[str]:
     """The keys a record created on `side` may take, best first; the first one no record holds is used. Without
     `alternatives`, only the strategy's own keys (the derived alternatives are worked out when those are taken).
-    None for `series`: its key is allocated, not derived."""
-    if side.new_key.strategy == "series":
+    None for `series` (its key is allocated, not derived) and `columns` (`columns_key`)."""
+    if side.new_key.strategy in ("series", "columns"):
         return []
     attempts = range(ALTERNATIVES + 1 if alternatives else 1)
     if key_type == "uuid":
@@ -56,3 +60,18 @@ def candidate_keys(mapping: TableMapping, side: Side, key_type: str, max_length:
         keys.append(uuid_key(mapping, source_key))
     keys += [code_key(mapping, side, source_key, max_length, n) for n in attempts]
     return keys
+
+
+def columns_key(side: Side, values: Mapping[str, Any], shape: TableShape) -> str | None:
+    """Strategy `columns`: the key text of what a creation writes (`values`: carried fields, then the side's
+    defaults) into the key columns, each typed as its column; None when one of them gets no value."""
+    typed: dict[str, Any] = {}
+    for column in side.key_columns:
+        value = values.get(column, side.defaults.get(column))
+        try:
+            typed[column] = coerce(value, shape.columns[column].type_name)
+        except (CoercionError, KeyError):
+            return None
+        if typed[column] is None or typed[column] == "":
+            return None
+    return key_text(typed, side.key_columns)

@@ -25,10 +25,10 @@ from cdc.mapping.model import TableMapping, other
 from cdc.settings import System
 from consumers.decisions import conflicts as conflict_words
 from consumers.decisions.fields import LookupKey, LookupNeeded, Unresolved, carry, snapshot, target_values
-from consumers.decisions.keys import candidate_keys
+from consumers.decisions.keys import candidate_keys, columns_key
 from consumers.decisions.outcome import CouplingChange, Decision, Write
 from consumers.decisions.plan import FieldPlan, TableShape, field_plan
-from consumers.decisions.values import canonical, coerce
+from consumers.decisions.values import canonical, coerce, key_text
 
 Op = Literal["c", "u", "d", "r"]
 
@@ -141,8 +141,8 @@ def _uncoupled(mapping: TableMapping, change: Change, situation: Situation, shap
     destination = other(change.source)
     for group in situation.candidates:
         if len(group) > 1:
-            dest_key = mapping.side(destination).key
-            keys = ", ".join(sorted(str(row[dest_key]) for row in group)[:5])
+            dest_key = mapping.side(destination).key_columns
+            keys = ", ".join(sorted(key_text(row, dest_key) for row in group)[:5])
             return Decision("failed", f"{len(group)} {destination} records match on "
                             f"{_match_label(mapping, group)}: {keys} — couple one by hand (cdc couple)",
                             counts={"failed": 1}, error="ambiguous match")
@@ -157,7 +157,7 @@ def _matched(mapping: TableMapping, change: Change, situation: Situation, shapes
     writes the fields both sides carry, one-way fields flow their way — or, with `none`, nothing is written and
     each side's values are taken as they are (the next change of a field syncs it)."""
     destination = other(change.source)
-    partner_key = str(partner[mapping.side(destination).key])
+    partner_key = key_text(partner, mapping.side(destination).key_columns)
     matched = _Pair.new(mapping, change, partner_key)
     if mapping.after_match == "none":
         as_they_are = matched.change(source_values=snapshot(change.row, mapping.mapped_columns(change.source)),
@@ -213,6 +213,16 @@ def _create(mapping: TableMapping, change: Change, situation: Situation, shapes:
             return Decision("failed", f"every key for the new {destination} record is taken: {options}",
                             counts={"failed": 1}, error="key taken")
         new_key = free[0]
+    elif side.new_key.strategy == "columns":
+        chosen = situation.intent or columns_key(side, {**side.defaults, **target}, shapes.table(destination))
+        if chosen is None:
+            message = (f"no key for the new {destination} record: a key column ({', '.join(side.key_columns)}) "
+                       "gets no value from its fields or defaults")
+            return Decision("failed", message, counts={"failed": 1}, error=message)
+        if chosen in situation.taken_keys:
+            return Decision("failed", f"the key of the new {destination} record is taken: {chosen}",
+                            counts={"failed": 1}, error="key taken")
+        new_key = chosen
     else:
         key_type = shapes.erp_key_type if destination == "erp" else shapes.crm_key_type
         key_length = shapes.erp_key_length if destination == "erp" else shapes.crm_key_length
@@ -224,7 +234,9 @@ def _create(mapping: TableMapping, change: Change, situation: Situation, shapes:
             return Decision("failed", f"every key for the new {destination} record is taken: {options}",
                             counts={"failed": 1}, error="key taken")
         new_key = free[0]
-    values = {**side.defaults, **target, side.key: new_key}
+    values = {**side.defaults, **target}
+    if not side.composite:
+        values[side.key] = new_key  # type: ignore[index]
     pair = _Pair.new(mapping, change, new_key)
     plan = field_plan(mapping, source, shapes.table(destination))
     source_values = snapshot(change.row, mapping.mapped_columns(source))

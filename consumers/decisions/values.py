@@ -10,11 +10,15 @@ from __future__ import annotations
 import datetime as dt
 import json
 import uuid
+from collections.abc import Mapping, Sequence
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
 from cdc import temporal
 from cdc.temporal import Beyond
+from schemas.key_text import KeyTextError
+from schemas.key_text import decode as decode_key
+from schemas.key_text import encode as encode_key
 
 INTEGER_TYPES = {"int2": 2**15, "int4": 2**31, "int8": 2**63, "smallint": 2**15, "integer": 2**31,
                  "bigint": 2**63}
@@ -193,3 +197,20 @@ def canonical(value: Any) -> Any:
 def _show(value: Any) -> str:
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
+
+
+def key_text(row: Mapping[str, Any], columns: Sequence[str]) -> str:
+    """The record's key as one text (`schemas.key_text`) from its typed key columns."""
+    if len(columns) == 1:
+        return str(canonical(row[columns[0]]))
+    values = [row.get(c) for c in columns]
+    return encode_key([None if v is None else str(canonical(v)) for v in values])
+
+
+def key_values(key: str, columns: Sequence[str], types: Sequence[str]) -> dict[str, Any]:
+    """The typed key columns of a key text (CoercionError when a part is not a value of its column)."""
+    try:
+        parts = decode_key(key, len(columns))
+    except KeyTextError as exc:
+        raise CoercionError(str(exc)) from None
+    return {c: coerce(part, t) for c, part, t in zip(columns, parts, types, strict=True)}

@@ -110,7 +110,7 @@ async def _replay(stage: Stage, engine: Engine, system: str, table: str, key: st
     link = stage.links[system]
     rows = [dict(r) for r in await link.reader.fetch(f"SELECT * FROM {table} ORDER BY 1")]
     job = await jobs.start_job(stage.state, "ITEM", "full", "to_crm" if system == "erp" else "to_erp")
-    target = ReplayTarget(topic="t", system=system, database="d", schema="public", table=table, key_column=key,
+    target = ReplayTarget(topic="t", system=system, database="d", schema="public", table=table, key_columns=(key,),
                           run_id=str(uuid.uuid4()), job_id=str(job.id), mapping="ITEM", create=True)
     mapping = engine.mapping_file.get("ITEM")
     incoming = []

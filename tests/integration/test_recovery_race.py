@@ -57,7 +57,7 @@ async def engine(settings: Settings) -> AsyncIterator[tuple[Settings, Engine, di
 
 
 def change_of(engine: Engine, links: dict[str, SystemLink], row: dict[str, Any], op: str) -> Incoming:
-    target = ReplayTarget(topic="t", system="erp", database="d", schema="public", table="customer", key_column="no",
+    target = ReplayTarget(topic="t", system="erp", database="d", schema="public", table="customer", key_columns=("no",),
                           run_id="r", job_id=str(uuid.uuid4()), mapping="CUSTOMER", create=False)
     value = json.loads(encode(target, row, int(time.time() * 1000))[1])
     value.update(op=op, replay=None, event_id=f"e:{uuid.uuid4()}")

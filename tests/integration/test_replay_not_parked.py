@@ -52,7 +52,7 @@ async def test_a_replay_whose_lookup_is_not_coupled_fails_instead_of_parking(env
         job = await jobs.start_job(state, "CONTACTS", "full", "to_crm", uuid.uuid4())
         rows = [dict(r) for r in await env.rows("erp", "SELECT * FROM contact ORDER BY no")]
         target = ReplayTarget(topic=s.topic("erp", "contact"), system="erp", database=s.erp_database,
-                              schema="public", table="contact", key_column="no", run_id=str(job.run_id),
+                              schema="public", table="contact", key_columns=("no",), run_id=str(job.run_id),
                               job_id=str(job.id), mapping="CONTACTS", create=True)
         producer = await start_producer(s)
         try:

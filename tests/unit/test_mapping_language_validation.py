@@ -141,8 +141,8 @@ def test_normalize_applies_to_text_on_both_sides(tmp_path: Path) -> None:
      "vendors.yaml:15:43: mapping VENDOR, erp.new_key.prefix: strategy series takes no prefix: the key column's "
      "default makes the key"),
     (("new_key: {strategy: series}\n      filter: {field", "new_key: {strategy: serial}\n      filter: {field"),
-     "vendors.yaml:15:27: mapping VENDOR, erp.new_key.strategy: input should be 'uuid', 'code', 'field' or "
-     "'series' (got 'serial')"),
+     "vendors.yaml:15:27: mapping VENDOR, erp.new_key.strategy: input should be 'uuid', 'code', 'field', "
+     "'series' or 'columns' (got 'serial')"),
     (("value: 'V%'", "value: 7"),
      "vendors.yaml:16:15: mapping VENDOR, erp.filter: filter on no: 'like' needs a text pattern (got 7)"),
     (("value: 'V%'", "value: 'V%!', escape: '!'"),

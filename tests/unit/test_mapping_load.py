@@ -132,7 +132,7 @@ def test_sql_looking_identifiers_are_rejected():
 
 def test_unquoted_yaml_booleans_get_a_hint():
     [line] = problems_of(ONE_MAPPING.replace("key: 'no'", "key: no"))
-    assert "mapping CUSTOMER, erp.key: input should be a valid string (got False)" in line
+    assert "mapping CUSTOMER, erp.key: input should be a valid string, or a list of them (got False)" in line
     assert "quote the value" in line
 
 

@@ -117,15 +117,15 @@ def test_unknown_columns(change, expected: str):
     assert problems(change) == expected.splitlines()
 
 
-def test_keys_must_be_single_column_primary_keys():
+def test_a_key_must_be_the_tables_primary_key():
     erp = dict(ERP, customer=table("customer", *[f"{c.name} {c.type_name}" for c in
                                                  ERP["customer"].columns.values()], pk=()))
     assert problems(erp=erp) == ["mapping CUSTOMER, erp table customer: has no primary key "
-                                 "(a single-column primary key is required)"]
+                                 "(a primary key is required)"]
     erp = dict(ERP, customer=table("customer", *[f"{c.name} {c.type_name}" for c in
                                                  ERP["customer"].columns.values()], pk=("no", "name")))
-    assert problems(erp=erp) == ["mapping CUSTOMER, erp table customer: composite primary key (no, name); "
-                                 "only single-column keys are supported"]
+    assert problems(erp=erp) == ["mapping CUSTOMER, erp key: column no is not the primary key (no, name) of table "
+                                 "customer: name its columns in that order, key: [no, name]"]
     assert problems(lambda d: customer(d)["erp"].update(key="name")) == [
         "mapping CUSTOMER, erp key: column name is not the primary key (no) of table customer"]
 

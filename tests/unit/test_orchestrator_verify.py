@@ -152,7 +152,7 @@ def test_which_uncoupled_records_should_be_coupled() -> None:
 
 def test_replay_events_are_exactly_what_the_model_writes() -> None:
     target = ReplayTarget(topic="t.erp.customer", system="erp", database="erp", schema="public", table="customer",
-                          key_column="no", run_id="run", job_id="job", mapping="CUSTOMER", create=False,
+                          key_columns=("no",), run_id="run", job_id="job", mapping="CUSTOMER", create=False,
                           source_name="t.erp")
     row = {"no": "C1", "name": "Ærø ApS", "credit": Decimal("10.50"), "blocked": False, "modified_at": T0,
            "owner": None, "count": 3, "id": ACCOUNT}
