@@ -81,8 +81,14 @@ class TimedPublisher(Publisher):
             self.last_ack = time.time()
             self.all_acked.set()
 
-    async def publish(self, topic: str, key: bytes, value: bytes) -> tuple[str, int]:
-        where = await super().publish(topic, key, value)
+    def add(self, topic: str, key: bytes, value: bytes) -> tuple[str, int] | None:
+        where = super().add(topic, key, value)
+        if where is not None and self.recording:
+            self._commits.setdefault(where, []).append(self.capture_ref[0].assembler.commit_ts)
+        return where
+
+    async def _publish_waiting(self, topic: str, key: bytes, value: bytes) -> tuple[str, int]:
+        where = await super()._publish_waiting(topic, key, value)
         if self.recording:
             self._commits.setdefault(where, []).append(self.capture_ref[0].assembler.commit_ts)
         return where

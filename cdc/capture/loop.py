@@ -199,7 +199,7 @@ class SystemCapture:
         publisher = self.publisher
         assert publisher is not None
         read, feed = stream.read, self.assembler.feed
-        publish, boundary = publisher.publish, publisher.boundary
+        add, publish, boundary = publisher.add, publisher.publish, publisher.boundary
         count = 0
         while True:
             message = read()
@@ -214,7 +214,8 @@ class SystemCapture:
                 continue
             kind = type(out)
             if kind is Publish:
-                await publish(out.topic, out.key, out.value)
+                if add(out.topic, out.key, out.value) is None:
+                    await publish(out.topic, out.key, out.value)
             elif kind is Boundary:
                 if out.commit_ts is not None and not out.published_before:
                     self._transactions += 1
