@@ -61,7 +61,7 @@ class Truncated:
 Output = Publish | Boundary | Truncated
 Target = tuple[str, tuple[str, ...], bytes | None, ImageEncoder]
 
-_PASSED_OVER = frozenset(b"IUDTOMY")  # in a transaction read again, only Relation and Commit matter
+_PASSED_OVER = frozenset(b"IUDTOMY")  # in a transaction read again or dropped, only Relation and Commit matter
 
 
 MAX_EVENT_BYTES = 1_000_000
@@ -101,8 +101,8 @@ class Assembler:
         return self._begin.commit_ts if self._begin is not None else 0
 
     def feed(self, lsn: int, data: bytes) -> Output | None:
-        if self._again and data[0] in _PASSED_OVER:
-            return None
+        if (self._again or self._origin is not None) and data[0] in _PASSED_OVER:
+            return None  # published before, or our appliers' writes: their changes are not even decoded
         message = self.decoder.decode(data)
         kind = type(message)
         if kind is Insert:
