@@ -10,6 +10,7 @@ as PostgreSQL's own subscribers do with `wal_receiver_timeout`.
 
 from __future__ import annotations
 
+import math
 from enum import Enum
 
 LONGEST_INTERVAL = 10.0  # seconds: what pg_recvlogical and PostgreSQL's subscribers use by default
@@ -46,4 +47,7 @@ def next_check(silent_for: float, timeout: float, pinged: bool) -> float | None:
     if timeout <= 0:
         return None
     due = timeout if pinged or silent_for >= timeout / 2 else timeout / 2
-    return max(0.0, due - silent_for)
+    wait = max(0.0, due - silent_for)
+    if silent_for + wait < due:  # rounded down: a wait that falls one ulp short would only be followed by another
+        wait = math.nextafter(wait, math.inf)
+    return wait
