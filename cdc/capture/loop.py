@@ -28,6 +28,7 @@ from psycopg2.extras import ReplicationMessage
 
 from cdc import log
 from cdc.backoff import Backoff
+from cdc.capture import pgoutput
 from cdc.capture.acks import Acknowledgements
 from cdc.capture.events import EventEncoder
 from cdc.capture.heartbeat import HeartbeatClock, emit_heartbeat
@@ -401,7 +402,8 @@ async def capture_system(settings: Settings, system: System, stop: asyncio.Event
         await conn.close()
         raise
     capture = SystemCapture(settings, source, conn, publisher)
-    capture.log.info("capture started", publication=source.publication, tables=source.tables_text)
+    capture.log.info("capture started", publication=source.publication, tables=source.tables_text,
+                     decoder="C" if pgoutput.NATIVE else "pure Python (no C compiler at install: slower)")
     try:
         await capture.run(stop)
     finally:

@@ -19,6 +19,8 @@ try:  # the C twin of walk_columns, when it could be built (setup.py)
 except ImportError:  # pragma: no cover - no compiler at install time
     _walk = None
 
+NATIVE = _walk is not None  # said once at capture's start: without the C twin capture costs more CPU per event
+
 PG_EPOCH_US = 946_684_800_000_000  # 2000-01-01 in microseconds since the Unix epoch
 
 _I16 = struct.Struct(">h")
