@@ -24,8 +24,8 @@ ImageEncoder = Callable[[Any], bytes]
 # floats), keep json's encoder so that the bytes on the wire stay the same.
 _NOT_LIKE_JSON = frozenset({pgtypes.FLOAT4, pgtypes.FLOAT8, pgtypes.JSON, pgtypes.JSONB})
 
-_EVENT = (b'{"op":"%b","before":%b,"after":%b,%b%d,"commit_lsn":%d,"sequence":"[\\"%d\\",\\"%d\\"]"},"ts_ms":%d,'
-          b'"transaction":{"id":"%d:%d","total_order":%d,"data_collection_order":%d},"event_id":"%b:%d:%d:%d",%b')
+# op, before, after, source up to its "lsn" (per transaction and table), lsn, the transaction's commit pieces, ...
+_EVENT = (b'{"op":"%b","before":%b,"after":%b,%b%d%b%d\\"]"},"ts_ms":%d,%b%d,"data_collection_order":%d},%b%d:%d",%b')
 
 
 def exact_json(value: Any) -> bytes:
@@ -71,10 +71,15 @@ class EventEncoder:
         self._tail = f'"system":{_dumps(system)},"replay":null,"schema_version":{SCHEMA_VERSION}}}'.encode()
         self._txn: Transaction | None = None
         self._heads: dict[tuple[str, str], bytes] = {}
+        self._sequence = self._transaction = self._event_id = b""  # the transaction's commit pieces (`_head`)
 
     def _head(self, schema: str, table: str, txn: Transaction) -> bytes:
         if txn is not self._txn:
+            commit = txn.commit_lsn
             self._txn, self._heads = txn, {}
+            self._sequence = b',"commit_lsn":%d,"sequence":"[\\"%d\\",\\"' % (commit, commit)
+            self._transaction = b'"transaction":{"id":"%d:%d","total_order":' % (txn.xid, commit)
+            self._event_id = b'"event_id":"%b:%d:' % (self._id_prefix, commit)
         head = self._heads.get((schema, table))
         if head is None:
             head = self._heads[(schema, table)] = (
@@ -93,8 +98,8 @@ class EventEncoder:
     def encode_images(self, op: str, schema: str, table: str, before: bytes | None, after: bytes | None,
                       txn: Transaction, lsn: int, seq: int, total_order: int, collection_order: int) -> bytes:
         """`encode` with the row images already written as JSON."""
-        commit = txn.commit_lsn
+        head = self._head(schema, table, txn)
         return _EVENT % (
-            op.encode(), b"null" if before is None else before, b"null" if after is None else after,
-            self._head(schema, table, txn), lsn, commit, commit, lsn, int(self.clock() * 1000), txn.xid, commit,
-            total_order, collection_order, self._id_prefix, commit, lsn, seq, self._tail)
+            op.encode(), b"null" if before is None else before, b"null" if after is None else after, head, lsn,
+            self._sequence, lsn, int(self.clock() * 1000), self._transaction, total_order, collection_order,
+            self._event_id, lsn, seq, self._tail)
