@@ -33,7 +33,7 @@ log = logging.get(component="capture")
 TableName = tuple[str, str]  # (schema, table)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # per event: not frozen, which would cost three times as much to build
 class Publish:
     topic: str
     key: bytes
