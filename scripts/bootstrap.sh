@@ -18,7 +18,8 @@ if [ ! -x .venv/bin/python ]; then
 fi
 extras="dev"
 [ $browser -eq 1 ] && extras="dev,browser"
-stamp=.venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)
+# setup.py builds capture's optional C twins (docs/capture.md): a change to them installs (builds) again
+stamp=.venv/.installed-$(cat pyproject.toml setup.py cdc/capture/_tuples.c cdc/topics/_murmur2.c | sha256sum | cut -c1-16)
 if [ ! -f "$stamp" ] || { [ $browser -eq 1 ] && ! grep -q browser "$stamp"; }; then
   .venv/bin/pip install -q --upgrade pip
   .venv/bin/pip install -q -e ".[$extras]"

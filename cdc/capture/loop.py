@@ -28,6 +28,7 @@ from psycopg2.extras import ReplicationMessage
 
 from cdc import log
 from cdc.backoff import Backoff
+from cdc.capture import pgoutput
 from cdc.capture.acks import Acknowledgements
 from cdc.capture.events import EventEncoder
 from cdc.capture.heartbeat import HeartbeatClock, emit_heartbeat
@@ -199,7 +200,7 @@ class SystemCapture:
         publisher = self.publisher
         assert publisher is not None
         read, feed = stream.read, self.assembler.feed
-        publish, boundary = publisher.publish, publisher.boundary
+        add, publish, boundary = publisher.add, publisher.publish, publisher.boundary
         count = 0
         while True:
             message = read()
@@ -214,7 +215,8 @@ class SystemCapture:
                 continue
             kind = type(out)
             if kind is Publish:
-                await publish(out.topic, out.key, out.value)
+                if add(out.topic, out.key, out.value) is None:
+                    await publish(out.topic, out.key, out.value)
             elif kind is Boundary:
                 if out.commit_ts is not None and not out.published_before:
                     self._transactions += 1
@@ -400,7 +402,8 @@ async def capture_system(settings: Settings, system: System, stop: asyncio.Event
         await conn.close()
         raise
     capture = SystemCapture(settings, source, conn, publisher)
-    capture.log.info("capture started", publication=source.publication, tables=source.tables_text)
+    capture.log.info("capture started", publication=source.publication, tables=source.tables_text,
+                     decoder="C" if pgoutput.NATIVE else "pure Python (no C compiler at install: slower)")
     try:
         await capture.run(stop)
     finally:

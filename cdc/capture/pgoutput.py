@@ -14,6 +14,13 @@ from typing import Any
 
 from cdc.capture.pgtypes import Converter, as_text, converter
 
+try:  # the C twin of walk_columns, when it could be built (setup.py)
+    from cdc.capture._tuples import walk as _walk
+except ImportError:  # pragma: no cover - no compiler at install time
+    _walk = None
+
+NATIVE = _walk is not None  # said once at capture's start: without the C twin capture costs more CPU per event
+
 PG_EPOCH_US = 946_684_800_000_000  # 2000-01-01 in microseconds since the Unix epoch
 
 _I16 = struct.Struct(">h")
@@ -77,13 +84,13 @@ class TypeInfo:
     name: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # per row: not frozen, which would cost three times as much to build
 class Insert:
     relation: Relation
     new: dict[str, Any]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # per row: not frozen, which would cost three times as much to build
 class Update:
     relation: Relation
     old: dict[str, Any] | None  # present with REPLICA IDENTITY FULL ('O') or when the key changed ('K')
@@ -92,7 +99,7 @@ class Update:
     unchanged: frozenset[str] = frozenset()  # unchanged TOASTed columns not recoverable: left out of `new`
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # per row: not frozen, which would cost three times as much to build
 class Delete:
     relation: Relation
     old: dict[str, Any]
@@ -158,8 +165,7 @@ class Decoder:
 
     def _tuple(self, data: bytes, pos: int, relation: Relation) -> tuple[dict[str, Any], int, bool]:
         """(values by column name, position after the tuple, whether an unchanged TOAST marker is among them).
-        The hot path of capture: one pass over (name, converter) pairs, bounds checked once at the end (a length
-        running past the end leaves the next read out of range, or `pos` past the end)."""
+        The hot path of capture: `walk_columns`, or its C twin when it was built."""
         (count,) = _I16.unpack_from(data, pos)
         pos += 2
         columns = relation.decoding
@@ -168,30 +174,11 @@ class Decoder:
                 raise PgOutputError(f"tuple of {count} columns for {relation.schema}.{relation.table} "
                                     f"with {len(columns)} known columns")
             columns = columns[:count]
-        utf8 = self.encoding == "utf-8"
-        unpack = _I32.unpack_from
-        values: dict[str, Any] = {}
-        unchanged = False
-        for name, convert in columns:
-            kind = data[pos]
-            if kind == 0x74:  # 't' text
-                start = pos + 5
-                pos = start + unpack(data, pos + 1)[0]
-                text = data[start:pos].decode() if utf8 else data[start:pos].decode(self.encoding)
-                values[name] = text if convert is None else convert(text)
-            elif kind == 0x6E:  # 'n' null
-                values[name] = None
-                pos += 1
-            elif kind == 0x75:  # 'u' unchanged TOAST value, not sent
-                values[name] = _UNCHANGED
-                unchanged = True
-                pos += 1
-            elif kind == 0x62:  # 'b' binary (protocol v2+ with binary=true): kept as hex
-                start = pos + 5
-                pos = start + unpack(data, pos + 1)[0]
-                values[name] = data[start:pos].hex()
-            else:
-                raise PgOutputError(f"unknown tuple value kind {chr(kind)!r}")
+        if self.encoding == "utf-8":
+            walked = _walk(data, pos, columns, _UNCHANGED) if _walk is not None else None
+            values, pos, unchanged = walked or walk_columns(data, pos, columns)
+        else:
+            values, pos, unchanged = walk_columns(data, pos, columns, self.encoding)
         if pos > len(data):
             raise PgOutputError("tuple value runs past the end of the message")
         return values, pos, unchanged
@@ -299,6 +286,38 @@ class Decoder:
         if len(content) != length:
             raise PgOutputError("message content runs past the end of the message")
         return Message(bool(flags & 1), lsn, prefix, bytes(content))
+
+
+def walk_columns(data: bytes, pos: int, columns: tuple[tuple[str, Converter | None], ...],
+                 encoding: str = "utf-8") -> tuple[dict[str, Any], int, bool]:
+    """One pass over a tuple's (name, converter) pairs: (values by name, position after them, whether an unchanged
+    TOAST marker is among them). Bounds are checked once, by the caller (a length running past the end leaves the
+    next read out of range, or `pos` past the end). `cdc.capture._tuples.walk` does the same in C."""
+    utf8 = encoding == "utf-8"
+    unpack = _I32.unpack_from
+    values: dict[str, Any] = {}
+    unchanged = False
+    for name, convert in columns:
+        kind = data[pos]
+        if kind == 0x74:  # 't' text
+            start = pos + 5
+            pos = start + unpack(data, pos + 1)[0]
+            text = data[start:pos].decode() if utf8 else data[start:pos].decode(encoding)
+            values[name] = text if convert is None else convert(text)
+        elif kind == 0x6E:  # 'n' null
+            values[name] = None
+            pos += 1
+        elif kind == 0x75:  # 'u' unchanged TOAST value, not sent
+            values[name] = _UNCHANGED
+            unchanged = True
+            pos += 1
+        elif kind == 0x62:  # 'b' binary (protocol v2+ with binary=true): kept as hex
+            start = pos + 5
+            pos = start + unpack(data, pos + 1)[0]
+            values[name] = data[start:pos].hex()
+        else:
+            raise PgOutputError(f"unknown tuple value kind {chr(kind)!r}")
+    return values, pos, unchanged
 
 
 def _image(values: dict[str, Any], relation: Relation, kind: str) -> dict[str, Any]:

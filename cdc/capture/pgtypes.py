@@ -78,6 +78,8 @@ def as_timestamptz(text: str) -> str:
     date, sep, clock = text.partition(" ")
     if not sep or " " in clock:
         return text
+    if clock[-3:-2] in ("+", "-"):  # the usual '+00' (capture's sessions run in UTC)
+        return f"{date}T{clock}:00"
     time, zone = _split_zone(clock)
     return f"{date}T{time}{zone}"
 

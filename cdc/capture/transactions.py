@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from cdc import log as logging
-from cdc.capture.events import EventEncoder, Transaction, key_of
+from cdc.capture.events import EventEncoder, ImageEncoder, Transaction, image_encoder, key_of
 from cdc.capture.pgoutput import (
     Begin,
     Commit,
@@ -27,15 +27,13 @@ from cdc.capture.pgoutput import (
     Truncate,
     Update,
 )
-from schemas.change_event import compact_json as _dumps
-from schemas.change_event import encode_key
 
 log = logging.get(component="capture")
 
 TableName = tuple[str, str]  # (schema, table)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # per event: not frozen, which would cost three times as much to build
 class Publish:
     topic: str
     key: bytes
@@ -61,8 +59,9 @@ class Truncated:
 
 
 Output = Publish | Boundary | Truncated
+Target = tuple[str, tuple[str, ...], bytes | None, ImageEncoder]
 
-_PASSED_OVER = frozenset(b"IUDTOMY")  # in a transaction read again, only Relation and Commit matter
+_PASSED_OVER = frozenset(b"IUDTOMY")  # in a transaction read again or dropped, only Relation and Commit matter
 
 
 MAX_EVENT_BYTES = 1_000_000
@@ -80,7 +79,7 @@ class Assembler:
         self.keys = keys
         self.origin_prefix = origin_prefix
         self.decoder = decoder or Decoder()
-        self._targets: dict[int, tuple[str, tuple[str, ...], str | None]] = {}  # relation id -> _target()
+        self._targets: dict[int, Target] = {}  # relation id -> _target()
         self._key_columns: dict[int, tuple[str, ...]] = {}
         self.published_upto = 0
         self.reset()
@@ -102,8 +101,8 @@ class Assembler:
         return self._begin.commit_ts if self._begin is not None else 0
 
     def feed(self, lsn: int, data: bytes) -> Output | None:
-        if self._again and data[0] in _PASSED_OVER:
-            return None
+        if (self._again or self._origin is not None) and data[0] in _PASSED_OVER:
+            return None  # published before, or our appliers' writes: their changes are not even decoded
         message = self.decoder.decode(data)
         kind = type(message)
         if kind is Insert:
@@ -154,32 +153,36 @@ class Assembler:
         rel_id = relation.relation_id
         collection_order = self._per_table.get(rel_id, 0) + 1
         self._per_table[rel_id] = collection_order
-        value = self.encoder.encode(op, relation.schema, relation.table, before, after, txn, lsn,
-                                    self._same_lsn, self._events, collection_order)
         target = self._targets.get(rel_id)
         if target is None:
             target = self._targets[rel_id] = self._target(relation)
-        topic, key_columns, key_head = target
+        topic, key_columns, key_head, dumps = target
+        encode = self.encoder.encode_images
+        value = encode(op, relation.schema, relation.table, None if before is None else dumps(before),
+                       None if after is None else dumps(after), txn, lsn, self._same_lsn, self._events,
+                       collection_order)
         row = after if after is not None else before or {}
         if key_head is not None:  # one key column: its JSON object without building a dict
-            key = (key_head + _dumps(row.get(key_columns[0])) + "}").encode()
+            key = key_head + dumps(row.get(key_columns[0])) + b"}"
         else:
-            key = encode_key(key_of(row, key_columns))
+            key = dumps(key_of(row, key_columns))
         if len(value) > self.max_event_bytes:
             # The broker would refuse it for ever; the worker reads the row itself, the key is all it needs.
             log.warning("event larger than the broker accepts: published with its key only", table=relation.table,
                         key=key_of(row, key_columns), size=len(value), limit=self.max_event_bytes)
-            value = self.encoder.encode(op, relation.schema, relation.table,
-                                        None if before is None else key_of(before, key_columns),
-                                        None if after is None else key_of(after, key_columns), txn, lsn,
-                                        self._same_lsn, self._events, collection_order)
+            value = encode(op, relation.schema, relation.table,
+                           None if before is None else dumps(key_of(before, key_columns)),
+                           None if after is None else dumps(key_of(after, key_columns)), txn, lsn,
+                           self._same_lsn, self._events, collection_order)
         return Publish(topic, key, value)
 
-    def _target(self, relation: Relation) -> tuple[str, tuple[str, ...], str | None]:
-        """Topic, key columns and, for a one-column key, the start of the key's JSON (`{"no":`)."""
+    def _target(self, relation: Relation) -> Target:
+        """Topic, key columns, for a one-column key the start of the key's JSON (`{"no":`), and how to write the
+        table's row images (and keys) as JSON."""
         columns = self._key_for(relation)
-        head = "{" + _dumps(columns[0]) + ":" if len(columns) == 1 else None
-        return self.topic(relation.table), columns, head
+        dumps = image_encoder(c.type_oid for c in relation.columns)
+        head = b"{" + dumps(columns[0]) + b":" if len(columns) == 1 else None
+        return self.topic(relation.table), columns, head, dumps
 
     def _key_for(self, relation: Relation) -> tuple[str, ...]:
         columns = self._key_columns.get(relation.relation_id)

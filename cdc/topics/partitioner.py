@@ -31,5 +31,11 @@ def murmur2(data: bytes, _m: int = _M, _mask: int = 0xFFFFFFFF) -> int:
     return h ^ (h >> 15)
 
 
+try:  # its C twin, when it could be built (setup.py); the tests check both against aiokafka's and Java's values
+    from cdc.topics._murmur2 import murmur2 as _hash
+except ImportError:  # pragma: no cover - no compiler at install time
+    _hash = murmur2
+
+
 def partition_for(key: bytes, partitions: int) -> int:
-    return (murmur2(key) & 0x7FFFFFFF) % partitions
+    return (_hash(key) & 0x7FFFFFFF) % partitions

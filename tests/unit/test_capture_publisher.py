@@ -80,3 +80,17 @@ async def test_a_refused_batch_fails_the_next_publish_and_is_never_confirmed(ref
         await publisher.publish("t", b"k", b"v")
     assert publisher.acks.confirmed == 0
     assert not await publisher.drain(0.1)
+
+
+async def test_add_queues_without_waiting_only_what_needs_no_waiting() -> None:
+    producer = Producer(partitions=1)
+    publisher = Publisher(producer, max_unacknowledged=4)  # type: ignore[arg-type]
+    assert publisher.add("t", b"k", b"v") is None, "partitions of a topic not seen yet: publish asks the broker"
+    assert publisher.unacknowledged == 0
+    assert await publisher.publish("t", b"k", b"v") == ("t", 0)
+    assert publisher.add("t", b"k", b"v") == ("t", 0) and publisher.unacknowledged == 2
+    assert publisher.add("t", b"k", b"x" * 20_000) is None, "the open batch is full: publish hands it over"
+    assert publisher.unacknowledged == 2 and not producer.sent
+    assert publisher.add("t", b"k", b"v") is None, "the open batch was closed by the refused append"
+    assert await publisher.publish("t", b"k", b"v") == ("t", 0) and len(producer.sent) == 1
+    assert publisher.add("t", b"k", b"v") is None, "the fourth unacknowledged event: publish submits and waits"

@@ -95,6 +95,18 @@ def test_transactions_of_our_appliers_are_dropped_but_still_advance_the_slot() -
     assert out[2] == Boundary(lsn=410, commit_ts=TS, events=1)
 
 
+def test_changes_of_our_appliers_transactions_are_not_even_decoded() -> None:
+    a = assembler()
+    out = feed(a, [
+        (100, relation(1, "public", "customer", COLUMNS)),
+        (100, begin(200, TS, 9)),
+        (100, origin(5, "cdc_applier_crm_1")),
+        (100, b"I\x00\x00\x00\x01N\x00\x03t"),  # truncated: decoding it would fail
+        (210, commit(200, 210, TS)),
+    ])
+    assert out == [Boundary(lsn=210, commit_ts=TS, events=0, origin="cdc_applier_crm_1")]
+
+
 def test_foreign_origins_are_published() -> None:
     out = feed(assembler(), [
         (100, begin(200, TS, 9)),
