@@ -7,6 +7,7 @@ The `capture_env` fixture is registered for every test by tests/conftest.py (`py
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import secrets
 import signal
@@ -23,6 +24,7 @@ import asyncpg
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError
 from pydantic import SecretStr
 
 from cdc.database import quote_ident
@@ -166,13 +168,17 @@ class TopicReader:
         return self
 
     async def _describe(self) -> list[dict[str, Any]] | None:
-        """The topics with their partitions, once all of them exist."""
+        """The topics with their partitions, once all of them exist (None meanwhile, also while the broker is not
+        ready to answer: just after a restart or a freeze, its first answers may be errors)."""
         admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap)
-        await admin.start()
         try:
+            await admin.start()
             described = await admin.describe_topics(self.topics)
+        except KafkaError:
+            return None
         finally:
-            await admin.close()
+            with contextlib.suppress(Exception):
+                await admin.close()
         ready = all(t["error_code"] == 0 and t["partitions"] for t in described)
         return described if ready and len(described) == len(self.topics) else None
 
