@@ -202,8 +202,10 @@ class Engine:
             if situations[n].intent is not None and decided[i].coupling is not None:
                 recovery.forget.add((mapping_name, source, changes[n].key))
             if decided[i].verdict == "unchanged" and recovery.restored_source(mapping_name, source, changes[n].key):
-                # the restored creation is counted (inserted) once, not also as unchanged
-                decided[i] = dataclasses.replace(decided[i], counts={},
+                # the restored creation is counted (inserted) once, not also as unchanged. Its partner is decided
+                # again: a change made to it while the coupling was missing was passed over then, and the
+                # restored fingerprint now says its event carries it (a lost update under worker kills otherwise)
+                decided[i] = dataclasses.replace(decided[i], counts={}, recheck_partner=True,
                                                  reason="coupling restored after an interruption; nothing to write")
             elif (decided[i].verdict == "unchanged" and items[i].event.replay is None
                   and echo.is_echo(mapping, changes[n], situations[n].coupling)):
