@@ -82,8 +82,7 @@ class Settings(BaseSettings):
         "Longest a worker's fetch waits at the broker for new records (Kafka's fetch.max.wait.ms). A partition "
         "whose records the worker still holds is left out of the fetch in flight, and its next records are asked "
         "for only when that fetch returns: the wait bounds their extra latency (50 ms: p50 511 -> 116 ms at 500 "
-        "changes/s). Kept at Kafka's 500 ms for now: at 50 ms the worker-kill fault test lost updates (an open "
-        "race, docs/performance.md)."))
+        "changes/s). Kept at Kafka's 500 ms until the long fault suite has run at 50 ms (docs/performance.md)."))
     live_job_window_seconds: int = Field(3600,
         description='Live processing is recorded as one job per mapping and direction per window.')
     record_log_keep: int = Field(1_000_000, ge=0, description=(
