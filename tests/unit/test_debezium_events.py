@@ -4,12 +4,15 @@ sync's own writes are recognised by their replication origin. Real records: test
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from cdc.catalog import Column, Table
 from cdc.mapping.load import load_mapping_file
 from cdc.settings import DEFAULT_MAPPING_FILE
 from consumers.incoming import Echo, Poison, decode, interpret
+from schemas import key_text
 from schemas.change_event import ChangeEvent, Decoded, NotAChange
 from tests.unit.debezium_records import names, record
 
@@ -105,3 +108,39 @@ def test_a_numeric_key_is_read_by_its_schema_or_by_the_columns_scale() -> None:
     for decoded in (Decoded(event, payload, {"id": decimal}), Decoded(event, payload)):
         found = interpret(decoded, "erp", table, [MAPPINGS.get("CUSTOMER")], origin_prefix=ORIGINS)
         assert isinstance(found, list) and found[0][1].key == "5000"
+
+
+PRICE_LINE = {"price_line": Table("price_line", "public", {
+    "item_no": Column("item_no", "varchar", 20), "currency": Column("currency", "varchar", 3),
+    "min_quantity": Column("min_quantity", "numeric", scale=3),
+    "unit_price": Column("unit_price", "numeric", scale=2)}, ["item_no", "currency", "min_quantity"])}
+PRICE_MAPPINGS = load_mapping_file(Path(__file__).resolve().parents[2] / "examples" / "pricing" / "mappings.yaml")
+
+
+@pytest.mark.parametrize("schemas", [True, False], ids=["schemas", "no-schemas"])
+def test_a_composite_key_is_read_column_by_column_as_capture_names_the_record(schemas: bool) -> None:
+    """A price line keyed by item, currency and a numeric(18,3) minimum quantity, as Debezium 3.6 writes it by
+    default (the decimal as base64 unscaled bytes with its schema; as a string without one): the key text is the
+    one `cdc capture` gives the same row, whatever the columns' order in the image."""
+    decimal = {"type": "bytes", "optional": False, "name": "org.apache.kafka.connect.data.Decimal",
+               "parameters": {"scale": "3", "connect.decimal.precision": "18"}, "field": "min_quantity"}
+    quantity = "JxA=" if schemas else "10.000"  # 10000 unscaled: 10.000
+    after = {"unit_price": "AQ==" if schemas else "0.01", "min_quantity": quantity, "currency": "EUR",
+             "item_no": "1000"}
+    payload = {"op": "u", "before": None, "after": after, "source": {"table": "price_line", "lsn": 7}}
+    columns = {"min_quantity": decimal} if schemas else {}
+    decoded = Decoded(ChangeEvent.model_validate(payload), payload, columns)
+    found = interpret(decoded, "erp", PRICE_LINE, PRICE_MAPPINGS.for_table("erp", "price_line"),
+                      origin_prefix=ORIGINS)
+    assert isinstance(found, list) and len(found) == 1, found
+    change = found[0][1]
+    assert change.key == key_text.encode(["1000", "EUR", "10"]) == '["1000","EUR","10"]'
+    assert set(change.row) == {"item_no", "currency", "min_quantity"}  # the price is never typed
+
+
+def test_a_composite_key_missing_one_column_is_poison_naming_it() -> None:
+    payload = {"op": "c", "after": {"item_no": "1000", "currency": "EUR"}, "source": {"table": "price_line"}}
+    decoded = Decoded(ChangeEvent.model_validate(payload), payload)
+    found = interpret(decoded, "erp", PRICE_LINE, PRICE_MAPPINGS.for_table("erp", "price_line"),
+                      origin_prefix=ORIGINS)
+    assert isinstance(found, Poison) and "'min_quantity'" in found.reason
