@@ -78,11 +78,11 @@ class Settings(BaseSettings):
     worker_linger_ms: int = Field(30, ge=0, le=1000, description=(
         "Milliseconds a worker keeps gathering a batch that is not full: a trickle of changes is decided together "
         "(a batch's statements cost the same for one change or a thousand), at the price of that much latency."))
-    worker_fetch_wait_ms: int = Field(500, ge=1, le=5000, description=(
+    worker_fetch_wait_ms: int = Field(50, ge=1, le=5000, description=(
         "Longest a worker's fetch waits at the broker for new records (Kafka's fetch.max.wait.ms). A partition "
         "whose records the worker still holds is left out of the fetch in flight, and its next records are asked "
-        "for only when that fetch returns: the wait bounds their extra latency (50 ms: p50 511 -> 116 ms at 500 "
-        "changes/s). Kept at Kafka's 500 ms until the long fault suite has run at 50 ms (docs/performance.md)."))
+        "for only when that fetch returns: the wait bounds their extra latency (Kafka's 500 ms: p50 511 ms at 500 "
+        "changes/s, 50 ms: 116 ms). Idle, each worker asks the broker once per wait."))
     live_job_window_seconds: int = Field(3600,
         description='Live processing is recorded as one job per mapping and direction per window.')
     record_log_keep: int = Field(1_000_000, ge=0, description=(
