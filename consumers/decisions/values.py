@@ -46,6 +46,8 @@ def coerce(value: Any, type_name: str, max_length: int | None = None, scale: int
         result = _coerce_any(value, type_name)
     if max_length is not None and isinstance(result, str) and len(result) > max_length:
         result = result[:max_length]
+    elif scale is not None and isinstance(result, Decimal) and result.is_infinite():
+        raise CoercionError(f"{_show(value)} is infinite: a numeric column of declared precision cannot hold it")
     elif scale is not None and isinstance(result, Decimal) and result.is_finite():
         try:
             result = result.quantize(Decimal(1).scaleb(-scale), rounding=ROUND_HALF_UP)

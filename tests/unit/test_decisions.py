@@ -16,6 +16,7 @@ from consumers.decisions.record import Change, Shapes, Situation, decide
 class Col:
     type_name: str
     max_length: int | None = None
+    scale: int | None = None
 
 
 @dataclass(frozen=True)
