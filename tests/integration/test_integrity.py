@@ -177,6 +177,13 @@ async def test_a_delete_the_destination_refuses_keeps_its_coupling_and_happens_o
     await live.until(refused, timeout=30, what="the refused delete parked")
     assert await live.coupling("CATEGORY", "erp", "OLD") is not None, "a delete that did not happen keeps its coupling"
     assert await live.crm.fetchval("SELECT count(*) FROM category WHERE categoryid = $1", category) == 1
+    # a full sync while the delete waits does not bring back in the ERP what its user deleted (the CRM category is
+    # still coupled: its partner is gone, and its delete is on the way)
+    synced = await live.cdc("sync", "--mapping", "CATEGORY", "--full", "--yes", timeout=300)
+    assert synced.returncode == 0, synced.stdout + synced.stderr
+    assert await live.erp.fetchval("SELECT count(*) FROM item_category WHERE code = 'OLD'") == 0, \
+        "the full sync re-created the category the ERP user deleted"
+    assert await live.coupling("CATEGORY", "erp", "OLD") is not None
 
     await live.crm.execute("DELETE FROM category_note")
     await live.until(lambda: live.crm.fetchval("SELECT count(*) = 0 FROM category WHERE categoryid = $1", category),

@@ -9,10 +9,12 @@ import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+import asyncpg
 import pytest
 
 import consumers.batch
 from cdc.settings import Settings
+from consumers.appliers import origin
 from consumers.appliers.writer import TableWrite
 from consumers.batch import Engine
 from tests.integration.sync_harness import LiveSync, mapping_file
@@ -162,6 +164,32 @@ async def test_source_changed_back_before_the_replay_reaches_the_destination(
                                                account), timeout=30,
                      what="the account back to the customer's city (the interrupted write is not a CRM change)")
     await live.until(lambda: _no_intents(live), what="no intent left behind")
+
+
+async def test_partner_changed_unseen_while_its_coupling_was_missing_is_decided_again(
+        live: LiveSync, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An ERP customer creates a CRM account and the worker dies after the write. Meanwhile the account is renamed,
+    and no event of it is left to decide: here a write capture passes over, as under worker kills, where the
+    account's event had been consumed while it was not coupled. The replay restores the coupling from the intent,
+    whose fingerprint then calls the account's name the CRM's own change; the account must be decided again, or
+    the rename never reaches the customer (found by the worker-kill fault test)."""
+    async def rename_unseen(account: str) -> None:
+        conn = await asyncpg.connect(live.settings.dsn("crm"))
+        try:
+            await origin.claim(conn, live.settings.replication_origin_prefix, "crm")
+            await conn.execute("UPDATE account SET name = 'Renamed AS' WHERE accountid = $1", uuid.UUID(account))
+        finally:
+            await conn.close()
+
+    crash = Interruption(monkeypatch, "W3", rename_unseen)
+    await live.erp.execute("INSERT INTO customer(no, name, city) VALUES ('W3', 'Unseen AS', 'Oslo')")
+    await live.until(lambda: _fired(crash), what="the interruption")
+    coupling = await live.until(lambda: live.coupling("CUSTOMER", "erp", "W3"), timeout=30,
+                                what="W3 coupled after the replay")
+    assert coupling["crm_key"] == crash.created
+    await live.until(lambda: live.erp.fetchval("SELECT name = 'Renamed AS' FROM customer WHERE no = 'W3'"),
+                     timeout=30, what="the account's name reached the customer (newest wins)")
+    assert await live.crm.fetchval("SELECT count(*) FROM account WHERE name IN ('Unseen AS', 'Renamed AS')") == 1
 
 
 async def _no_intents(live: LiveSync) -> bool:
