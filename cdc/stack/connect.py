@@ -29,7 +29,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from cdc.settings import Settings, System
-from cdc.stack.process import Background, StackError, apt_install, java_command, run
+from cdc.stack.process import Background, StackError, apt_install, java_command, rolling_log4j2, run
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 POM = REPO_ROOT / "compose" / "connect" / "pom.xml"
@@ -37,18 +37,7 @@ DEPENDENCY_PLUGIN = "org.apache.maven.plugins:maven-dependency-plugin:3.8.1"
 CONNECTOR_ARTIFACT = "io.debezium:debezium-connector-postgres"
 CONNECTOR_CLASS = "io.debezium.connector.postgresql.PostgresConnector"
 
-LOG4J2 = """\
-status = warn
-appender.file.type = File
-appender.file.name = file
-appender.file.fileName = ${sys:connect.log.file}
-appender.file.layout.type = PatternLayout
-appender.file.layout.pattern = [%d] %p %m (%c)%n
-rootLogger.level = INFO
-rootLogger.appenderRef.file.ref = file
-logger.reflections.name = org.reflections
-logger.reflections.level = ERROR
-"""
+LOG4J2 = rolling_log4j2("${sys:connect.log.file}", {"org.reflections": "ERROR"})
 
 
 def debezium_version() -> str:
@@ -120,6 +109,7 @@ class LocalConnect:
             return
         self.ensure_jars()
         self.root.mkdir(parents=True, exist_ok=True)
+        self.root.chmod(0o700)  # offsets, logs and the connectors' secrets
         properties = {
             "bootstrap.servers": self.settings.kafka_bootstrap,
             "key.converter": "org.apache.kafka.connect.json.JsonConverter",
@@ -129,6 +119,9 @@ class LocalConnect:
             "plugin.path": str(self.plugins),
             "plugin.discovery": "service_load",  # scanning every jar takes 20 s on a busy machine
             "listeners": self.url,
+            # connectors name their passwords as ${file:<secrets file>:<key>}: the REST API shows the reference
+            "config.providers": "file",
+            "config.providers.file.class": "org.apache.kafka.common.config.provider.FileConfigProvider",
         }
         self.config.write_text("".join(f"{k}={v}\n" for k, v in properties.items()))
         (self.root / "log4j2.properties").write_text(LOG4J2)
@@ -210,12 +203,34 @@ class LocalConnect:
         raise StackError(f"connector {name} is {state} after {timeout:.0f} s, tasks {tasks} (see {self.log_file})")
 
 
+def connector_secret(settings: Settings, key: str, value: str) -> str:
+    """Keep `value` in the local Connect's secrets file (its owner's only) and return the reference a connector's
+    configuration holds instead: Connect resolves it when the connector starts, and its REST API, open to every
+    local user, shows only the reference."""
+    secrets = settings.home.resolve() / "connect" / "secrets.properties"
+    secrets.parent.mkdir(parents=True, exist_ok=True)
+    held = secrets.read_text().splitlines() if secrets.exists() else []
+    lines = [line for line in held if not line.startswith(f"{key}=")] + [f"{key}={_escaped(value)}"]
+    secrets.touch(mode=0o600, exist_ok=True)
+    secrets.chmod(0o600)
+    secrets.write_text("\n".join(lines) + "\n")
+    return f"${{file:{secrets}:{key}}}"
+
+
+def _escaped(value: str) -> str:
+    """A value as java.util.Properties reads it back."""
+    out = value.replace("\\", "\\\\").replace("\n", "\\n").replace("\r", "\\r")
+    out = "".join(c if c not in "=:#!" else "\\" + c for c in out)
+    return "\\ " + out[1:] if out.startswith(" ") else out
+
+
 def postgres_connector(settings: Settings, system: System, *, topic_prefix: str, slot: str,
                        tables: list[str], **overrides: str) -> dict[str, str]:
     """A stock Debezium PostgreSQL connector on `system`'s database: pgoutput, its own slot and a publication of
     the mapped `tables` ("schema.table"), topics `<topic_prefix>.<schema>.<table>`, every encoding at Debezium's
     defaults. `overrides` are further connector settings (e.g. decimal.handling.mode)."""
     dsn = urlsplit(settings.dsn(system))
+    password = unquote(dsn.password or settings.pg_password.get_secret_value())
     config = {
         "connector.class": CONNECTOR_CLASS,
         "tasks.max": "1",
@@ -223,7 +238,7 @@ def postgres_connector(settings: Settings, system: System, *, topic_prefix: str,
         "database.hostname": dsn.hostname or settings.pg_host,
         "database.port": str(dsn.port or 5432),
         "database.user": unquote(dsn.username or settings.pg_user),
-        "database.password": unquote(dsn.password or settings.pg_password.get_secret_value()),
+        "database.password": connector_secret(settings, f"{system}.password", password),
         "database.dbname": unquote(dsn.path.lstrip("/")),
         "topic.prefix": topic_prefix,
         "slot.name": slot,

@@ -1,6 +1,6 @@
 """The local Kafka broker: Apache Kafka 4.x in KRaft combined mode, assembled from Maven Central jars.
 
-Its log (`server.log`) rolls at LOG_MAX_BYTES and keeps LOG_KEEP older files: at most 40 MB."""
+Its log (`server.log`) rolls at 10 MB and keeps three older files (`process.rolling_log4j2`): at most 40 MB."""
 
 from __future__ import annotations
 
@@ -16,36 +16,14 @@ from pathlib import Path
 from typing import Any
 
 from cdc.settings import Settings
-from cdc.stack.process import Background, StackError, apt_install, java_command, run
+from cdc.stack.process import Background, StackError, apt_install, java_command, rolling_log4j2, run
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 OFFSETS_TOPIC = "__consumer_offsets"
 POM = REPO_ROOT / "compose" / "kafka" / "pom.xml"
 DEPENDENCY_PLUGIN = "org.apache.maven.plugins:maven-dependency-plugin:3.8.1"
 
-LOG_MAX_BYTES = 10 * 1024 * 1024
-LOG_KEEP = 3
-LOG4J2 = f"""\
-status = warn
-appender.file.type = RollingFile
-appender.file.name = file
-appender.file.fileName = ${{sys:kafka.logs.dir}}/server.log
-appender.file.filePattern = ${{sys:kafka.logs.dir}}/server.log.%i
-appender.file.filePermissions = rw-------
-appender.file.policies.type = Policies
-appender.file.policies.size.type = SizeBasedTriggeringPolicy
-appender.file.policies.size.size = {LOG_MAX_BYTES}
-appender.file.strategy.type = DefaultRolloverStrategy
-appender.file.strategy.max = {LOG_KEEP}
-appender.file.layout.type = PatternLayout
-appender.file.layout.pattern = [%d] %p %m (%c)%n
-rootLogger.level = INFO
-rootLogger.appenderRef.file.ref = file
-logger.kafka.name = kafka
-logger.kafka.level = INFO
-logger.apache.name = org.apache.kafka
-logger.apache.level = INFO
-"""
+LOG4J2 = rolling_log4j2("${sys:kafka.logs.dir}/server.log", {"kafka": "INFO", "org.apache.kafka": "INFO"})
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,35 @@ class StackError(CdcError):
     pass
 
 
+LOG_MAX_BYTES = 10 * 1024 * 1024
+LOG_KEEP = 3
+
+
+def rolling_log4j2(file: str, levels: dict[str, str]) -> str:
+    """A log4j2 configuration for a JVM service: one file readable by its owner only, rolled at LOG_MAX_BYTES with
+    LOG_KEEP old files kept, so a service's log never grows without bound; `levels` by logger name."""
+    lines = [
+        "status = warn",
+        "appender.file.type = RollingFile",
+        "appender.file.name = file",
+        f"appender.file.fileName = {file}",
+        f"appender.file.filePattern = {file}.%i",
+        "appender.file.filePermissions = rw-------",
+        "appender.file.policies.type = Policies",
+        "appender.file.policies.size.type = SizeBasedTriggeringPolicy",
+        f"appender.file.policies.size.size = {LOG_MAX_BYTES}",
+        "appender.file.strategy.type = DefaultRolloverStrategy",
+        f"appender.file.strategy.max = {LOG_KEEP}",
+        "appender.file.layout.type = PatternLayout",
+        "appender.file.layout.pattern = [%d] %p %m (%c)%n",
+        "rootLogger.level = INFO",
+        "rootLogger.appenderRef.file.ref = file",
+    ]
+    for n, (name, level) in enumerate(levels.items()):
+        lines += [f"logger.l{n}.name = {name}", f"logger.l{n}.level = {level}"]
+    return "\n".join(lines) + "\n"
+
+
 def is_root() -> bool:
     return os.geteuid() == 0
 

@@ -66,6 +66,9 @@ class Deployment:
             **{"heartbeat.interval.ms": "1000", "provide.transaction.metadata": "true"})
         await asyncio.to_thread(self.connect.put_connector, self.name, config)
         await self.connect.wait_running(self.name, 120)
+        shown = await asyncio.to_thread(self.connect.request, "GET", f"/connectors/{self.name}/config")
+        assert shown["database.password"].startswith("${file:"), "Connect's REST API, open to local users, " \
+            "shows the database password"
 
     async def stop_connector(self) -> None:
         await asyncio.to_thread(self.connect.delete_connector, self.name)
@@ -112,13 +115,13 @@ class Deployment:
         finally:
             await consumer.stop()
 
-    def cdc(self, *args: str) -> subprocess.CompletedProcess:
+    def cdc(self, *args: str, **overrides: str) -> subprocess.CompletedProcess:
         s = self.live.settings
         env = {**os.environ, "CDC_ERP_DATABASE": s.erp_database, "CDC_CRM_DATABASE": s.crm_database,
                "CDC_STATE_DATABASE": s.state_database, "CDC_TOPIC_PREFIX": s.topic_prefix,
                "CDC_CONSUMER_GROUP": s.consumer_group, "CDC_TOPIC_PARTITIONS": str(s.topic_partitions),
                "CDC_ERP_TOPIC": s.erp_topic, "CDC_MAPPING_FILE": str(s.mapping_file), "CDC_LOG_LEVEL": "warning",
-               "COLUMNS": "200"}
+               "COLUMNS": "200", **overrides}
         return subprocess.run([sys.executable, "-m", "cdc", *args], cwd=ROOT, env=env, capture_output=True,
                               text=True, timeout=300)
 
@@ -293,3 +296,10 @@ async def test_replays_land_on_the_partition_of_debeziums_records_and_check_list
     assert f"ok  topic erp.customer reads {deployment.topic('customer')} (3 partitions)" in lines, check.stdout
     assert f"ok  topic crm.account reads {live.settings.topic('crm', 'account')} (3 partitions)" in lines
     assert check.returncode == 0, check.stdout
+    # a connector that publishes elsewhere than the setting says: the topic is named as missing, and check fails
+    elsewhere = f"{deployment.topic_prefix}.elsewhere.{{schema}}.{{table}}"
+    check = await asyncio.to_thread(deployment.cdc, "check", CDC_ERP_TOPIC=elsewhere)
+    missing = f"{deployment.topic_prefix}.elsewhere.public.customer"
+    assert any(line.startswith(f"BAD topic erp.customer reads {missing}: does not exist")
+               for line in check.stdout.splitlines()), check.stdout
+    assert check.returncode == 1, check.stdout
