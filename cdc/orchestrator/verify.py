@@ -38,7 +38,16 @@ from cdc.orchestrator.progress import plain
 from cdc.orchestrator.sources import SideRows
 from cdc.settings import SYSTEMS, Settings, System
 from cdc.state import couplings, mapping_settings, parking
-from consumers import LookupKey, Shapes, canonical, lookup_needs, resolve_lookups, snapshot, target_values
+from consumers import (
+    MATCH_SEPARATOR,
+    LookupKey,
+    Shapes,
+    lookup_needs,
+    match_key,
+    resolve_lookups,
+    snapshot,
+    target_values,
+)
 
 # ---------------------------------------------------------------- findings
 
@@ -185,18 +194,6 @@ def expects_coupling(only_coupled: bool, last_full_start: datetime | None, modif
     return modified_on is None or modified_on <= last_full_start
 
 
-def match_value(fields: list[MatchField], system: System, row: Mapping[str, Any]) -> str | None:
-    """The text two records must share to match on these fields (as the worker compares), None if empty."""
-    parts = []
-    for f in fields:
-        value = row.get(f.erp if system == "erp" else f.crm)
-        if value is None or canonical(value) == "":
-            return None
-        text = str(canonical(value))
-        parts.append(text if f.case_sensitive else text.lower())
-    return "\x1f".join(parts)
-
-
 def duplicate_groups(match_on: list[MatchField], erp: Iterable[tuple[str, Mapping[str, Any]]],
                      crm: Iterable[tuple[str, Mapping[str, Any]]]) -> list[DuplicateGroup]:
     """Per match priority: values held on both sides by more records on one side than on the other."""
@@ -208,13 +205,13 @@ def duplicate_groups(match_on: list[MatchField], erp: Iterable[tuple[str, Mappin
         sides: dict[System, dict[str, list[str]]] = {"erp": defaultdict(list), "crm": defaultdict(list)}
         for system, rows in (("erp", erp_rows), ("crm", crm_rows)):
             for key, row in rows:
-                value = match_value(fields, system, row)  # type: ignore[arg-type]
+                value = match_key(fields, system, row)  # type: ignore[arg-type]
                 if value is not None:
                     sides[system][value].append(key)  # type: ignore[index]
         for value, erp_keys in sides["erp"].items():
             crm_keys = sides["crm"].get(value)
             if crm_keys and len(erp_keys) != len(crm_keys) and max(len(erp_keys), len(crm_keys)) > 1:
-                groups.append(DuplicateGroup(label, value.replace("\x1f", " + "), tuple(sorted(erp_keys)),
+                groups.append(DuplicateGroup(label, value.replace(MATCH_SEPARATOR, " + "), tuple(sorted(erp_keys)),
                                              tuple(sorted(crm_keys))))
     return groups
 
