@@ -29,11 +29,11 @@ from pathlib import Path
 import asyncpg
 
 from cdc import log
+from cdc.cli.progress import LineReporter
 from cdc.demo.seed import seed
 from cdc.demo.setup import apply_schema
 from cdc.mapping.load import load_mapping_file
 from cdc.orchestrator.full_sync import full_sync
-from cdc.orchestrator.progress import LineReporter
 from cdc.orchestrator.runner import decided
 from cdc.orchestrator.workers import group_members
 from cdc.settings import Settings

@@ -46,11 +46,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from full_sync import _delete_topics, environment  # noqa: E402
 
 from cdc import log  # noqa: E402
+from cdc.cli.progress import LineReporter  # noqa: E402
 from cdc.demo.seed import seed  # noqa: E402
 from cdc.demo.setup import apply_schema  # noqa: E402
 from cdc.mapping.load import load_mapping_file  # noqa: E402
 from cdc.orchestrator.full_sync import full_sync  # noqa: E402
-from cdc.orchestrator.progress import LineReporter  # noqa: E402
 from cdc.orchestrator.runner import decided  # noqa: E402
 from cdc.orchestrator.workers import group_members  # noqa: E402
 from cdc.settings import Settings  # noqa: E402

@@ -37,6 +37,9 @@ _HOMES: dict[str, str] = {
     "target_values": "consumers.decisions.fields",
     "typed_row": "consumers.decisions.fields",
     "candidate_keys": "consumers.decisions.keys",
+    "MATCH_SEPARATOR": "consumers.decisions.matching",
+    "match_key": "consumers.decisions.matching",
+    "match_texts": "consumers.decisions.matching",
     "INTEGER_TYPES": "consumers.decisions.values",
     "CoercionError": "consumers.decisions.values",
     "canonical": "consumers.decisions.values",
@@ -48,14 +51,15 @@ _HOMES: dict[str, str] = {
 __all__ = [  # the public surface; each name's home is in _HOMES (a unit test keeps the two equal)
     "candidate_keys", "canonical", "Change", "coerce", "CoercionError", "CouplingChange", "decide", "Decision",
     "find_candidates", "INTEGER_TYPES", "key_text", "key_values", "load_situations", "lock_id", "lock_records",
-    "lookup_needs", "LookupKey", "replay_failure", "resolve_lookups", "run_worker", "Shapes", "Situation", "snapshot",
-    "SystemLink", "target_values", "typed_row", "Worker",
+    "lookup_needs", "LookupKey", "MATCH_SEPARATOR", "match_key", "match_texts", "replay_failure", "resolve_lookups",
+    "run_worker", "Shapes", "Situation", "snapshot", "SystemLink", "target_values", "typed_row", "Worker",
 ]
 
 if TYPE_CHECKING:  # the same names, for type checkers and readers (and for lint-imports' graph)
     from consumers.batch import replay_failure
     from consumers.decisions.fields import LookupKey, lookup_needs, snapshot, target_values, typed_row
     from consumers.decisions.keys import candidate_keys
+    from consumers.decisions.matching import MATCH_SEPARATOR, match_key, match_texts
     from consumers.decisions.outcome import CouplingChange, Decision
     from consumers.decisions.record import Change, Shapes, Situation, decide
     from consumers.decisions.values import INTEGER_TYPES, CoercionError, canonical, coerce, key_text, key_values

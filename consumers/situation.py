@@ -16,8 +16,9 @@ from cdc.state import couplings as coupling_store
 from cdc.state import intents
 from consumers.decisions.fields import LookupKey, lookup_needs, target_values
 from consumers.decisions.keys import candidate_keys, columns_key
+from consumers.decisions.matching import match_texts
 from consumers.decisions.record import Change, Situation
-from consumers.decisions.values import CoercionError, canonical, key_text
+from consumers.decisions.values import CoercionError, key_text
 from consumers.locks import lock_id, lock_records
 from consumers.recovery import Recovery, recover_interrupted
 from consumers.systems import SystemLink
@@ -168,16 +169,11 @@ async def find_candidates(state: asyncpg.Connection, dest: SystemLink, mapping: 
     result: dict[int, list[tuple[dict[str, Any], ...]]] = {i: [] for i in indexes}
     for priority in priorities:
         group = [m for m in mapping.match_on if m.priority == priority]
-        wanted: list[tuple[int, list[str]]] = []
+        wanted: list[tuple[int, tuple[str, ...]]] = []
         for i in indexes:
-            values = []
-            for m in group:
-                value = changes[i].row.get(m.erp if source == "erp" else m.crm)
-                if value is None or canonical(value) == "":
-                    break
-                values.append(str(canonical(value)))
-            else:
-                wanted.append((i, values))
+            texts = match_texts(group, source, changes[i].row)
+            if texts is not None:
+                wanted.append((i, texts))
         matched: dict[int, list[dict[str, Any]]] = defaultdict(list)
         if wanted:
             conditions = []

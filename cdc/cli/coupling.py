@@ -8,10 +8,11 @@ import asyncio
 import typer
 from rich.table import Table
 
-from cdc.cli import app, settings, usage
+from cdc import terminal
+from cdc.cli import app, progress, render, settings, usage
 from cdc.cli.sync import JsonOption, _print_json, run_stoppable
 from cdc.mapping.load import load_mapping_file
-from cdc.orchestrator import coupling, progress
+from cdc.orchestrator import coupling
 
 MappingRequired = typer.Option(..., "--mapping", "-m", help="The mapping whose records are (un)coupled.")
 
@@ -70,7 +71,7 @@ def match_couple_command(
 
 
 def _print(report: coupling.MatchReport, limit: int = 50) -> None:
-    console = progress.console()
+    console = terminal.console()
     creatable = sum(1 for m in report.missing if m.creatable)
     console.print(f"{report.mapping}: coupled {len(report.coupled):,} pair(s) by match; "
                   f"{len(report.ambiguous):,} ambiguous; {len(report.missing):,} without a match "
@@ -92,4 +93,4 @@ def _print(report: coupling.MatchReport, limit: int = 50) -> None:
         console.print(f"replayed {report.replayed:,} record(s) with creation allowed"
                       + (" (applied by a worker started in this process)" if report.worker == "in-process" else ""))
     if report.job is not None:
-        console.print(progress.jobs_table([report.job]))
+        console.print(render.jobs_table([report.job]))

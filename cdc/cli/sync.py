@@ -14,14 +14,16 @@ from typing import Any, TypeVar
 
 import typer
 
-from cdc.cli import app, settings, usage
+from cdc import terminal
+from cdc.cli import app, progress, render, settings, usage
 from cdc.mapping.load import load_mapping_file
 from cdc.mapping.model import MappingFile
 from cdc.orchestrator import dry_run as dry
 from cdc.orchestrator import full_sync as full
-from cdc.orchestrator import progress, verify
+from cdc.orchestrator import verify
 from cdc.orchestrator.modified import sync_modified
 from cdc.orchestrator.plan import select
+from cdc.orchestrator.progress import job_json, plain
 from cdc.orchestrator.runner import RunResult
 
 T = TypeVar("T")
@@ -82,7 +84,7 @@ def _confirm_start(what: str, yes: bool) -> None:
 
 
 def _print_json(value: Any) -> None:
-    typer.echo(json.dumps(progress.plain(value), indent=2))
+    typer.echo(json.dumps(plain(value), indent=2))
 
 
 def _report_run(result: RunResult, *, full_run: bool, as_json: bool, extra: dict[str, Any] | None = None) -> None:
@@ -91,10 +93,10 @@ def _report_run(result: RunResult, *, full_run: bool, as_json: bool, extra: dict
         _print_json({"run_id": result.run_id, "kind": result.kind, "status": result.status,
                      "worker": result.worker, "mappings": result.mappings, "completed": result.completed,
                      "remaining": result.remaining, "resume": resume,
-                     "jobs": [progress.job_json(job) for job in result.jobs], **(extra or {})})
+                     "jobs": [job_json(job) for job in result.jobs], **(extra or {})})
         return
-    console = progress.console()
-    console.print(progress.jobs_table(result.jobs, title=f"{result.kind} run {str(result.run_id)[:8]}: "
+    console = terminal.console()
+    console.print(render.jobs_table(result.jobs, title=f"{result.kind} run {str(result.run_id)[:8]}: "
                                                          f"{result.status}"))
     if result.worker == "in-process":
         console.print("the replays were applied by a worker started in this process (no `cdc worker` was running)")
@@ -117,7 +119,7 @@ def _full(*, only: str | None, manual: bool, yes: bool, dry_run: bool, keep: boo
     mapping_file = _mapping_file()
     if dry_run:
         report = run_stoppable(lambda stop: dry.dry_run(settings(), mapping_file, only=only, stop=stop))
-        _print_json(report.as_json()) if as_json else dry.print_report(report, progress.console())
+        _print_json(report.as_json()) if as_json else render.dry_run_report(report, terminal.console())
         return
     select(mapping_file, only)  # an unknown --mapping fails before the question
     _confirm_start(what, yes)
@@ -140,7 +142,7 @@ def _full(*, only: str | None, manual: bool, yes: bool, dry_run: bool, keep: boo
         "kept_creating": bool(kept), "sync_only_coupled_before": result.only_coupled_before,
         "sync_only_coupled_after": only_coupled_after})
     if not as_json:
-        progress.console().print("'only coupled' cleared for good on " + ", ".join(result.mappings) if kept
+        terminal.console().print("'only coupled' cleared for good on " + ", ".join(result.mappings) if kept
                         else "'only coupled' settings left as they were")
     _exit_for(result)
 
@@ -203,6 +205,6 @@ def verify_command(mapping: str | None = MappingOption, as_json: bool = JsonOpti
     if as_json:
         _print_json(report.as_json())
     else:
-        verify.print_report(report, progress.console())
+        render.verify_report(report, terminal.console())
     if report.diverges:
         raise typer.Exit(1)

@@ -16,6 +16,7 @@ import asyncpg
 from rich.console import Console
 
 from cdc import database
+from cdc.cli.progress import LineReporter
 from cdc.demo.dataset import FORMER_SALESPERSON
 from cdc.demo.seed import seed
 from cdc.demo.setup import create_databases, drop_database
@@ -23,7 +24,6 @@ from cdc.demo.workload import generate
 from cdc.mapping.load import load_mapping_file
 from cdc.monitoring import server
 from cdc.orchestrator.full_sync import full_sync, keep_creating
-from cdc.orchestrator.progress import LineReporter
 from cdc.orchestrator.workers import group_members
 from cdc.settings import SYSTEMS, Settings
 from cdc.stack import control

@@ -27,9 +27,6 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from rich.console import Console
-from rich.table import Table
-
 from cdc.database import qualified, quote_ident
 from cdc.mapping.model import MappingFile, TableMapping, other
 from cdc.orchestrator.duplicates import LikelyDuplicate, NearIndex
@@ -412,29 +409,3 @@ async def _likely_duplicates(ro: ReadOnly, mapping: TableMapping, step: Step,
             found.append(LikelyDuplicate(mapping.name, source, key, source_column, values.get(source_column),
                                          near.key, near.column, near.value, near.reason))
     return found
-
-
-def print_report(report: DryRunReport, console: Console, limit: int = 50) -> None:
-    table = Table("mapping", "direction", *CATEGORIES, "likely duplicates", "after a match",
-                  title="dry run: what a full sync would do (nothing was written)")
-    for p in report.predictions:
-        table.add_row(p.mapping, p.direction, *(f"{v:,}" for v in p.counts().values()), f"{len(p.duplicates):,}",
-                      p.after_match)
-    console.print(table)
-    duplicates = report.duplicates
-    if duplicates:
-        listed = Table("mapping", "would create from", "near", "why", title="likely duplicates")
-        for d in duplicates[:limit]:
-            listed.add_row(d.mapping, f"{d.source} {d.source_key} ({d.source_value})",
-                           f"{other(d.source)} {d.destination_key} ({d.destination_value})",  # type: ignore[arg-type]
-                           d.reason)
-        console.print(listed)
-        if len(duplicates) > limit:
-            console.print(f"... and {len(duplicates) - limit:,} more (--json lists all)")
-    failures = [(p, f) for p in report.predictions for f in p.failures]
-    if failures:
-        console.print("records that would fail:")
-        for p, f in failures[:limit]:
-            console.print(f"  {p.mapping} {p.direction} {f['key']}: {f['error']}")
-    if report.cancelled:
-        console.print("stopped before the end: the prediction is partial")

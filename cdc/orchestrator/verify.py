@@ -28,9 +28,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from rich.console import Console
-from rich.table import Table
-
 from cdc.database import qualified, quote_ident
 from cdc.mapping.filters import FilterValueError, matches
 from cdc.mapping.model import MappingFile, MatchField, TableMapping, other
@@ -41,10 +38,16 @@ from cdc.orchestrator.progress import plain
 from cdc.orchestrator.sources import SideRows
 from cdc.settings import SYSTEMS, Settings, System
 from cdc.state import couplings, mapping_settings, parking
-from consumers import LookupKey, Shapes, canonical, lookup_needs, resolve_lookups, snapshot, target_values
-
-DETAILS_SHOWN = 20
-
+from consumers import (
+    MATCH_SEPARATOR,
+    LookupKey,
+    Shapes,
+    lookup_needs,
+    match_key,
+    resolve_lookups,
+    snapshot,
+    target_values,
+)
 
 # ---------------------------------------------------------------- findings
 
@@ -191,18 +194,6 @@ def expects_coupling(only_coupled: bool, last_full_start: datetime | None, modif
     return modified_on is None or modified_on <= last_full_start
 
 
-def match_value(fields: list[MatchField], system: System, row: Mapping[str, Any]) -> str | None:
-    """The text two records must share to match on these fields (as the worker compares), None if empty."""
-    parts = []
-    for f in fields:
-        value = row.get(f.erp if system == "erp" else f.crm)
-        if value is None or canonical(value) == "":
-            return None
-        text = str(canonical(value))
-        parts.append(text if f.case_sensitive else text.lower())
-    return "\x1f".join(parts)
-
-
 def duplicate_groups(match_on: list[MatchField], erp: Iterable[tuple[str, Mapping[str, Any]]],
                      crm: Iterable[tuple[str, Mapping[str, Any]]]) -> list[DuplicateGroup]:
     """Per match priority: values held on both sides by more records on one side than on the other."""
@@ -214,13 +205,13 @@ def duplicate_groups(match_on: list[MatchField], erp: Iterable[tuple[str, Mappin
         sides: dict[System, dict[str, list[str]]] = {"erp": defaultdict(list), "crm": defaultdict(list)}
         for system, rows in (("erp", erp_rows), ("crm", crm_rows)):
             for key, row in rows:
-                value = match_value(fields, system, row)  # type: ignore[arg-type]
+                value = match_key(fields, system, row)  # type: ignore[arg-type]
                 if value is not None:
                     sides[system][value].append(key)  # type: ignore[index]
         for value, erp_keys in sides["erp"].items():
             crm_keys = sides["crm"].get(value)
             if crm_keys and len(erp_keys) != len(crm_keys) and max(len(erp_keys), len(crm_keys)) > 1:
-                groups.append(DuplicateGroup(label, value.replace("\x1f", " + "), tuple(sorted(erp_keys)),
+                groups.append(DuplicateGroup(label, value.replace(MATCH_SEPARATOR, " + "), tuple(sorted(erp_keys)),
                                              tuple(sorted(crm_keys))))
     return groups
 
@@ -362,35 +353,3 @@ async def _match_rows(ro: ReadOnly, mapping: TableMapping, system: System) -> li
         rows = await conn.fetch(f"SELECT {', '.join(quote_ident(c) for c in columns)} FROM "
                                 f"{qualified(table.schema, table.name)} WHERE {condition}", *params)
     return [(rows_of.key_of(row), dict(row)) for row in rows]
-
-
-# ---------------------------------------------------------------- output
-
-def print_report(report: VerifyReport, console: Console, limit: int = DETAILS_SHOWN) -> None:
-    table = Table("mapping", "pairs checked", "differing", "missing", "duplicates", "orphans",
-                  "blocked (not counted)", title="verify: ERP and CRM compared through the couplings")
-    for check in report.checks:
-        s = check.summary()
-        table.add_row(check.mapping, f"{s['pairs']:,}", f"{s['differences']:,}", f"{s['missing']:,}",
-                      f"{s['duplicates']:,}", f"{s['orphans']:,}", f"{s['blocked']:,}")
-    console.print(table)
-    for check in report.checks:
-        for d in check.differences[:limit]:
-            fields = "; ".join(f"{f.column} ({f.direction}): should be {f.expected!r}, is {f.actual!r}"
-                               for f in d.fields)
-            console.print(f"{check.mapping} ERP {d.erp_key} ↔ CRM {d.crm_key}: {fields}")
-        for m in check.missing[:limit]:
-            console.print(f"{check.mapping} {m.system.upper()} {m.key}: {m.reason}")
-        for g in check.duplicates[:limit]:
-            console.print(f"{check.mapping} duplicate {g.match} {g.value!r}: ERP {', '.join(g.erp_keys)} / "
-                          f"CRM {', '.join(g.crm_keys)}")
-        for o in check.orphans[:limit]:
-            console.print(f"{check.mapping} orphan coupling ERP {o.erp_key} ↔ CRM {o.crm_key}: "
-                          f"{'both records are' if o.gone == 'both' else o.gone.upper() + ' record is'} gone")
-        for b in check.blocked[:limit]:
-            console.print(f"{check.mapping} {b.system.upper()} {b.key} cannot sync: {b.reason}")
-        for note in check.notes:
-            console.print(f"{check.mapping}: {note}")
-    if report.cancelled:
-        console.print("stopped before the end: the comparison is partial")
-    console.print("everything matches" if not report.diverges else "the systems diverge")
