@@ -537,8 +537,10 @@ def _update_intent(item: Incoming, decision: Decision) -> UpdateIntent:
     writes = _written(decision)
     touched = [f for system, values in writes.items() for column in values
                for f in item.mapping.fields_writing(system).get(column, ())]  # type: ignore[arg-type]
-    erp_values = {f.erp: c.erp_values[f.erp] for f in touched if f.erp is not None and f.erp in c.erp_values}
-    crm_values = {f.crm: c.crm_values[f.crm] for f in touched if f.crm is not None and f.crm in c.crm_values}
+    erp_values = {column: c.erp_values[column] for f in touched for column in f.columns("erp")
+                  if column in c.erp_values}
+    crm_values = {column: c.crm_values[column] for f in touched for column in f.columns("crm")
+                  if column in c.crm_values}
     return UpdateIntent(c.erp_key, c.crm_key, writes, erp_values, crm_values, c.erp_modified_on, c.crm_modified_on,
                         c.erp_position, c.crm_position)
 

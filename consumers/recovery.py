@@ -204,10 +204,8 @@ def restorations(mapping: TableMapping, entries: list[update_intents.UpdateInten
                     continue
                 pair = pairs.setdefault((entry.erp_key, entry.crm_key), {"erp": {}, "crm": {}})
                 for f in mapping.fields_writing(system).get(column, ()):  # type: ignore[arg-type]
-                    if f.erp is not None and f.erp in entry.erp_values:
-                        pair["erp"][f.erp] = entry.erp_values[f.erp]
-                    if f.crm is not None and f.crm in entry.crm_values:
-                        pair["crm"][f.crm] = entry.crm_values[f.crm]
+                    for side, printed in (("erp", entry.erp_values), ("crm", entry.crm_values)):
+                        pair[side].update({c: printed[c] for c in f.columns(side) if c in printed})  # type: ignore[arg-type]
                 restored_here = True
         if restored_here:
             pair = pairs[(entry.erp_key, entry.crm_key)]

@@ -260,11 +260,16 @@ class FieldMapping(Frozen):
 
     Either both `erp` and `crm` name a column, or one of them is written from `constant` (e.g. a CRM customer type
     always 3). `lookup` names another mapping: the value is a key of that mapping's table on the source side and is
-    translated to the coupled partner's key. `value_map` translates ERP values to CRM values (and back).
+    translated to the coupled partner's key; where that mapping's key has several columns, the field names as many,
+    in the key's order (`erp: [item_no, unit_code]`). `value_map` translates ERP values to CRM values (and back).
     """
 
-    erp: str | None = Field(None, description="Column of the ERP table (none for a constant written into the CRM).")
-    crm: str | None = Field(None, description="Column of the CRM table (none for a constant written into the ERP).")
+    erp: str | list[str] | None = Field(
+        None, description="Column of the ERP table (none for a constant written into the CRM); with a lookup to a "
+                          "composite key, the list of columns holding its key columns, in the key's order.")
+    crm: str | list[str] | None = Field(
+        None, description="Column of the CRM table (none for a constant written into the ERP); with a lookup to a "
+                          "composite key, the list of columns holding its key columns, in the key's order.")
     direction: Direction = Field("both", description="Which way the field flows (within the mapping's direction).")
     constant: Any = Field(None, description="A value always written into the one column named.")
     lookup: str | None = Field(None, description="A mapping whose couplings translate this key into the partner's "
@@ -282,10 +287,28 @@ class FieldMapping(Frozen):
         default_factory=list, description="Transforms whose result both sides hold: the value is written "
                                           "normalised to the other side and back to its own.")
 
+    @field_validator("erp", "crm", mode="before")
+    @classmethod
+    def _text_or_list(cls, v: Any) -> Any:
+        """One error for a column that is neither a name nor a list of names (not one per member of the union)."""
+        if v is not None and not isinstance(v, str | list):
+            raise PydanticCustomError("string_type", "Input should be a valid string, or a list of them")
+        if isinstance(v, list) and not all(isinstance(column, str) for column in v):
+            raise ValueError(f"columns are names (text), not {[c for c in v if not isinstance(c, str)]}")
+        return v
+
     @field_validator("erp", "crm")
     @classmethod
-    def _plain(cls, v: str | None) -> str | None:
-        return None if v is None else identifier(v)
+    def _plain(cls, v: str | list[str] | None) -> str | list[str] | None:
+        if v is None or isinstance(v, str):
+            return None if v is None else identifier(v)
+        if not v:
+            raise ValueError("a list of columns names at least one")
+        for column in v:
+            identifier(column)
+        if len(set(v)) < len(v):
+            raise ValueError(f"a column is named more than once: {v}")
+        return v[0] if len(v) == 1 else v
 
     @field_validator("on_lookup_failure")
     @classmethod
@@ -328,6 +351,10 @@ class FieldMapping(Frozen):
             raise ValueError("a field mapping without a constant needs both an erp and a crm column")
         if self.lookup is not None and self.value_map is not None:
             raise ValueError("a field mapping takes a lookup or a value map, not both")
+        several = [system for system in ("erp", "crm") if len(self.columns(system)) > 1]  # type: ignore[arg-type]
+        if several and self.lookup is None:
+            raise ValueError(f"only a lookup names several {' and '.join(several)} columns (the key columns of "
+                             "the record it references)")
         if self.value_map is not None:
             reverse = [str(v) for v in self.value_map.values()]
             if len(set(reverse)) != len(reverse) and self.direction != "to_crm":
@@ -335,14 +362,30 @@ class FieldMapping(Frozen):
         return self
 
     def column(self, system: System) -> str | None:
-        return self.erp if system == "erp" else self.crm
+        """The field's one column of `system` (None: a constant written into the other side). A lookup naming
+        several columns has no one column: ask `columns`."""
+        named = self.erp if system == "erp" else self.crm
+        if isinstance(named, list):
+            raise ValueError(f"field {self.label} names several {system} columns: use columns()")
+        return named
+
+    def columns(self, system: System) -> tuple[str, ...]:
+        """The field's columns of `system`: one, several (a lookup to a composite key, in its order), or none."""
+        named = self.erp if system == "erp" else self.crm
+        if named is None:
+            return ()
+        return (named,) if isinstance(named, str) else tuple(named)
 
     def flows_from(self, source: System) -> bool:
         return self.enabled and flows(self.direction, source)
 
     @property
     def label(self) -> str:
-        return f"{self.erp or '<constant>'} <-> {self.crm or '<constant>'}"
+        return f"{_names(self.erp) or '<constant>'} <-> {_names(self.crm) or '<constant>'}"
+
+
+def _names(columns: str | list[str] | None) -> str | None:
+    return f"[{', '.join(columns)}]" if isinstance(columns, list) else columns
 
 
 # ---------------------------------------------------------------- sides and mappings
@@ -510,8 +553,8 @@ class TableMapping(Frozen):
         for system in ("erp", "crm"):
             if not self.allows(other(system)):
                 continue
-            columns = [column for f in enabled
-                       if (column := f.column(system)) is not None and f.flows_from(other(system))]
+            columns = [column for f in enabled if f.flows_from(other(system))
+                       for column in f.columns(system)]  # type: ignore[arg-type]
             duplicates = {c for c in columns if columns.count(c) > 1}
             if duplicates:
                 raise ValueError(f"{system} column(s) {sorted(duplicates)} written by more than one field mapping")
@@ -548,9 +591,9 @@ class TableMapping(Frozen):
         for system in ("erp", "crm"):
             seen: list[str] = []
             for f in self.fields:
-                column = f.column(system)  # type: ignore[arg-type]
-                if f.enabled and column is not None and column not in seen:
-                    seen.append(column)
+                for column in f.columns(system) if f.enabled else ():  # type: ignore[arg-type]
+                    if column not in seen:
+                        seen.append(column)
             out[system] = seen
         return out
 
@@ -564,8 +607,7 @@ class TableMapping(Frozen):
         out: dict[str, dict[str, list[FieldMapping]]] = {"erp": {}, "crm": {}}
         for system, by_column in out.items():
             for f in self.fields:
-                column = f.column(system)  # type: ignore[arg-type]
-                if column is not None:
+                for column in f.columns(system):  # type: ignore[arg-type]
                     by_column.setdefault(column, []).append(f)
         return out
 

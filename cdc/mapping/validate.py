@@ -226,7 +226,7 @@ def _key_columns_unfilled(m: TableMapping, system: System) -> list[str]:
     """Strategy `columns` takes each key column from what a creation writes into it."""
     side = m.side(system)
     filled = set(side.defaults)
-    filled.update(column for f in m.fields_from(other(system)) if (column := f.column(system)) is not None)
+    filled.update(column for f in m.fields_from(other(system)) for column in f.columns(system))
     return [f"strategy columns: no field mapping from the {other(system)} and no default fills key column {c}"
             for c in side.key_columns if c not in filled]
 
@@ -235,7 +235,7 @@ def _unfilled_columns(m: TableMapping, system: System, table: Table) -> list[str
     """NOT NULL columns without a default that nothing fills: records created on this side would fail."""
     side = m.side(system)
     filled = {*side.key_columns, *table.primary_key, *side.defaults}
-    filled.update(column for f in m.fields_from(other(system)) if (column := f.column(system)) is not None)
+    filled.update(column for f in m.fields_from(other(system)) for column in f.columns(system))
     return [f"column {c.name} is NOT NULL without a default and no field, constant or default fills it "
             f"(records created in {system} would fail)"
             for c in table.columns.values() if not c.nullable and not c.has_default and c.name not in filled]
@@ -244,29 +244,21 @@ def _unfilled_columns(m: TableMapping, system: System, table: Table) -> list[str
 def _field_problems(f: FieldMapping, m: TableMapping, tables: dict[System, Table | None],
                     mapping_file: MappingFile, catalogs: dict[System, Tables]) -> list[tuple[Path, str]]:
     """(where under the field, line) per problem."""
-    columns: dict[System, Column | str | None] = {
-        system: _column(tables[system], system, name) for system in SYSTEMS
-        if (name := f.column(system)) is not None}
-    problems: list[tuple[Path, str]] = [((system,), c) for system, c in columns.items() if isinstance(c, str)]
-    found = {system: c for system, c in columns.items() if isinstance(c, Column)}
+    named: dict[System, list[Column | str | None]] = {
+        system: [_column(tables[system], system, name) for name in f.columns(system)] for system in SYSTEMS}
+    problems: list[tuple[Path, str]] = [((system,), c) for system, cs in named.items() for c in cs
+                                        if isinstance(c, str)]
+    found = {system: cs[0] for system, cs in named.items() if len(cs) == 1 and isinstance(cs[0], Column)}
     if f.constant is not None:
         for column in found.values():
             problems += [(("constant",), f"constant: {line}") for line in _value_problems(f.constant, column)]
         return problems
     if f.lookup is not None:
-        looked_up = mapping_file.get(f.lookup)
-        for system, column in found.items():
-            if looked_up.side(system).composite:
-                problems.append((("lookup",), f"lookup to {f.lookup}: its {system} key has several columns "
-                                              f"({', '.join(looked_up.side(system).key_columns)}); a field holds "
-                                              "one (a lookup needs a single-column key)"))
-                continue
-            target = _table(looked_up, system, catalogs)
-            key = None if target is None else target.columns.get(looked_up.side(system).key_columns[0])
-            if target is not None and key is not None:
-                problems += [(("lookup",), line) for line in _lookup_problems(system, column, f.lookup, target, key)]
+        for system in SYSTEMS:
+            problems += _lookup_problems(f, m, system, named[system], mapping_file, catalogs)
         if f.on_lookup_failure == "clear":
-            problems += [(("on_lookup_failure",), line) for line in _clear_problems(f, m, found)]
+            columns = {system: [c for c in cs if isinstance(c, Column)] for system, cs in named.items()}
+            problems += [(("on_lookup_failure",), line) for line in _clear_problems(f, m, columns)]
         return problems
     if f.value_map is not None:
         if "erp" in found:
@@ -291,18 +283,18 @@ def _field_problems(f: FieldMapping, m: TableMapping, tables: dict[System, Table
     return problems
 
 
-def _clear_problems(f: FieldMapping, m: TableMapping, found: dict[System, Column]) -> list[str]:
-    """`clear` writes null into the destination column, or the side's default for it: a NOT NULL column needs
+def _clear_problems(f: FieldMapping, m: TableMapping, found: dict[System, list[Column]]) -> list[str]:
+    """`clear` writes null into each destination column, or the side's default for it: a NOT NULL column needs
     that default."""
     problems = []
     for source in SYSTEMS:
         destination = other(source)
-        column = found.get(destination)
-        if not (f.flows_from(source) and m.allows(source)) or column is None or column.nullable:
+        if not (f.flows_from(source) and m.allows(source)):
             continue
-        if column.name not in m.side(destination).defaults:
-            problems.append(f"on_lookup_failure clear would write null into NOT NULL {destination} column "
-                            f"{column.name}: give it a value in the mapping's {destination} defaults")
+        for column in found[destination]:
+            if not column.nullable and column.name not in m.side(destination).defaults:
+                problems.append(f"on_lookup_failure clear would write null into NOT NULL {destination} column "
+                                f"{column.name}: give it a value in the mapping's {destination} defaults")
     return problems
 
 
@@ -341,7 +333,34 @@ def _value_map_problems(f: FieldMapping, m: TableMapping, columns: dict[System, 
     return problems
 
 
-def _lookup_problems(system: System, column: Column, lookup: str, table: Table, key: Column) -> list[str]:
+def _lookup_problems(f: FieldMapping, m: TableMapping, system: System, columns: list[Column | str | None],
+                     mapping_file: MappingFile, catalogs: dict[System, Tables]) -> list[tuple[Path, str]]:
+    """The field's `system` columns hold keys of the looked-up mapping's `system` side: one column per key column,
+    in the key's order, each able to hold its key column's values. (where under the field, line) per problem."""
+    assert f.lookup is not None
+    looked_up = mapping_file.get(f.lookup)
+    key = looked_up.side(system).key_columns
+    names = f.columns(system)
+    if len(names) != len(key):
+        named = f"[{', '.join(names)}]" if len(names) > 1 else names[0]
+        return [((system,), f"lookup to {f.lookup}: its {system} key has {len(key)} column"
+                            f"{'s' if len(key) > 1 else ''} ({', '.join(key)}) and the field names {len(names)} "
+                            f"({named}): name one {system} column per key column, in the key's order")]
+    if looked_up is m and len(key) > 1:
+        return [(("lookup",), f"lookup to {f.lookup}: a hierarchy (a lookup into the mapping itself) needs a "
+                              f"single-column key, not ({', '.join(key)})")]
+    target = _table(looked_up, system, catalogs)
+    if target is None:
+        return []
+    problems: list[tuple[Path, str]] = []
+    for column, name in zip(columns, key, strict=True):
+        key_column = target.columns.get(name)
+        if isinstance(column, Column) and key_column is not None:
+            problems += [(("lookup",), line) for line in _key_problems(system, column, f.lookup, target, key_column)]
+    return problems
+
+
+def _key_problems(system: System, column: Column, lookup: str, table: Table, key: Column) -> list[str]:
     if not _fit(column, key):
         return [f"{system} column {column.name} ({column.describe()}) cannot hold keys of {lookup} "
                 f"({table.name}.{key.name}: {key.describe()})"]

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
@@ -10,6 +11,7 @@ from typing import Any
 
 import asyncpg
 
+import consumers
 from cdc.database import qualified, quote_ident
 from cdc.mapping.model import MappingFile, Side, TableMapping, other
 from cdc.monitoring.snapshot import Collector, SectionFailed
@@ -172,13 +174,27 @@ def pairs(m: TableMapping, erp: RecordRow | None, crm: RecordRow | None,
     crm_synced = (coupling.crm_values if coupling else None) or {}
     found: list[FieldPair] = []
     for f in m.fields:
-        found.append(FieldPair(
-            erp_column=f.erp, crm_column=f.crm, direction=f.direction, enabled=f.enabled,
-            erp_value=erp_row.get(f.erp) if f.erp else f.constant,
-            crm_value=crm_row.get(f.crm) if f.crm else f.constant,
-            erp_synced=erp_synced.get(f.erp, ABSENT) if f.erp else ABSENT,
-            crm_synced=crm_synced.get(f.crm, ABSENT) if f.crm else ABSENT))
+        erp_column, erp_value, erp_last = _held(f.columns("erp"), erp_row, erp_synced, f.constant)
+        crm_column, crm_value, crm_last = _held(f.columns("crm"), crm_row, crm_synced, f.constant)
+        found.append(FieldPair(erp_column=erp_column, crm_column=crm_column, direction=f.direction,
+                               enabled=f.enabled, erp_value=erp_value, crm_value=crm_value, erp_synced=erp_last,
+                               crm_synced=crm_last))
     return found
+
+
+def _held(columns: tuple[str, ...], row: Mapping[str, Any], synced: Mapping[str, Any],
+          constant: Any) -> tuple[str | None, Any, Any]:
+    """(column, value now, value last synced) of one side of a field: a lookup naming several columns shows
+    them together, their values as the key text they make."""
+    if not columns:
+        return None, constant, ABSENT
+    if len(columns) == 1:
+        return columns[0], row.get(columns[0]), synced.get(columns[0], ABSENT)
+    now = None if any(row.get(c) is None for c in columns) else consumers.key_text(row, columns)
+    last = [synced.get(c, ABSENT) for c in columns]
+    if ABSENT in last or None in last:
+        return ", ".join(columns), now, ABSENT if ABSENT in last else None
+    return ", ".join(columns), now, key_text.encode([str(v) for v in last])
 
 
 def show(value: Any) -> str:

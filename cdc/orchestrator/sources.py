@@ -75,8 +75,9 @@ class SideRows:
     @property
     def parent_columns(self) -> list[str]:
         """The columns of a hierarchy: fields whose lookup goes through this same mapping (a parent record)."""
-        return [column for f in self.mapping.fields_from(self.system)
-                if f.lookup == self.mapping.name and (column := f.column(self.system)) in self.table.columns]
+        return [columns[0] for f in self.mapping.fields_from(self.system)
+                if f.lookup == self.mapping.name and len(columns := f.columns(self.system)) == 1
+                and columns[0] in self.table.columns]
 
     def select_by_depth(self, since: datetime | None = None) -> tuple[str, list[Any]]:
         """The rows of a hierarchy, parents before children: each with its depth (the longest chain of ancestors

@@ -141,7 +141,7 @@ def compare_pair(mapping: TableMapping, erp_row: Mapping[str, Any], crm_row: Map
     rows: dict[System, Mapping[str, Any]] = {"erp": erp_row, "crm": crm_row}
     found: list[FieldDifference] = []
     carried: dict[System, tuple[dict[str, Any], dict[str, Any]]] = {}  # source -> (expected, actual) by column
-    cleared: set[tuple[str | None, str | None]] = set()
+    cleared: set[tuple[tuple[str, ...], tuple[str, ...]]] = set()  # fields, by their (ERP, CRM) columns
     for source in SYSTEMS:
         if not mapping.allows(source):
             continue
@@ -154,34 +154,36 @@ def compare_pair(mapping: TableMapping, erp_row: Mapping[str, Any], crm_row: Map
         try:
             expected, missing = target_values(mapping, source, rows[source], shapes.table(destination), lookups)
             for need in missing:  # a field cleared because its lookup is not coupled is not compared, either way
-                expected.pop(need.column, None)
+                for column in need.columns:
+                    expected.pop(column, None)
                 if need.policy == "clear":
-                    cleared.update((f.erp, f.crm) for f in mapping.fields_from(source)
-                                   if f.column(destination) == need.column)
+                    cleared.update((f.columns("erp"), f.columns("crm")) for f in mapping.fields_from(source)
+                                   if f.columns(destination) == need.columns)
         except ValueError as exc:
             found.append(FieldDifference("*", f"to_{destination}", f"cannot be carried: {exc}", None))
             continue
         carried[source] = (expected, snapshot(rows[destination], list(expected)))
-    settled: set[tuple[str | None, str | None]] = set(cleared)
+    settled = set(cleared)
     for source, (expected, actual) in carried.items():
         destination = other(source)
         for f in mapping.fields_from(source):
-            column = f.column(destination)
-            identity = (f.erp, f.crm)
-            if column is None or column not in expected or identity in settled:
+            columns = f.columns(destination)
+            identity = (f.columns("erp"), f.columns("crm"))
+            if not columns or any(c not in expected for c in columns) or identity in settled:
                 continue
             settled.add(identity)
-            if expected[column] == actual.get(column):
+            if all(expected[c] == actual.get(c) for c in columns):
                 continue
             # A field carried both ways agrees when either way does: e.g. 574.185 in a 4-decimal column and
             # 574.19 in a 2-decimal one — the CRM value carried to the ERP is exactly what the ERP holds.
             # Not for a normalised field: both sides hold the normalised value byte for byte, or they differ.
             back = carried.get(destination)
-            source_column = f.column(source)
-            if back is not None and f.direction == "both" and not f.normalize and source_column in back[0] and \
-                    back[0][source_column] == back[1].get(source_column):
+            sources = f.columns(source)
+            if back is not None and f.direction == "both" and not f.normalize and sources and \
+                    all(c in back[0] and back[0][c] == back[1].get(c) for c in sources):
                 continue
-            found.append(FieldDifference(column, f"to_{destination}", expected[column], actual.get(column)))
+            found += [FieldDifference(c, f"to_{destination}", expected[c], actual.get(c)) for c in columns
+                      if expected[c] != actual.get(c)]
     return found
 
 

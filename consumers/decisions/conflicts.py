@@ -11,25 +11,24 @@ from cdc.mapping.model import TableMapping, other
 from cdc.settings import System
 
 
-def describe(mapping: TableMapping, source: System, conflicts: list[tuple[str | None, str]],
+def describe(mapping: TableMapping, source: System, conflicts: list[tuple[tuple[str, ...], str]],
              prints: tuple[Mapping[str, Any], Mapping[str, Any]], now: tuple[Mapping[str, Any], Mapping[str, Any]],
              rows: tuple[Mapping[str, Any], Mapping[str, Any]], keys: tuple[str, str]) -> tuple[str, str]:
-    """(message, detail) of a conflict found deciding a change of `source`; `conflicts` are the (source column,
-    destination column) pairs both systems changed; `prints` (the fingerprints as last synced), `now` (the mapped
-    values now) and `rows` are (source side, destination side); `keys` is the pair's (ERP key, CRM key). The
-    message is one line, fields ERP side first, values canonical, the last synced value as the ERP held it; the
-    detail adds the records and how to resolve it."""
+    """(message, detail) of a conflict found deciding a change of `source`; `conflicts` are the (source columns,
+    destination column) pairs both systems changed (no source column: a constant; several: a lookup's); `prints`
+    (the fingerprints as last synced), `now` (the mapped values now) and `rows` are (source side, destination
+    side); `keys` is the pair's (ERP key, CRM key). The message is one line, fields ERP side first, values
+    canonical, the last synced value as the ERP held it; the detail adds the records and how to resolve it."""
     by_system = {source: 0, other(source): 1}
     changed = {system: _when(rows[by_system[system]].get(mapping.side(system).modified_on))
                for system in ("erp", "crm")}
     parts, lines = [], []
-    for scol, dcol in conflicts:
-        columns = {source: scol, other(source): dcol}
-        held = {system: now[by_system[system]].get(column) if column else None for system, column in columns.items()}
-        erp_column = columns["erp"]
-        last = prints[by_system["erp"]].get(erp_column) if erp_column else None
+    for scols, dcol in conflicts:
+        columns = {source: scols, other(source): (dcol,)}
+        held = {system: _held(now[by_system[system]], names) for system, names in columns.items()}
+        last = _held(prints[by_system["erp"]], columns["erp"])
         now_erp, now_crm = held["erp"], held["crm"]
-        label = f"{columns['erp']} ↔ {columns['crm']}"
+        label = f"{_label(columns['erp'])} ↔ {_label(columns['crm'])}"
         parts.append(f"{label}: ERP {now_erp!r} (changed {changed['erp']}) vs CRM {now_crm!r} "
                      f"(changed {changed['crm']}), last synced {last!r}")
         lines.append(f"  {label}: last synced {last!r}; the ERP now holds {now_erp!r}, the CRM {now_crm!r}")
@@ -42,6 +41,17 @@ def describe(mapping: TableMapping, source: System, conflicts: list[tuple[str | 
         "Keep one side's values with `cdc resolve ID --keep erp` or `--keep crm` (ID: this error's number), or the "
         "Keep buttons of the dashboard's Errors page; or make both sides agree: the error then closes by itself."])
     return message, detail
+
+
+def _held(values: Mapping[str, Any], columns: tuple[str, ...]) -> Any:
+    """What the columns hold: one column's value, several columns' values as a list, None without a column."""
+    if len(columns) == 1:
+        return values.get(columns[0])
+    return [values.get(column) for column in columns] if columns else None
+
+
+def _label(columns: tuple[str, ...]) -> str:
+    return "+".join(columns) if columns else "None"
 
 
 def _when(value: Any) -> str:

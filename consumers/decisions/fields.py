@@ -10,7 +10,9 @@ from cdc.mapping import transforms
 from cdc.mapping.model import FieldMapping, TableMapping, other
 from cdc.settings import System
 from consumers.decisions.plan import TableShape, field_plan
-from consumers.decisions.values import CoercionError, canonical, coerce
+from consumers.decisions.values import CoercionError, canonical, coerce, key_text
+from schemas.key_text import KeyTextError
+from schemas.key_text import decode as decode_key
 
 LookupKey = tuple[str, System, str]
 
@@ -25,8 +27,8 @@ class LookupNeeded:
     key: str
     field: str
     policy: str = "wait"
-    column: str = ""
-    """The destination column the field writes."""
+    columns: tuple[str, ...] = ()
+    """The destination columns the field writes (several: the partner's composite key)."""
 
     def __str__(self) -> str:
         if self.policy == "wait":
@@ -52,23 +54,41 @@ def snapshot(row: Mapping[str, Any], columns: list[str]) -> dict[str, Any]:
 def lookup_needs(mapping: TableMapping, source: System, row: Mapping[str, Any]) -> list[tuple[str, System, str]]:
     """The (mapping, system, key) lookups that carrying `row` from `source` requires."""
     needs = []
-    for lookup, column in _lookup_columns(mapping, source):
-        value = row.get(column)
-        if value is not None:
-            needs.append((lookup, source, str(canonical(value))))
+    for lookup, columns in _lookup_columns(mapping, source):
+        key = reference(row, columns)
+        if key is not None:
+            needs.append((lookup, source, key))
     return needs
 
 
-_LOOKUPS: dict[tuple[int, str], tuple[TableMapping, tuple[tuple[str, str], ...]]] = {}
+def reference(row: Mapping[str, Any], columns: tuple[str, ...]) -> str | None:
+    """The key text of the record a lookup's columns reference, as couplings name it (`schemas.key_text` of the
+    columns' canonical texts, in the referenced key's order); None when a column is null: no reference."""
+    if any(row.get(column) is None for column in columns):
+        return None
+    return key_text(row, columns)
 
 
-def _lookup_columns(mapping: TableMapping, source: System) -> tuple[tuple[str, str], ...]:
-    """(lookup mapping, source column) of the fields carried from `source` through a lookup, worked out once."""
+def partner_parts(f: FieldMapping, partner: str, parts: int) -> tuple[str, ...]:
+    """The column texts of the partner key a lookup found (CoercionError when it has not as many columns as the
+    field names)."""
+    try:
+        return decode_key(partner, parts)
+    except KeyTextError as exc:
+        raise CoercionError(f"field {f.label}: the key {f.lookup} couples it to is not one of {parts} columns: "
+                            f"{exc}") from None
+
+
+_LOOKUPS: dict[tuple[int, str], tuple[TableMapping, tuple[tuple[str, tuple[str, ...]], ...]]] = {}
+
+
+def _lookup_columns(mapping: TableMapping, source: System) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """(lookup mapping, source columns) of the fields carried from `source` through a lookup, worked out once."""
     cached = _LOOKUPS.get((id(mapping), source))
     if cached is not None and cached[0] is mapping:
         return cached[1]
-    found = tuple((f.lookup, column) for f in mapping.fields_from(source)
-                  if f.lookup and (column := f.column(source)) is not None)
+    found = tuple((f.lookup, columns) for f in mapping.fields_from(source)
+                  if f.lookup and (columns := f.columns(source)))
     _LOOKUPS[(id(mapping), source)] = (mapping, found)
     return found
 
@@ -84,33 +104,37 @@ def target_values(mapping: TableMapping, source: System, row: Mapping[str, Any],
     for route in plan.routes:
         if route.constant is not None:
             value = route.constant
-        else:
-            value = row.get(route.source)  # type: ignore[arg-type]
-            if route.lookup:
-                if value is not None:
-                    key = str(canonical(value))
-                    partner = lookups.get((route.lookup, source, key))
-                    if partner is None:
+        elif route.lookup:
+            key = reference(row, route.sources)
+            value = None
+            if key is not None:
+                partner = lookups.get((route.lookup, source, key))
+                if partner is None:
+                    if route.part == 0:
                         missing.append(LookupNeeded(route.lookup, source, key, route.field.label,
-                                                    route.lookup_failure, route.target))
-                        if route.lookup_failure != "clear":
-                            continue
-                    value = partner if partner is not None else route.cleared
-            else:
-                if route.steps:
-                    value = transforms.apply(route.steps, value)
-                if route.mapped:
-                    value = transforms.map_value(route.field, value, plan.destination)
-                if route.normalize:
-                    value = transforms.normalise(route.normalize, value)
+                                                    route.lookup_failure, route.field.columns(plan.destination)))
+                    if route.lookup_failure != "clear":
+                        continue
+                    value = route.cleared
+                else:
+                    value = partner_parts(route.field, partner, route.parts)[route.part]
+        else:
+            value = row.get(route.sources[0])
+            if route.steps:
+                value = transforms.apply(route.steps, value)
+            if route.mapped:
+                value = transforms.map_value(route.field, value, plan.destination)
+            if route.normalize:
+                value = transforms.normalise(route.normalize, value)
         if route.type_name is None:  # dropped or renamed since the mapping was written: this record fails
             raise CoercionError(f"{mapping.name}: {plan.destination} column {route.target!r} not found "
                                 f"(field {route.field.label}); fix the table or the mapping, then cdc retry")
         try:
             typed = coerce(value, route.type_name, route.max_length, route.scale)
         except CoercionError as exc:
+            named = ", ".join(repr(column) for column in route.sources) or "None"
             raise CoercionError(f"{mapping.name}: {plan.destination} column {route.target!r} ({route.type_name}) "
-                                f"cannot hold the value of {plan.source} column {route.source!r}: {exc}") from None
+                                f"cannot hold the value of {plan.source} column {named}: {exc}") from None
         if typed is None and route.not_null:
             continue
         values[route.target] = canonical(typed)
@@ -122,23 +146,24 @@ class Unresolved(Exception):
         self.need = need
 
 
-def carry(f: FieldMapping, source: System, row: Mapping[str, Any], lookups: Mapping[LookupKey, str]) -> Any:
-    """One field's value on its way from `source` to the other side (before typing for the destination)."""
+def carry(f: FieldMapping, source: System, row: Mapping[str, Any], lookups: Mapping[LookupKey, str],
+          into: TableShape) -> dict[str, Any]:
+    """One field's values on their way from `source` into the other side's table `into`, by column (before
+    typing; a lookup's partner key typed as the columns it goes into, so that it compares with what they hold)."""
     destination = other(source)
+    targets = f.columns(destination)
     if f.constant is not None:
-        return f.constant
-    column = f.column(source)
-    assert column is not None
-    value = row.get(column)
+        return dict.fromkeys(targets, f.constant)
     if f.lookup:
-        if value is None:
-            return None
-        key = str(canonical(value))
+        key = reference(row, f.columns(source))
+        if key is None:
+            return dict.fromkeys(targets)
         partner = lookups.get((f.lookup, source, key))
         if partner is None:
-            raise Unresolved(LookupNeeded(f.lookup, source, key, f.label, f.on_lookup_failure,
-                                          f.column(destination) or ""))
-        return partner
+            raise Unresolved(LookupNeeded(f.lookup, source, key, f.label, f.on_lookup_failure, targets))
+        texts = partner_parts(f, partner, len(targets))
+        return {column: _typed(text, into, column) for column, text in zip(targets, texts, strict=True)}
+    value = row.get(f.columns(source)[0])
     steps = f.to_crm if destination == "crm" else f.to_erp
     if steps:
         value = transforms.apply(steps, value)
@@ -146,4 +171,9 @@ def carry(f: FieldMapping, source: System, row: Mapping[str, Any], lookups: Mapp
         value = transforms.map_value(f, value, destination)
     if f.normalize:
         value = transforms.normalise(f.normalize, value)
-    return value
+    return {targets[0]: value}
+
+
+def _typed(text: str, table: TableShape, column: str) -> Any:
+    shape = table.columns.get(column)
+    return text if shape is None else coerce(text, shape.type_name)

@@ -33,8 +33,8 @@ class Route:
     """One field on its way from the source system to the destination: everything the carrying needs."""
 
     field: FieldMapping
-    source: str | None
-    """The source column (None for a constant)."""
+    sources: tuple[str, ...]
+    """The source columns: one, none for a constant, several for a lookup to a composite key (its key text)."""
     target: str
     """The destination column."""
     constant: Any
@@ -55,6 +55,11 @@ class Route:
     """With a lookup: what a key that is not coupled does (wait, fail, clear)."""
     cleared: Any = None
     """What `clear` writes: the destination side's default for the column, else null."""
+    part: int = 0
+    """A lookup writing several destination columns (one route each): which column of the partner's key this
+    route's is; the route of part 0 reports the lookup when it is not coupled."""
+    parts: int = 1
+    """How many destination columns the field writes (the partner's key columns)."""
 
 
 @dataclass(frozen=True)
@@ -89,17 +94,19 @@ def _compile(mapping: TableMapping, source: System, destination: TableShape) -> 
     towards = other(source)
     routes = []
     for f in mapping.fields_from(source):
-        target = f.column(towards)
-        assert target is not None
-        column = destination.columns.get(target)
-        routes.append(Route(
-            field=f, source=f.column(source), target=target, constant=f.constant, lookup=f.lookup,
-            steps=tuple(f.to_crm if towards == "crm" else f.to_erp), mapped=f.value_map is not None,
-            type_name=None if column is None else column.type_name,
-            max_length=None if column is None else column.max_length,
-            scale=None if column is None else getattr(column, "scale", None), not_null=f.not_null,
-            both_ways=f.direction == "both" and mapping.direction == "both", normalize=tuple(f.normalize),
-            lookup_failure=f.on_lookup_failure, cleared=mapping.side(towards).defaults.get(target)))
+        targets = f.columns(towards)
+        assert targets
+        for part, target in enumerate(targets):
+            column = destination.columns.get(target)
+            routes.append(Route(
+                field=f, sources=f.columns(source), target=target, constant=f.constant, lookup=f.lookup,
+                steps=tuple(f.to_crm if towards == "crm" else f.to_erp), mapped=f.value_map is not None,
+                type_name=None if column is None else column.type_name,
+                max_length=None if column is None else column.max_length,
+                scale=None if column is None else getattr(column, "scale", None), not_null=f.not_null,
+                both_ways=f.direction == "both" and mapping.direction == "both", normalize=tuple(f.normalize),
+                lookup_failure=f.on_lookup_failure, cleared=mapping.side(towards).defaults.get(target),
+                part=part, parts=len(targets)))
     return FieldPlan(source, towards, tuple(routes), tuple(mapping.mapped_columns(source)),
                      tuple(mapping.mapped_columns(towards)),
-                     tuple(r for r in routes if r.normalize and r.source is not None))
+                     tuple(r for r in routes if r.normalize and r.sources))

@@ -27,7 +27,7 @@ from consumers.decisions import conflicts as conflict_words
 from consumers.decisions.fields import LookupKey, LookupNeeded, Unresolved, carry, snapshot, target_values
 from consumers.decisions.keys import candidate_keys, columns_key
 from consumers.decisions.outcome import CouplingChange, Decision, Write
-from consumers.decisions.plan import FieldPlan, TableShape, field_plan
+from consumers.decisions.plan import FieldPlan, Route, TableShape, field_plan
 from consumers.decisions.values import canonical, coerce, key_text
 
 Op = Literal["c", "u", "d", "r"]
@@ -113,7 +113,7 @@ def _decide_change(mapping: TableMapping, change: Change, situation: Situation, 
     unresolved = _unresolved(mapping, change, situation, missing)
     if unresolved is not None:
         return unresolved
-    cleared = frozenset(m.column for m in missing)
+    cleared = frozenset(c for m in missing for c in m.columns)
     if coupling is None:
         return _uncoupled(mapping, change, situation, shapes, target, cleared)
     if situation.partner is None:
@@ -171,7 +171,7 @@ def _matched(mapping: TableMapping, change: Change, situation: Situation, shapes
     counts = dict(decision.counts)
     counts["coupled"] = 1
     writes, coupling = decision.writes, decision.coupling
-    back = _written_back(mapping, change, snapshot(partner, list(partner)), situation)
+    back = _written_back(mapping, change, snapshot(partner, list(partner)), situation, shapes)
     if back and coupling is not None:
         # one update of the source record: what prevailed from the partner, and what flows only from it
         mine = [w for w in writes if w.system == change.source]
@@ -242,7 +242,7 @@ def _create(mapping: TableMapping, change: Change, situation: Situation, shapes:
     source_values = snapshot(change.row, mapping.mapped_columns(source))
     for scol in _cleared_sources(plan, cleared):
         source_values.pop(scol, None)  # carried again on the record's next change, when its lookup may resolve
-    back = _written_back(mapping, change, values, situation)
+    back = _written_back(mapping, change, values, situation, shapes)
     for scol, value in _normalised(plan, change.row, shapes.table(source)).items():
         back.setdefault(scol, value)
     source_values.update(back)
@@ -258,22 +258,23 @@ def _create(mapping: TableMapping, change: Change, situation: Situation, shapes:
                     counts={"inserted": 1}, writes=tuple(writes), coupling=coupling, partner_key=new_key)
 
 
-def _written_back(mapping: TableMapping, change: Change, created: dict[str, Any],
-                  situation: Situation) -> dict[str, Any]:
+def _written_back(mapping: TableMapping, change: Change, created: dict[str, Any], situation: Situation,
+                  shapes: Shapes) -> dict[str, Any]:
     """Fields that flow only from the partner's side back to the source, as the partner (new or matched) holds
     them: e.g. the customer no. the ERP gave a customer created from, or matched to, a CRM account."""
     source, destination = change.source, other(change.source)
     back: dict[str, Any] = {}
     for f in mapping.fields_from(destination):
-        dcol, scol = f.column(destination), f.column(source)
-        if f.direction == "both" or f.constant is not None or dcol not in created or scol is None:
+        dcols = f.columns(destination)
+        if f.direction == "both" or f.constant is not None or not dcols or any(c not in created for c in dcols):
             continue
         try:
-            value = canonical(carry(f, destination, created, situation.lookups))
+            values = carry(f, destination, created, situation.lookups, shapes.table(source))
         except Unresolved:
             continue
-        if value != canonical(change.row.get(scol)):
-            back[scol] = value
+        for scol, value in values.items():
+            if canonical(value) != canonical(change.row.get(scol)):
+                back[scol] = canonical(value)
     return back
 
 
@@ -347,56 +348,57 @@ def _sync_fields(mapping: TableMapping, change: Change, situation: Situation, ta
     plan = field_plan(mapping, source, shapes.table(destination))
     partner_key = pair.erp_key if destination == "erp" else pair.crm_key
     src_print, dst_print = pair.values(source), pair.values(destination)
+    printed = dict(src_print)  # as last synced: a source column several routes read is compared with this
     src_now = snapshot(change.row, plan.source_columns)
     dst_now = snapshot(partner, plan.destination_columns)
     diff: dict[str, Any] = {}
-    conflicts: list[tuple[str | None, str]] = []
+    conflicts: list[Route] = []
     for route in plan.routes:
-        dcol, scol = route.target, route.source
+        dcol, scols = route.target, route.sources
         if dcol not in target:
             continue
         wanted = target[dcol]
         if wanted == dst_now.get(dcol):
-            if scol is not None:
-                src_print[scol] = src_now.get(scol)
+            src_print.update({scol: src_now.get(scol) for scol in scols})
             dst_print[dcol] = wanted
             continue
-        source_changed = scol is None or scol not in src_print or src_print[scol] != src_now.get(scol)
+        source_changed = not scols or any(scol not in printed or printed[scol] != src_now.get(scol)
+                                          for scol in scols)
         if not source_changed:
             continue  # the destination's own change: its event carries it the other way
         destination_changed = dcol in dst_print and dst_print[dcol] != dst_now.get(dcol)
         if route.both_ways and (destination_changed or prevails == destination):
-            conflicts.append((scol, dcol))
+            conflicts.append(route)
             continue
         diff[dcol] = wanted
-        if scol is not None:
-            src_print[scol] = src_now.get(scol)
+        src_print.update({scol: src_now.get(scol) for scol in scols})
         dst_print[dcol] = wanted
 
     reverse: dict[str, Any] = {}
     error = detail = None
     if conflicts:
         winner = situation.keep or prevails or _winner(mapping, change, partner)
-        names = ", ".join(d for _, d in conflicts)
+        names = ", ".join(route.target for route in conflicts)
         if winner == source:
-            for scol, dcol in conflicts:
-                diff[dcol] = target[dcol]
-                if scol is not None:
-                    src_print[scol] = src_now.get(scol)
-                dst_print[dcol] = target[dcol]
+            for route in conflicts:
+                diff[route.target] = target[route.target]
+                src_print.update({scol: src_now.get(scol) for scol in route.sources})
+                dst_print[route.target] = target[route.target]
         elif winner == destination:
-            for scol, dcol in conflicts:
-                if scol is None:
+            for route in conflicts:
+                if not route.sources:
                     continue
-                back = _reverse_value(mapping, scol, destination, partner, situation)
-                if back is _UNRESOLVED:
-                    error = f"conflict on {names}: {destination} wins but {scol} cannot be carried back"
+                back = _reverse_values(route, destination, partner, situation, shapes.table(source))
+                if back is None:
+                    error = (f"conflict on {names}: {destination} wins but {', '.join(route.sources)} cannot be "
+                             "carried back")
                     continue
-                reverse[scol] = back
-                src_print[scol] = back
-                dst_print[dcol] = dst_now.get(dcol)
+                reverse.update(back)
+                src_print.update(back)
+                dst_print[route.target] = dst_now.get(route.target)
         else:
-            error, detail = conflict_words.describe(mapping, source, conflicts, (src_print, dst_print),
+            pairs = [(route.sources, route.target) for route in conflicts]
+            error, detail = conflict_words.describe(mapping, source, pairs, (src_print, dst_print),
                                                     (src_now, dst_now), (change.row, partner),
                                                     (pair.erp_key, pair.crm_key))
             if mapping.conflict == "fail" and pair.stored is not None:
@@ -429,19 +431,18 @@ def _sync_fields(mapping: TableMapping, change: Change, situation: Situation, ta
                     partner_key=partner_key)
 
 
-_UNRESOLVED = object()
-
-
-def _reverse_value(mapping: TableMapping, column: str, source: System, row: Mapping[str, Any],
-                   situation: Situation) -> Any:
-    """The value the winning side (`source`) gives `column` on the other side, when a conflict goes its way."""
-    for f in mapping.fields:
-        if f.enabled and f.column(other(source)) == column and f.column(source) is not None:
-            try:
-                return canonical(carry(f, source, row, situation.lookups))
-            except Unresolved:
-                return _UNRESOLVED
-    return _UNRESOLVED
+def _reverse_values(route: Route, source: System, row: Mapping[str, Any], situation: Situation,
+                    into: TableShape) -> dict[str, Any] | None:
+    """The values the winning side (`source`) gives the route's columns on the other side, when a conflict goes its
+    way (None: its lookup is not coupled)."""
+    f = route.field
+    if not f.columns(source):
+        return None
+    try:
+        carried = carry(f, source, row, situation.lookups, into)
+    except Unresolved:
+        return None
+    return {column: canonical(value) for column, value in carried.items() if column in route.sources}
 
 
 def _winner(mapping: TableMapping, change: Change, partner: Mapping[str, Any]) -> System | None:
@@ -468,8 +469,8 @@ def _normalised(plan: FieldPlan, row: Mapping[str, Any], table: TableShape) -> d
     normalised value (canonical, as the column stores it)."""
     out: dict[str, Any] = {}
     for route in plan.normalising:
-        scol = route.source
-        if scol is None or row.get(scol) is None:
+        scol = route.sources[0]
+        if row.get(scol) is None:
             continue
         now = canonical(row[scol])
         column = table.columns[scol]
@@ -484,7 +485,7 @@ def _cleared_sources(plan: FieldPlan, cleared: frozenset[str]) -> list[str]:
     """The source columns of the fields a failed lookup cleared (`cleared`: their destination columns)."""
     if not cleared:
         return []
-    return [route.source for route in plan.routes if route.target in cleared and route.source is not None]
+    return [scol for route in plan.routes if route.target in cleared for scol in route.sources]
 
 
 def _deleted(mapping: TableMapping, change: Change, situation: Situation, shapes: Shapes) -> Decision:
@@ -506,7 +507,7 @@ def _deleted(mapping: TableMapping, change: Change, situation: Situation, shapes
         if unresolved is not None:
             return unresolved
         decision = _create(mapping, restore, situation, shapes, target, reuse_key=change.key,
-                           cleared=frozenset(m.column for m in missing))
+                           cleared=frozenset(c for m in missing for c in m.columns))
         return Decision("restored", f"re-created {source} {change.key} from {destination} {partner_key}",
                         counts={"inserted": 1}, writes=decision.writes, coupling=decision.coupling,
                         partner_key=partner_key)

@@ -1,5 +1,5 @@
--- A CRM's price list items, keyed by a generated UUID, and units of measure keyed, as in the ERP, by product and
--- unit name. Idempotent.
+-- A CRM's price list items, keyed by a generated UUID, units of measure keyed, as in the ERP, by product and unit
+-- name, and barcodes naming their unit by those two columns. Idempotent.
 
 CREATE OR REPLACE FUNCTION touch_modifiedon() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
@@ -25,10 +25,18 @@ CREATE TABLE IF NOT EXISTS uomitem (
   PRIMARY KEY (productnumber, unitname)
 );
 
+CREATE TABLE IF NOT EXISTS productbarcode (
+  productbarcodeid uuid        PRIMARY KEY DEFAULT gen_random_uuid(),
+  barcode          varchar(20) NOT NULL DEFAULT '',
+  productnumber    varchar(20),  -- with unitname: the unit of measure (uomitem's key, in its order)
+  unitname         varchar(10),
+  modifiedon       timestamptz NOT NULL DEFAULT clock_timestamp()
+);
+
 DO $$
 DECLARE t text;
 BEGIN
-  FOREACH t IN ARRAY ARRAY['productpricelevel', 'uomitem'] LOOP
+  FOREACH t IN ARRAY ARRAY['productpricelevel', 'uomitem', 'productbarcode'] LOOP
     EXECUTE format('DROP TRIGGER IF EXISTS %I_touch ON %I', t, t);
     EXECUTE format('CREATE TRIGGER %I_touch BEFORE INSERT OR UPDATE ON %I FOR EACH ROW EXECUTE FUNCTION touch_modifiedon()', t, t);
   END LOOP;

@@ -1,6 +1,6 @@
 """examples/pricing end to end through the command line: tables keyed by several columns (an ERP price line by item,
 currency and minimum quantity <-> a CRM price list item with a generated key; a unit of measure by item and code on
-both sides).
+both sides; a barcode naming its unit by the unit's two key columns, a lookup to a composite key).
 
 Dry run and full sync with data on both sides, verify in sync, live changes both ways through `cdc capture` and
 `cdc worker` (creations, updates, deletes), and the coupling commands given a composite key as its text."""
@@ -27,6 +27,7 @@ QUANTITIES = [Decimal(0), Decimal("2.5"), Decimal(10)]
 ERP_LINES = len(ITEMS) * 2 * len(QUANTITIES)  # per item: EUR and NOK at every quantity
 CRM_LINES = 4  # USD lines the ERP does not have
 ERP_UNITS, CRM_UNITS = len(ITEMS) * 2, 2
+ERP_BARCODES, CRM_BARCODES = len(ITEMS) + 1, 1  # one per item's PCS, one naming no unit; the CRM's names its PAL
 
 
 def key(*parts: str) -> str:
@@ -57,11 +58,16 @@ async def seed(env: OrchestratorEnv) -> None:
             for code in ("PCS", "BOX"):
                 await erp.execute("INSERT INTO item_unit(item_no, code, qty_per_unit) VALUES ($1, $2, $3)",
                                   item, code, 1 if code == "PCS" else 12)
+            await erp.execute("INSERT INTO item_barcode(barcode, item_no, unit_code) VALUES ($1, $2, 'PCS')",
+                              f"B{ITEMS.index(item)}", item)
+        await erp.execute("INSERT INTO item_barcode(barcode) VALUES ('B-NONE')")
         for n in range(CRM_LINES):
             await crm.execute("INSERT INTO productpricelevel(productnumber, currencycode, quantity, amount) "
                               "VALUES ($1, 'USD', $2, 50)", ITEMS[n % len(ITEMS)], Decimal(n))
         await crm.execute("INSERT INTO uomitem(productnumber, unitname, quantity) VALUES "
                           "('1000', 'PAL', 480), ('4000', 'PCS', 1)")
+        await crm.execute("INSERT INTO productbarcode(barcode, productnumber, unitname) "
+                          "VALUES ('C-PAL', '1000', 'PAL')")
     finally:
         await erp.close()
         await crm.close()
@@ -74,6 +80,8 @@ async def test_1_the_dry_run_predicts_every_creation(env: OrchestratorEnv) -> No
     assert predicted[("PRICE", "to_erp")]["created"] == CRM_LINES
     assert predicted[("UNIT", "to_crm")]["created"] == ERP_UNITS
     assert predicted[("UNIT", "to_erp")]["created"] == CRM_UNITS
+    assert predicted[("BARCODE", "to_crm")]["created"] == ERP_BARCODES
+    assert predicted[("BARCODE", "to_erp")]["created"] == CRM_BARCODES
     assert await env.value("crm", "SELECT count(*) FROM productpricelevel") == CRM_LINES, "a prediction writes nothing"
 
 
@@ -87,6 +95,8 @@ async def test_2_a_full_sync_with_data_on_both_sides(env: OrchestratorEnv) -> No
     assert jobs[("PRICE", "to_erp")] == {"inserted": CRM_LINES, "unchanged": ERP_LINES}
     assert jobs[("UNIT", "to_crm")] == {"inserted": ERP_UNITS}
     assert jobs[("UNIT", "to_erp")] == {"inserted": CRM_UNITS, "unchanged": ERP_UNITS}
+    assert jobs[("BARCODE", "to_crm")] == {"inserted": ERP_BARCODES}
+    assert jobs[("BARCODE", "to_erp")] == {"inserted": CRM_BARCODES, "unchanged": ERP_BARCODES}
 
     # couplings name composite records by their key text, in primary-key order, numbers canonical
     erp_keys = {r["erp_key"] for r in await env.rows("state", "SELECT erp_key FROM cdc.couplings "
@@ -98,11 +108,17 @@ async def test_2_a_full_sync_with_data_on_both_sides(env: OrchestratorEnv) -> No
     assert await env.value("crm", "SELECT count(*) FROM productpricelevel") == ERP_LINES + CRM_LINES
     assert await env.value("crm", "SELECT count(*) FROM uomitem") == ERP_UNITS + CRM_UNITS
     assert await env.value("erp", "SELECT qty_per_unit FROM item_unit WHERE item_no = '4000' AND code = 'PCS'") == 1
+    # a barcode's unit: the key text of its two columns, looked up in UNIT's couplings, read back into two columns
+    assert [tuple(r) for r in await env.rows("crm", "SELECT productnumber, unitname FROM productbarcode "
+                                                    "WHERE barcode IN ('B2', 'B-NONE') ORDER BY barcode")] == [
+        (None, None), (ITEMS[2], "PCS")]
+    assert [tuple(r) for r in await env.rows("erp", "SELECT item_no, unit_code FROM item_barcode "
+                                                    "WHERE barcode = 'C-PAL'")] == [("1000", "PAL")]
 
     report = env.cdc_json("verify")
     assert not report["diverges"], report
     assert {m["mapping"]: m["counts"]["pairs"] for m in report["mappings"]} == {
-        "PRICE": ERP_LINES + CRM_LINES, "UNIT": ERP_UNITS + CRM_UNITS}
+        "PRICE": ERP_LINES + CRM_LINES, "UNIT": ERP_UNITS + CRM_UNITS, "BARCODE": ERP_BARCODES + CRM_BARCODES}
 
 
 async def test_3_live_changes_both_ways(env: OrchestratorEnv) -> None:
@@ -126,6 +142,13 @@ async def test_3_live_changes_both_ways(env: OrchestratorEnv) -> None:
         assert await coupled(env, "PRICE", "crm", str(fresh)) == key("5000", "SEK", "25")
         await erp.execute("INSERT INTO item_unit(item_no, code, qty_per_unit) VALUES ('5000', 'PCS', 1)")
         assert await coupled(env, "UNIT", "erp", key("5000", "PCS")) == key("5000", "PCS")
+
+        await erp.execute("UPDATE item_barcode SET unit_code = 'BOX' WHERE barcode = 'B2'")
+        await until(lambda: env.value("crm", "SELECT unitname = 'BOX' FROM productbarcode WHERE barcode = 'B2'"),
+                    what="the ERP barcode's new unit in the CRM")
+        await crm.execute("UPDATE productbarcode SET productnumber = '4000', unitname = 'PCS' WHERE barcode = 'C-PAL'")
+        await until(lambda: env.value("erp", "SELECT (item_no, unit_code) = ('4000', 'PCS') FROM item_barcode "
+                                             "WHERE barcode = 'C-PAL'"), what="the CRM barcode's new unit in the ERP")
 
         await erp.execute("DELETE FROM price_line WHERE item_no = '5000'")
         await until(lambda: env.value("crm", "SELECT count(*) = 0 FROM productpricelevel "

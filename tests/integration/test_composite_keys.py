@@ -136,7 +136,7 @@ async def test_verify_and_record_lookup_name_records_by_their_key_text(live: Liv
     await live.until(lambda: _settled(live), what="no change in flight")
     report = await verify(live.settings, load_mapping_file(live.settings.mapping_file))
     assert not report.diverges, report.as_json()
-    assert {c.mapping: c.pairs for c in report.checks} == {"PRICE": 1, "UNIT": 2}
+    assert {c.mapping: c.pairs for c in report.checks} == {"PRICE": 1, "UNIT": 2, "BARCODE": 0}
     crm_key = (await live.coupling("PRICE", "erp", key("1000", "EUR", "10")))["crm_key"]
     async with app_client(live.settings) as client:
         page = (await client.get("/record", params={"system": "erp", "key": key("1000", "EUR", "10")})).text

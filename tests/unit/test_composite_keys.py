@@ -302,10 +302,11 @@ def located(tmp_path: Path, text: str, erp_key: tuple[str, ...] = ("item_no", "c
     return [f"{where(p.at).removeprefix(str(tmp_path) + '/')}: {p.text}" for p in problems]
 
 
-def test_the_file_fits_its_catalog_but_for_the_lookup_to_a_composite_key(tmp_path: Path) -> None:
+def test_the_file_fits_its_catalog_but_for_a_lookup_naming_one_column_for_a_composite_key(tmp_path: Path) -> None:
     assert located(tmp_path, FILE + TIER) == [
-        "prices.yaml:18:42: mapping TIER, field price <-> price: lookup to PRICE: its erp key has several columns "
-        "(item_no, currency, min_quantity); a field holds one (a lookup needs a single-column key)"]
+        "prices.yaml:18:15: mapping TIER, field price <-> price: lookup to PRICE: its erp key has 3 columns "
+        "(item_no, currency, min_quantity) and the field names 1 (price): name one erp column per key column, in "
+        "the key's order"]
 
 
 CURRENCY_FIELD = "      - {erp: currency, crm: currencycode}\n"
