@@ -37,6 +37,7 @@ from cdc.orchestrator.full_sync import full_sync
 from cdc.orchestrator.runner import decided
 from cdc.orchestrator.workers import group_members
 from cdc.settings import Settings
+from consumers import Worker
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -86,7 +87,8 @@ async def main(customers: int, workers: int, keep: bool) -> None:
 
         mapping_file = load_mapping_file(s.mapping_file)
         began = time.perf_counter()
-        result = await full_sync(s, mapping_file, stop=asyncio.Event(), reporter=LineReporter(sys.stdout))
+        result = await full_sync(s, mapping_file, stop=asyncio.Event(), reporter=LineReporter(sys.stdout),
+                                 worker=Worker)
         seconds = time.perf_counter() - began
 
         replayed = sum(decided(j.counts) for j in result.jobs)

@@ -54,6 +54,7 @@ from cdc.orchestrator.full_sync import full_sync  # noqa: E402
 from cdc.orchestrator.runner import decided  # noqa: E402
 from cdc.orchestrator.workers import group_members  # noqa: E402
 from cdc.settings import Settings  # noqa: E402
+from consumers import Worker  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 TICK = 0.02
@@ -328,7 +329,7 @@ async def main(customers: int, workers: int, rates: list[int], seconds: float, k
         began = time.perf_counter()
         mapping_file = load_mapping_file(s.mapping_file)
         results = [await full_sync(s, mapping_file, stop=asyncio.Event(), reporter=LineReporter(sys.stdout),
-                                   only=m, manual=m is not None) for m in (mappings or [None])]
+                                   only=m, manual=m is not None, worker=Worker) for m in (mappings or [None])]
         seconds_fs = time.perf_counter() - began
         replayed = sum(decided(j.counts) for r in results for j in r.jobs)
         status = ", ".join(r.status for r in results)

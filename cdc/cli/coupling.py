@@ -54,12 +54,14 @@ def match_couple_command(
     as_json: bool = JsonOption,
 ) -> None:
     """Couple uncoupled records whose match fields agree, one to one; list ambiguous and unmatched records."""
+    from consumers import Worker  # the in-process worker for --create-missing, if the group has none
+
     mapping_file = load_mapping_file(settings().mapping_file)
     reporter = progress.reporter(as_json)
     try:
         report = run_stoppable(lambda stop: coupling.match_couple(settings(), mapping_file, mapping,
                                                                   create_missing=create_missing, stop=stop,
-                                                                  reporter=reporter))
+                                                                  reporter=reporter, worker=Worker))
     finally:
         reporter.close()
     if as_json:

@@ -345,11 +345,12 @@ def resolve(
         raise typer.BadParameter(f"{keep!r} is not erp or crm", param_hint="--keep")
     from cdc.mapping.load import load_mapping_file
     from cdc.orchestrator.resolution import resolve as resolve_conflict
+    from consumers import Worker
 
     s = settings()
     try:
         result = asyncio.run(resolve_conflict(s, load_mapping_file(s.mapping_file), error_id, keep,  # type: ignore[arg-type]
-                                              wait=wait))
+                                              wait=wait, worker=Worker))
     except job_errors.NotResolvable as exc:
         fail(str(exc))
         return

@@ -123,10 +123,12 @@ def _full(*, only: str | None, manual: bool, yes: bool, dry_run: bool, keep: boo
         return
     select(mapping_file, only)  # an unknown --mapping fails before the question
     _confirm_start(what, yes)
+    from consumers import Worker  # the in-process worker, if the group has none (loads the Kafka client)
+
     reporter = progress.reporter(as_json)
     try:
         result = run_stoppable(lambda stop: full.full_sync(settings(), mapping_file, stop=stop, reporter=reporter,
-                                                           only=only, manual=manual))
+                                                           only=only, manual=manual, worker=Worker))
     finally:
         reporter.close()
     kept: bool | None = None
@@ -168,10 +170,12 @@ def sync_modified_command(mapping: str | None = MappingOption, as_json: bool = J
 def _modified(only: str | None, *, manual: bool, as_json: bool) -> None:
     mapping_file = _mapping_file()
     select(mapping_file, only)
+    from consumers import Worker  # the in-process worker, if the group has none (loads the Kafka client)
+
     reporter = progress.reporter(as_json)
     try:
         result = run_stoppable(lambda stop: sync_modified(settings(), mapping_file, stop=stop, reporter=reporter,
-                                                          only=only, manual=manual))
+                                                          only=only, manual=manual, worker=Worker))
     finally:
         reporter.close()
     _report_run(result, full_run=False, as_json=as_json)

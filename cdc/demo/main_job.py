@@ -31,6 +31,7 @@ from cdc.stack.postgres import psql_command
 from cdc.state import job_errors
 from cdc.state.migrate import migrate
 from cdc.supervisor import InThread, Supervisor, components
+from consumers import Worker
 
 
 @dataclass(frozen=True)
@@ -87,7 +88,7 @@ async def _live(settings: Settings, options: DemoOptions, stop: asyncio.Event, c
     await _wait_for_worker(settings, stop)
     say("[bold]4/5[/] full synchronization (dependency order)…")
     mapping_file = load_mapping_file(settings.mapping_file)
-    result = await full_sync(settings, mapping_file, stop=stop, reporter=LineReporter())
+    result = await full_sync(settings, mapping_file, stop=stop, reporter=LineReporter(), worker=Worker)
     if stop.is_set():
         return
     await keep_creating(settings, [m.name for m in mapping_file.mappings])

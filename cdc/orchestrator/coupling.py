@@ -28,7 +28,7 @@ from cdc.orchestrator.progress import Reporter
 from cdc.orchestrator.replay import Publisher, ReplayTarget, wait_processed
 from cdc.orchestrator.runner import STALL_TIMEOUT, start_producer
 from cdc.orchestrator.sources import CHUNK, SideRows
-from cdc.orchestrator.workers import WorkerHost
+from cdc.orchestrator.workers import WorkerFactory, WorkerHost
 from cdc.settings import SYSTEMS, Settings, System
 from cdc.state import couplings, jobs
 from cdc.state.couplings import NotCoupled
@@ -200,7 +200,7 @@ async def _candidates(ro: ReadOnly, mapping: TableMapping, system: System, chang
 
 async def match_couple(settings: Settings, mapping_file: MappingFile, name: str, *, create_missing: bool = False,
                        stop: asyncio.Event | None = None, reporter: Reporter | None = None, chunk: int = CHUNK,
-                       stall_timeout: float = STALL_TIMEOUT) -> MatchReport:
+                       stall_timeout: float = STALL_TIMEOUT, worker: WorkerFactory | None) -> MatchReport:
     mapping = _mapping(mapping_file, name)
     if not mapping.match_on:
         raise ConfigError(f"mapping {mapping.name} has no match_on fields to couple by")
@@ -250,7 +250,7 @@ async def match_couple(settings: Settings, mapping_file: MappingFile, name: str,
         status = "cancelled" if report.cancelled else "succeeded"
         if create_missing and creatable and not report.cancelled:
             done = await _create_missing(settings, mapping_file, ro, mapping, report, creatable, stop, reporter,
-                                         stall_timeout)
+                                         stall_timeout, worker)
             status = "succeeded" if done else "cancelled"
             report.cancelled = not done
         await jobs.finish_job(ro.state, report.job.id, status)  # type: ignore[arg-type]
@@ -283,15 +283,16 @@ async def _couple_pairs(ro: ReadOnly, mapping: str, pairs: list[tuple[str, str]]
 
 async def _create_missing(settings: Settings, mapping_file: MappingFile, ro: ReadOnly, mapping: TableMapping,
                           report: MatchReport, missing: list[Missing], stop: asyncio.Event,
-                          reporter: Reporter | None, stall_timeout: float) -> bool:
-    """Replay the missing records with creation allowed, on the match job; True when all were processed."""
+                          reporter: Reporter | None, stall_timeout: float, worker: WorkerFactory | None) -> bool:
+    """Replay the missing records with creation allowed, on the match job; True when all were processed. `worker`
+    makes the in-process worker started when the consumer group has none."""
     from cdc.topics.admin import ensure_topics
 
     assert report.job is not None
     await ensure_topics(settings, mapping=mapping_file)
     producer = await start_producer(settings)
     try:
-        async with WorkerHost(settings, mapping_file) as host:
+        async with WorkerHost(settings, mapping_file, worker) as host:
             report.worker = "in-process" if host.started else f"consumer group {settings.consumer_group}"
             if host.started and reporter is not None:
                 reporter.note(f"no worker in consumer group {settings.consumer_group}: started one in this process")

@@ -15,18 +15,20 @@ from cdc import database
 from cdc.mapping.model import MappingFile
 from cdc.orchestrator import runner
 from cdc.orchestrator.progress import Reporter
+from cdc.orchestrator.workers import WorkerFactory
 from cdc.settings import Settings
 from cdc.state import mapping_settings
 
 
 async def full_sync(settings: Settings, mapping_file: MappingFile, *, stop: asyncio.Event, reporter: Reporter,
                     only: str | None = None, manual: bool = False,
-                    stall_timeout: float = runner.STALL_TIMEOUT) -> runner.RunResult:
+                    stall_timeout: float = runner.STALL_TIMEOUT,
+                    worker: WorkerFactory | None) -> runner.RunResult:
     """`cdc full-sync` (all mappings, jobs of kind 'full') or `cdc sync --mapping M --full` (kind 'manual')."""
     options = runner.RunOptions(run_kind="manual-full" if manual else "full",
                                 job_kind="manual" if manual else "full", full=True, only=only,
                                 stall_timeout=stall_timeout)
-    return await runner.run(settings, mapping_file, options, stop=stop, reporter=reporter)
+    return await runner.run(settings, mapping_file, options, stop=stop, reporter=reporter, worker=worker)
 
 
 def keep_creating_choice(keep: bool | None, interactive: bool, ask: Callable[[], bool]) -> bool:

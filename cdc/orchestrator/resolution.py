@@ -4,7 +4,7 @@ The resolution is queued as a parked change of the pair (`cdc.state.job_errors.r
 with the worker's own decision, the kept side winning the conflict: its values are written to the other side under
 the same locks, intents and fingerprints as any sync, and the error closes (`resolved`) in the same transaction.
 This waits for that, with a worker of the consumer group or, when there is none, one started in this process
-(`cdc.orchestrator.workers.WorkerHost`).
+(`cdc.orchestrator.workers.WorkerHost`, made by the `worker` the caller hands in).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Literal
 
 from cdc import database
 from cdc.mapping.model import MappingFile
-from cdc.orchestrator.workers import WorkerHost
+from cdc.orchestrator.workers import WorkerFactory, WorkerHost
 from cdc.settings import Settings, System
 from cdc.state import job_errors, migrate, parking
 
@@ -36,7 +36,7 @@ class Resolution:
 
 
 async def resolve(settings: Settings, mapping_file: MappingFile, error_id: int, keep: System,
-                  wait: float = 60.0, poll: float = 0.25) -> Resolution | None:
+                  wait: float = 60.0, poll: float = 0.25, *, worker: WorkerFactory | None) -> Resolution | None:
     """Queue the resolution of conflict `error_id` and wait up to `wait` seconds for a worker to apply it. None when
     there is no such error; `job_errors.NotResolvable` when it is not an open conflict."""
     state = await database.connect(settings.dsn("state"), role="state")
@@ -49,7 +49,7 @@ async def resolve(settings: Settings, mapping_file: MappingFile, error_id: int, 
         error, parked_id = queued
         if wait <= 0:
             return Resolution(error, keep, "queued", error, False)
-        async with WorkerHost(settings, mapping_file) as host:
+        async with WorkerHost(settings, mapping_file, worker) as host:
             deadline = time.monotonic() + wait
             while True:
                 now = await job_errors.get_error(state, error_id)

@@ -29,7 +29,7 @@ from cdc.orchestrator.plan import Step, select, steps_of
 from cdc.orchestrator.progress import Reporter
 from cdc.orchestrator.replay import Publisher, ReplayTarget, wait_processed
 from cdc.orchestrator.sources import CHUNK, DEPTH, SideRows
-from cdc.orchestrator.workers import WorkerHost
+from cdc.orchestrator.workers import WorkerFactory, WorkerHost
 from cdc.settings import SYSTEMS, Settings, System
 from cdc.state import jobs, mapping_settings, migrate
 from cdc.state.jobs import Job, Kind
@@ -48,7 +48,6 @@ class RunOptions:
     only: str | None = None
     stall_timeout: float = STALL_TIMEOUT
     chunk: int = CHUNK
-    start_worker: bool = True
 
 
 @dataclass
@@ -120,8 +119,9 @@ async def start_producer(settings: Settings) -> Any:
 
 
 async def run(settings: Settings, mapping_file: MappingFile, options: RunOptions, *, stop: asyncio.Event,
-              reporter: Reporter) -> RunResult:
-    """Run the replays of `options`; the outcome with the run's jobs (never raises for a stop request)."""
+              reporter: Reporter, worker: WorkerFactory | None) -> RunResult:
+    """Run the replays of `options`; the outcome with the run's jobs (never raises for a stop request). `worker`
+    makes the in-process worker started when the consumer group has none (None: wait for the group's)."""
     from cdc.topics.admin import ensure_topics
 
     chosen = select(mapping_file, options.only)
@@ -138,7 +138,7 @@ async def run(settings: Settings, mapping_file: MappingFile, options: RunOptions
         producer = await start_producer(settings)
         open_jobs: list[Job] = []
         try:
-            async with WorkerHost(settings, mapping_file, allow=options.start_worker) as host:
+            async with WorkerHost(settings, mapping_file, worker) as host:
                 result.worker = ("in-process" if host.started
                                  else f"consumer group {settings.consumer_group} ({host.members} member(s))")
                 if host.started:

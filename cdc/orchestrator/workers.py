@@ -1,15 +1,18 @@
 """Who applies the replays: the workers of the consumer group, or one started in-process for the command.
 
-If no member is in `settings.consumer_group` when a command starts, it runs a `consumers.worker.Worker` in the
-same process (same group) until the command ends, and says so.
+If no member is in `settings.consumer_group` when a command starts, it runs a worker in the same process (same
+group) until the command ends, and says so. The orchestrator does not make that worker itself: its caller (the
+CLI, the demo, a benchmark) hands it a `WorkerFactory` — the engine's `consumers.Worker` fits — so the orchestrator
+depends on the engine's decisions and lookups, never on its consume loop.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 from types import TracebackType
-from typing import Any
+from typing import Any, Protocol
 
 from aiokafka.errors import for_code
 
@@ -19,6 +22,16 @@ from cdc.mapping.model import MappingFile
 from cdc.settings import Settings
 from cdc.topics.admin import admin_client
 from cdc.topics.broker import request
+
+
+class RunningWorker(Protocol):
+    """A consumer-group member that consumes until `stop` is set."""
+
+    async def run(self, stop: asyncio.Event) -> None: ...
+
+
+WorkerFactory = Callable[[Settings, MappingFile], RunningWorker]
+"""Makes a worker for these settings and mapping file (e.g. `consumers.Worker`, handed in by the command)."""
 
 
 async def group_members(settings: Settings) -> int:
@@ -43,12 +56,13 @@ async def group_members(settings: Settings) -> int:
 
 
 class WorkerHost:
-    """`async with WorkerHost(...)`: an in-process worker when the group has none; `started` says which."""
+    """`async with WorkerHost(...)`: an in-process worker made by `worker` when the group has none (never one when
+    `worker` is None: the replays wait for the group's workers); `started` says which."""
 
-    def __init__(self, settings: Settings, mapping_file: MappingFile, *, allow: bool = True) -> None:
+    def __init__(self, settings: Settings, mapping_file: MappingFile, worker: WorkerFactory | None) -> None:
         self.settings = settings
         self.mapping_file = mapping_file
-        self.allow = allow
+        self.worker = worker
         self.started = False
         self.members = 0
         self._stop = asyncio.Event()
@@ -56,11 +70,9 @@ class WorkerHost:
 
     async def __aenter__(self) -> WorkerHost:
         self.members = await group_members(self.settings)
-        if self.members or not self.allow:
+        if self.members or self.worker is None:
             return self
-        from consumers import Worker
-
-        worker = Worker(self.settings, self.mapping_file)
+        worker = self.worker(self.settings, self.mapping_file)
         self._task = asyncio.create_task(worker.run(self._stop), name="in-process worker")
         self.started = True
         log.get(component="orchestrator").info("no worker in the consumer group: started one in this process",

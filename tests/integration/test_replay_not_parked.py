@@ -19,6 +19,7 @@ from cdc.orchestrator.workers import WorkerHost
 from cdc.settings import Settings
 from cdc.state import jobs, mapping_settings, migrate
 from cdc.topics.admin import ensure_topics
+from consumers import Worker
 from tests.acceptance.orchestrator_env import OrchestratorEnv, until
 
 
@@ -64,7 +65,7 @@ async def test_a_replay_whose_lookup_is_not_coupled_fails_instead_of_parking(env
             await producer.send_and_wait(s.topic("erp", "contact"), json.dumps(live).encode(), b'{"no":"CT0006"}',
                                          headers=[("cdc-schema-version", b"1")])
             last = await publisher.flush()
-            async with WorkerHost(s, mapping_file) as host:
+            async with WorkerHost(s, mapping_file, Worker) as host:
                 assert host.started
                 assert await wait_processed(state, s.consumer_group, last, stop=asyncio.Event(), stall_timeout=60,
                                             check=host.check)

@@ -6,6 +6,7 @@ copies of it with one forbidden import added.
 
 from __future__ import annotations
 
+import ast
 import shutil
 import subprocess
 import sys
@@ -107,3 +108,38 @@ def test_the_public_surface_names_resolve() -> None:
         assert getattr(consumers, name) is getattr(sys.modules[consumers._HOMES[name]], name)
     with pytest.raises(AttributeError):
         _ = consumers.no_such_name
+
+
+WORKER_NAMES = {"Worker", "run_worker"}
+
+
+def _worker_uses(source: str) -> list[str]:
+    """Where a module takes the engine's worker: `from consumers import Worker` (anywhere, even in a function) or
+    `consumers.Worker`. import-linter sees modules, not names — to it that import is one more edge to `consumers`,
+    like `from consumers import canonical` — so this rule is checked here."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "consumers":
+            found += [f"line {node.lineno}: from {node.module} import {a.name}" for a in node.names
+                      if a.name in WORKER_NAMES or node.module == "consumers.worker"]
+        elif (isinstance(node, ast.Attribute) and node.attr in WORKER_NAMES and isinstance(node.value, ast.Name)
+              and node.value.id == "consumers"):
+            found.append(f"line {node.lineno}: consumers.{node.attr}")
+    return found
+
+
+def test_the_orchestrator_is_handed_its_worker() -> None:
+    """The orchestrator starts an in-process worker only through the `WorkerFactory` its caller hands it
+    (cdc.orchestrator.workers); it never takes the engine's worker itself."""
+    found = {str(path.relative_to(ROOT)): uses for path in sorted((ROOT / "cdc" / "orchestrator").rglob("*.py"))
+             if (uses := _worker_uses(path.read_text()))}
+    assert found == {}
+
+
+@pytest.mark.parametrize("line", ["from consumers import Worker", "from consumers import canonical, run_worker",
+                                  "from consumers.worker import Worker", "import consumers\nconsumers.Worker(s, m)"])
+def test_a_worker_taken_by_the_orchestrator_is_found(line: str) -> None:
+    source = (ROOT / "cdc" / "orchestrator" / "workers.py").read_text()
+    assert _worker_uses(source) == []
+    indented = "\n".join("    " + part for part in line.split("\n"))
+    assert len(_worker_uses(source + f"\n\ndef start():\n{indented}\n")) == 1
