@@ -22,6 +22,7 @@ from uuid import UUID
 import asyncpg
 import structlog
 
+from cdc.backoff import Backoff
 from cdc.mapping.model import MappingFile, TableMapping, other
 from cdc.mapping.order import dependency_order
 from cdc.mapping.transforms import TransformError, ValueMappingError
@@ -53,13 +54,17 @@ JobRef = UUID | tuple[str, str]
 """A job counted on: a replay's job by id, the live job by (mapping, direction), its id looked up when needed."""
 SETTLED = frozenset({"applied", "unchanged", "coupled", "created", "restored", "deleted", "uncoupled"})
 """Verdicts that leave a record in sync: its open and parked errors close by themselves."""
-PARK_DELAYS = [1, 2, 5, 10, 30, 60, 120, 300]
+PARKED = Backoff(steps=(1, 2, 5, 10, 30, 60, 120, 300))
+"""When a parked change is tried again: 1 s after it parked, then 2, 5, 10, 30, 60, 120 s, then every 5 min (by its
+attempts, kept in the state database), each wait shortened by up to a fifth at random so that changes parked
+together (the contacts of one uncoupled customer) do not all come due in the same batch again."""
 BEHIND = "waiting behind an earlier parked change of this record"
 """A change parked because an older one of its record waits: that one's error says what for."""
 
 
 def park_delay(attempts: int) -> timedelta:
-    return timedelta(seconds=PARK_DELAYS[min(attempts, len(PARK_DELAYS) - 1)])
+    """The wait before a parked change's next try, after `attempts` tries (0: it has just parked)."""
+    return timedelta(seconds=PARKED.delay(attempts))
 
 
 class Engine:

@@ -1,4 +1,5 @@
-"""The one retry policy: exponential backoff with jitter, and `retry` until a deadline."""
+"""The one retry policy: backoff with jitter, and `retry` until a deadline or a number of tries; the schedules each
+purpose configures (reconnecting, a collided batch, a parked change)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ from cdc.backoff import Backoff, retry
 from cdc.errors import ServiceUnavailable
 from cdc.settings import Settings
 from cdc.topics.broker import request, retriable
+from consumers.batch import PARKED, park_delay
+from consumers.worker import BATCH_TRIES, batch_backoff
 
 
 def test_backoff_doubles_to_its_cap_and_jitter_only_shortens() -> None:
@@ -34,6 +37,35 @@ def test_backoff_reset_starts_over() -> None:
     delays.next(), delays.next()
     delays.reset()
     assert delays.next() == 1
+
+
+def test_backoff_by_steps_repeats_the_last_and_jitter_only_shortens() -> None:
+    nominal = Backoff(steps=(1, 3, 7), rng=lambda: 0.0)
+    assert [nominal.next() for _ in range(5)] == [1, 3, 7, 7, 7]
+    nominal.reset()
+    assert nominal.next() == 1
+    shortest = Backoff(steps=(1, 3, 7), rng=lambda: 1.0)
+    assert [shortest.delay(n) for n in range(4)] == pytest.approx([0.8, 2.4, 5.6, 5.6])
+
+
+def test_the_parked_change_schedule_is_the_documented_one() -> None:
+    """docs/operations.md, docs/exactly-once.md: 1, 2, 5, 10, 30, 60, 120 s, then every 5 min, each wait shortened by
+    up to a fifth at random (never longer)."""
+    steps = [1, 2, 5, 10, 30, 60, 120, 300]
+    assert [PARKED.nominal(n) for n in range(10)] == [*steps, 300, 300]
+    for attempts in range(12):
+        nominal = steps[min(attempts, len(steps) - 1)]
+        waits = {park_delay(attempts).total_seconds() for _ in range(40)}
+        assert all(0.8 * nominal <= w <= nominal for w in waits), (attempts, waits)
+        assert len(waits) > 5  # spread, so changes parked together do not come due together
+    assert max(park_delay(10**6).total_seconds() for _ in range(20)) <= 300
+
+
+def test_a_collided_batch_waits_a_few_tenths_of_a_second_in_all() -> None:
+    delays = batch_backoff()
+    assert [delays.nominal(n) for n in range(BATCH_TRIES - 1)] == [0.05, 0.1, 0.2, 0.2, 0.2]
+    assert sum(delays.next() for _ in range(BATCH_TRIES - 1)) <= 0.75
+    assert batch_backoff().next() <= 0.05  # a fresh series for every batch
 
 
 def test_kafka_errors_worth_another_attempt() -> None:
@@ -82,6 +114,20 @@ async def test_retry_gives_up_at_the_deadline_and_at_once_on_other_errors() -> N
     with pytest.raises(TopicAuthorizationFailedError):
         await retry(refused, retriable=retriable, timeout=5)
     assert calls == 1
+
+
+async def test_retry_gives_up_after_its_tries() -> None:
+    calls, waits = 0, []
+
+    async def deadlocked() -> None:
+        nonlocal calls
+        calls += 1
+        raise KafkaConnectionError(f"try {calls}")
+
+    with pytest.raises(KafkaConnectionError, match="try 4"):
+        await retry(deadlocked, retriable=retriable, attempts=4, backoff=Backoff(0.001, 0.002),
+                    on_retry=lambda exc, wait: waits.append(wait))
+    assert calls == 4 and len(waits) == 3
 
 
 async def test_retry_stops_waiting_when_asked_to_stop() -> None:

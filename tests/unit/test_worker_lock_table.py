@@ -1,4 +1,5 @@
-"""A batch too large for PostgreSQL's lock table is processed in halves, each committing its own offsets."""
+"""A batch too large for PostgreSQL's lock table is processed in halves, each committing its own offsets; one that
+collided with another worker's is tried again (cdc/backoff.py)."""
 
 from __future__ import annotations
 
@@ -10,8 +11,9 @@ import pytest
 from cdc.errors import CdcError
 from cdc.mapping.load import load_mapping_file
 from cdc.settings import Settings
+from cdc.state.couplings import AlreadyCoupled
 from consumers.decisions.outcome import Decision
-from consumers.worker import Worker, offsets_after
+from consumers.worker import BATCH_TRIES, Worker, offsets_after
 
 
 class _Item:
@@ -67,3 +69,30 @@ async def test_a_single_record_that_does_not_fit_is_one_clear_error() -> None:
 def test_offsets_after_a_prefix() -> None:
     items = [_Item("a", 0, 5), _Item("a", 0, 6), _Item("b", 2, 9)]
     assert offsets_after(items) == {("a", 0): 7, ("b", 2): 10}  # type: ignore[arg-type]
+
+
+class _Colliding:
+    """Loses the race for a new coupling `times` times (another worker coupled the record first), then decides."""
+
+    def __init__(self, times: int) -> None:
+        self.times, self.calls = times, 0
+
+    async def process(self, state: Any, items: list[Any], *, announcer: Any, consumed: Any = None,
+                      group: Any = None) -> list[tuple[Any, Decision]]:
+        self.calls += 1
+        if self.calls <= self.times:
+            raise AlreadyCoupled("CUSTOMER: erp C1 is coupled already")
+        return [(i, Decision("unchanged", "")) for i in items]
+
+
+async def test_a_batch_that_collided_with_another_workers_is_tried_again_with_backoff() -> None:
+    engine = _Colliding(times=2)
+    results = await _worker(engine)._process_whole([_Item("t", 0, 1)], {("t", 0): 2})  # type: ignore[arg-type, list-item]
+    assert engine.calls == 3 and [d.verdict for _, d in results] == ["unchanged"]
+
+
+async def test_a_batch_that_keeps_colliding_gives_up_after_its_tries() -> None:
+    engine = _Colliding(times=100)
+    with pytest.raises(AlreadyCoupled):
+        await _worker(engine)._process_whole([_Item("t", 0, 1)], {("t", 0): 2})  # type: ignore[arg-type, list-item]
+    assert engine.calls == BATCH_TRIES
