@@ -346,9 +346,6 @@ def _lookup_problems(f: FieldMapping, m: TableMapping, system: System, columns: 
         return [((system,), f"lookup to {f.lookup}: its {system} key has {len(key)} column"
                             f"{'s' if len(key) > 1 else ''} ({', '.join(key)}) and the field names {len(names)} "
                             f"({named}): name one {system} column per key column, in the key's order")]
-    if looked_up is m and len(key) > 1:
-        return [(("lookup",), f"lookup to {f.lookup}: a hierarchy (a lookup into the mapping itself) needs a "
-                              f"single-column key, not ({', '.join(key)})")]
     target = _table(looked_up, system, catalogs)
     if target is None:
         return []

@@ -46,11 +46,6 @@ class SideRows:
             raise ConfigError(f"{self.system} table {self.table.name} has no primary key")
         return tuple(self.table.primary_key)
 
-    @property
-    def key_column(self) -> str:
-        """The key's column, for a hierarchy (lookups, and so hierarchies, need a single-column key)."""
-        return self.key_columns[0]
-
     def key_of(self, row: Any) -> str:
         """The record's key as text, the way events, couplings and jobs name it (`schemas.key_text`)."""
         return key_text(row, self.key_columns)
@@ -73,29 +68,39 @@ class SideRows:
         return f"SELECT {names} FROM {qualified(self.table.schema, self.table.name)} WHERE {condition}", params
 
     @property
-    def parent_columns(self) -> list[str]:
-        """The columns of a hierarchy: fields whose lookup goes through this same mapping (a parent record)."""
-        return [columns[0] for f in self.mapping.fields_from(self.system)
-                if f.lookup == self.mapping.name and len(columns := f.columns(self.system)) == 1
-                and columns[0] in self.table.columns]
+    def parent_columns(self) -> list[tuple[str, ...]]:
+        """The references of a hierarchy: per field whose lookup goes through this same mapping (a parent record),
+        its columns, one per key column in the key's order."""
+        return [columns for f in self.mapping.fields_from(self.system)
+                if f.lookup == self.mapping.name and len(columns := tuple(f.columns(self.system))) == len(
+                    self.key_columns) and all(c in self.table.columns for c in columns)]
 
     def select_by_depth(self, since: datetime | None = None) -> tuple[str, list[Any]]:
         """The rows of a hierarchy, parents before children: each with its depth (the longest chain of ancestors
-        in the table; NULL for rows in a cycle, which come last)."""
+        in the table; NULL for rows in a cycle, which come last). Keys of several columns are compared as rows."""
         table = qualified(self.table.schema, self.table.name)
-        key = quote_ident(self.key_column)
-        parents = [quote_ident(c) for c in self.parent_columns]
-        roots = " AND ".join(f"(t.{p} IS NULL OR t.{p} = t.{key} OR NOT EXISTS "
-                             f"(SELECT 1 FROM {table} a WHERE a.{key} = t.{p}))" for p in parents)
-        below = " OR ".join(f"c.{p} = cdc_tree.cdc_key" for p in parents)
+        keys = [quote_ident(c) for c in self.key_columns]
+        tree = [f"cdc_k{n}" for n in range(len(keys))]
+
+        def row(alias: str, names: list[str]) -> str:
+            return f"({', '.join(f'{alias}.{n}' for n in names)})" if len(names) > 1 else f"{alias}.{names[0]}"
+
+        references = [[quote_ident(c) for c in columns] for columns in self.parent_columns]
+        roots = " AND ".join(
+            f"({' OR '.join(f't.{c} IS NULL' for c in ref)} OR {row('t', ref)} = {row('t', keys)} OR NOT EXISTS "
+            f"(SELECT 1 FROM {table} a WHERE {row('a', keys)} = {row('t', ref)}))" for ref in references)
+        below = " OR ".join(f"{row('c', ref)} = {row('cdc_tree', tree)}" for ref in references)
         condition, params = self.where(since)
-        sql = (f"WITH RECURSIVE cdc_tree(cdc_key, cdc_depth) AS ("
-               f"SELECT t.{key}, 0 FROM {table} t WHERE {roots} "
-               f"UNION SELECT c.{key}, cdc_tree.cdc_depth + 1 FROM cdc_tree JOIN {table} c ON ({below}) "
-               f"AND c.{key} <> cdc_tree.cdc_key WHERE cdc_tree.cdc_depth < {MAX_DEPTH}), "
-               f"cdc_depths AS (SELECT cdc_key, max(cdc_depth) AS cdc_depth FROM cdc_tree GROUP BY cdc_key) "
-               f"SELECT r.*, d.cdc_depth AS {DEPTH} FROM {table} r LEFT JOIN cdc_depths d ON d.cdc_key = r.{key} "
-               f"WHERE {condition} ORDER BY d.cdc_depth NULLS LAST, r.{key}")
+        sql = (f"WITH RECURSIVE cdc_tree({', '.join(tree)}, cdc_depth) AS ("
+               f"SELECT {', '.join(f't.{k}' for k in keys)}, 0 FROM {table} t WHERE {roots} "
+               f"UNION SELECT {', '.join(f'c.{k}' for k in keys)}, cdc_tree.cdc_depth + 1 FROM cdc_tree "
+               f"JOIN {table} c ON ({below}) AND {row('c', keys)} <> {row('cdc_tree', tree)} "
+               f"WHERE cdc_tree.cdc_depth < {MAX_DEPTH}), "
+               f"cdc_depths AS (SELECT {', '.join(tree)}, max(cdc_depth) AS cdc_depth FROM cdc_tree "
+               f"GROUP BY {', '.join(tree)}) "
+               f"SELECT r.*, d.cdc_depth AS {DEPTH} FROM {table} r LEFT JOIN cdc_depths d ON "
+               f"{row('d', tree)} = {row('r', keys)} "
+               f"WHERE {condition} ORDER BY d.cdc_depth NULLS LAST, {', '.join(f'r.{k}' for k in keys)}")
         return sql, params
 
     @asynccontextmanager
