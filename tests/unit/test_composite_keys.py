@@ -169,7 +169,8 @@ def test_a_key_a_record_holds_fails_the_creation_and_a_missing_column_names_the_
     taken = decide(price(defaults={"currency": "EUR"}), crm_item(), Situation(
         sync_only_coupled=False, taken_keys=frozenset({'["1000","EUR","10"]'})), SHAPES)
     assert (taken.verdict, taken.error) == ("failed", "key taken")
-    unfilled = decide(price(), crm_item(), Situation(sync_only_coupled=False), SHAPES)
+    unfilled = decide(price(defaults={"currency": "EUR"}), crm_item(productnumber=""),
+                      Situation(sync_only_coupled=False), SHAPES)
     assert unfilled.verdict == "failed" and "(item_no, currency, min_quantity)" in unfilled.reason
 
 
@@ -326,8 +327,8 @@ PK = ("item_no", "currency", "min_quantity")
      PK,
      "prices.yaml:6:12: mapping PRICE, erp key: column 'minimum' not found in table price_line"),
     (("key: [item_no, currency, min_quantity]\n", "key: [item_no, currency]\n"), ("item_no", "currency"),
-     "prices.yaml:6:12: mapping PRICE, erp new_key: strategy columns: no field mapping from the crm and no default "
-     "fills key column currency"),
+     "prices.yaml:6:12: mapping PRICE, erp new_key: strategy columns: no field mapping from the crm, no entry in "
+     "defaults and no column default fills key column currency"),
 ])
 def test_a_wrong_key_declaration_is_one_line_with_its_place(tmp_path: Path, change: tuple[str, str],
                                                             erp_key: tuple[str, ...], expected: str) -> None:
