@@ -256,7 +256,8 @@ def _create(mapping: TableMapping, change: Change, situation: Situation, shapes:
     source_values = snapshot(change.row, mapping.mapped_columns(source))
     for scol in _cleared_sources(plan, cleared):
         source_values.pop(scol, None)  # carried again on the record's next change, when its lookup may resolve
-    back = _written_back(mapping, change, values, situation, shapes)
+    held = {**values, **dict(zip(side.key_columns, decode_key(new_key, len(side.key_columns)), strict=True))}
+    back = _written_back(mapping, change, held, situation, shapes)  # e.g. a drawn line no. to the source's line
     for scol, value in _normalised(plan, change.row, shapes.table(source)).items():
         back.setdefault(scol, value)
     source_values.update(back)

@@ -197,15 +197,16 @@ def test_a_match_names_the_partner_by_its_key_text() -> None:
 SALES_LINE = Shape({"document_no": Col("varchar", 20), "line_no": Col("int4"), "description": Col("varchar", 50),
                     "modified_at": Col("timestamptz")})
 QUOTE_LINE = Shape({"id": Col("uuid"), "quotenumber": Col("varchar", 20), "description": Col("varchar", 50),
-                    "modifiedon": Col("timestamptz")})
+                    "lineitemnumber": Col("int4"), "modifiedon": Col("timestamptz")})
 LINE_SHAPES = Shapes(SALES_LINE, QUOTE_LINE, erp_key_type="varchar", crm_key_type="uuid")
 
 
-def sales_line(**erp: Any) -> TableMapping:
+def sales_line(*fields: dict[str, Any], **erp: Any) -> TableMapping:
     spec = {"name": "LINE", "sync_only_coupled": False,
             "erp": {"table": "sales_line", "key": ["document_no", "line_no"], "modified_on": "modified_at", **erp},
             "crm": {"table": "quotedetail", "key": "id", "modified_on": "modifiedon"},
-            "fields": [{"erp": "document_no", "crm": "quotenumber"}, {"erp": "description", "crm": "description"}]}
+            "fields": [{"erp": "document_no", "crm": "quotenumber"}, {"erp": "description", "crm": "description"},
+                       *fields]}
     return MappingFile.model_validate({"mappings": [spec]}).get("LINE")
 
 
@@ -235,6 +236,15 @@ def test_the_drawn_column_and_the_carried_ones_make_the_key_written_and_coupled(
     assert (write.kind, write.key) == ("insert", '["SO1001","7"]')
     assert write.values == {"document_no": "SO1001", "description": "Bolts"}, "the key's columns come from its text"
     assert d.partner_key == write.key and d.coupling.erp_key == write.key
+
+
+def test_a_drawn_line_no_flowing_only_to_the_crm_is_written_back_to_the_line_it_came_from() -> None:
+    mapping = sales_line({"erp": "line_no", "crm": "lineitemnumber", "direction": "to_crm"})
+    assert mapping.drawn_key_columns("erp") == ("line_no",)
+    d = decide(mapping, quote_line(), Situation(sync_only_coupled=False, allocated="7"), LINE_SHAPES)
+    assert [(w.system, w.kind, w.values) for w in d.writes] == [
+        ("erp", "insert", {"document_no": "SO1001", "description": "Bolts"}),
+        ("crm", "update", {"lineitemnumber": "7"})]
 
 
 def test_an_announced_key_is_reused_and_nothing_is_drawn_again() -> None:
