@@ -303,8 +303,8 @@ def _placeholder_key(mapping: TableMapping, change: Change, shapes: Shapes) -> s
         column = shape.columns[name]
         if column.type_name == "uuid":
             parts.append(str(uuid.uuid5(uuid.NAMESPACE_URL, seed)))
-        elif column.type_name in INTEGER_TYPES:
-            parts.append(str(-1 - zlib.crc32(seed.encode())))
+        elif column.type_name in INTEGER_TYPES or column.type_name == "numeric":
+            parts.append(str(-1 - zlib.crc32(seed.encode()) % 32767))  # negative, and within even a smallint
         else:
             parts.append(f"?{change.key}"[:column.max_length])
     return encode_key(parts)
