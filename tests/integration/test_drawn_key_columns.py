@@ -1,7 +1,7 @@
 """A composite key column drawn from its own default, through real capture and a real worker: a CRM quote line
 becomes an ERP sales line keyed (document_no, line_no), the document carried from the CRM, the line no. from
 `nextval('sales_line_no')` drawn before the write (`strategy: columns`, consumers/series.py) — also across a crash
-between the drawing and the write, and past a line no. someone typed by hand."""
+between the drawing and the write, past a line no. someone typed by hand, and not at all by a dry run."""
 
 from __future__ import annotations
 
@@ -124,6 +124,21 @@ async def test_a_quote_line_becomes_the_next_sales_line_and_a_line_no_held_by_ha
     await live.crm.execute("UPDATE quotedetail SET quantity = 5 WHERE quotedetailid = $1", first)
     await live.until(lambda: live.erp.fetchval("SELECT quantity = 5 FROM sales_line WHERE document_no = 'SO1001' "
                                                "AND line_no = $1", drawn), what="the CRM's change in the ERP line")
+
+
+async def test_a_dry_run_predicts_the_line_without_drawing_a_number(live: LiveSync) -> None:
+    await live.stop_worker()
+    try:
+        predicted = await quote_line(live, "SO3003", "Predicted")
+        before = await live.erp.fetchrow("SELECT last_value, is_called FROM sales_line_no")
+        done = await live.cdc("full-sync", "--dry-run", "--json")
+        assert done.returncode == 0, done.stderr
+        [to_erp] = [p for p in json.loads(done.stdout)["predictions"] if p["direction"] == "to_erp"]
+        assert (to_erp["created"], to_erp["failed"]) == (1, 0)
+        assert await live.erp.fetchrow("SELECT last_value, is_called FROM sales_line_no") == before
+    finally:
+        await live.start_worker()
+    await coupled(live, predicted, "the predicted line created once the worker runs")
 
 
 async def test_a_crash_between_drawing_and_writing_creates_one_line_with_the_announced_key(
