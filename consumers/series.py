@@ -8,6 +8,10 @@ batch announces it with the creation (`cdc.state.intents`) before the write. A c
 the replay create the record on the announced key — one record, that key (`consumers.recovery`); a crash before it
 loses the number (a gap in the series, as a rolled-back insert leaves).
 
+A composite key (`strategy: columns`) whose columns no field and no `defaults` entry fill — a sales line's
+`line_no` next to the `document_no` it carries — has those columns drawn the same way: each one's default, the
+record's key then the one the decision makes of them and the carried columns, checked, announced and reused alike.
+
 A creation only ever creates (docs/exactly-once.md): an allocated key some record already holds (typed in by
 hand past the series, coupled, or announced) is taken, and another one is allocated, a few times at most.
 
@@ -31,6 +35,7 @@ from consumers.decisions.keys import ALTERNATIVES
 from consumers.decisions.record import Change, Shapes, Situation, decide
 from consumers.locks import lock_keys
 from consumers.systems import SystemLink
+from schemas.key_text import encode as encode_key
 
 log = structlog.get_logger()
 
@@ -38,11 +43,13 @@ log = structlog.get_logger()
 async def allocate(state: asyncpg.Connection, links: dict[System, SystemLink], mapping: TableMapping,
                    source: System, changes: list[Change], situations: list[Situation],
                    shapes: Shapes) -> list[Situation]:
-    """The situations, with a key allocated (`Situation.allocated`) for each change whose decision creates a
-    record on a `series` side; unchanged for every other mapping."""
+    """The situations, with the drawn key columns' values allocated (`Situation.allocated`) for each change whose
+    decision creates a record on a side whose key (`series`) or some of whose key columns (`columns`) come from
+    their column defaults (`TableMapping.drawn_key_columns`); unchanged for every other mapping."""
     destination = other(source)
     side = mapping.side(destination)
-    if side.new_key.strategy != "series" or not mapping.allows(source):
+    drawn = mapping.drawn_key_columns(destination)
+    if not drawn or not mapping.allows(source):
         return situations
     wanting = [n for n, (change, situation) in enumerate(zip(changes, situations, strict=True))
                if change.op != "d" and situation.coupling is None and situation.intent is None
@@ -51,35 +58,47 @@ async def allocate(state: asyncpg.Connection, links: dict[System, SystemLink], m
         return situations
     link = links[destination]
     table = link.tables[side.table]
-    out = list(situations)
     pending = wanting
-    tried: dict[int, list[str]] = {n: [] for n in wanting}
+    allocated: dict[int, str] = {}
+    taken_for: dict[int, frozenset[str]] = {n: frozenset() for n in wanting}
+    failed: str | None = None
     for _ in range(ALTERNATIVES + 1):
         try:
-            keys = await next_keys(link.writer, table, side.key, len(pending))
+            columns = [await next_keys(link.writer, table, column, len(pending)) for column in drawn]
         except (asyncpg.PostgresError, ValueError) as exc:
-            message = (f"no key from the number series of {destination} {table.name}.{side.key}: "
-                       f"{str(exc).splitlines()[0]}")
-            log.error("number series failed", mapping=mapping.name, error=message)
-            for n in pending:
-                out[n] = dataclasses.replace(out[n], allocation_failed=message)
-            return out
-        await lock_keys(state, mapping.name, destination, keys)
-        taken = await intents.taken(state, mapping.name, destination, keys)
-        taken |= await link.keys_present(side.table, keys)
-        for n, key in zip(pending, keys, strict=True):
-            tried[n].append(key)
+            failed = (f"no key from the number series of {destination} {table.name}.{'/'.join(drawn)}: "
+                      f"{str(exc).splitlines()[0]}")
+            log.error("number series failed", mapping=mapping.name, error=failed)
+            break
+        allocated.update(zip(pending, (encode_key(parts) for parts in zip(*columns, strict=True)), strict=True))
+        keys = [_key(mapping, changes[n], situations[n], shapes, allocated[n]) for n in pending]
+        known = [k for k in keys if k is not None]
+        await lock_keys(state, mapping.name, destination, known)
+        taken = await intents.taken(state, mapping.name, destination, known)
+        taken |= await link.keys_present(side.table, known)
+        # a key still taken after the last attempt goes to the decision as taken: it fails, naming them
+        taken_for.update((n, taken_for[n] | {key}) for n, key in zip(pending, keys, strict=True) if key in taken)
         pending = [n for n, key in zip(pending, keys, strict=True) if key in taken]
         if not pending:
             break
         log.warning("number series gave keys records already hold: allocating again", mapping=mapping.name,
                     table=table.name, keys=sorted(taken)[:10])
-    for n, keys_tried in tried.items():
-        # a key still taken after the last attempt goes to the decision as taken: it fails, naming them
-        taken_here = frozenset(keys_tried[:-1]) | (frozenset(keys_tried[-1:]) if n in pending else frozenset())
-        out[n] = dataclasses.replace(out[n], allocated=keys_tried[-1],
-                                     taken_keys=out[n].taken_keys | taken_here)
+    out = list(situations)
+    for n in wanting:
+        if failed is not None and n in pending:
+            out[n] = dataclasses.replace(out[n], allocation_failed=failed)
+        else:
+            out[n] = dataclasses.replace(out[n], allocated=allocated[n], taken_keys=out[n].taken_keys | taken_for[n])
     return out
+
+
+def _key(mapping: TableMapping, change: Change, situation: Situation, shapes: Shapes, allocated: str) -> str | None:
+    """The key of the record created with these drawn values: the allocated key itself under `series`; under
+    `columns`, what the decision makes of them with the other key columns (None: it makes none, and says why)."""
+    if not mapping.side(other(change.source)).composite:
+        return allocated
+    drawn = dataclasses.replace(situation, allocated=allocated, taken_keys=frozenset())  # taken: checked here
+    return decide(mapping, change, drawn, shapes).partner_key
 
 
 def _creates(mapping: TableMapping, change: Change, situation: Situation, shapes: Shapes) -> bool:
@@ -90,8 +109,8 @@ def _creates(mapping: TableMapping, change: Change, situation: Situation, shapes
 
 
 async def next_keys(conn: asyncpg.Connection, table: Table, key: str, count: int) -> list[str]:
-    """`count` keys from the default of `table.key`, in the order the series gives them (as text, the way
-    couplings hold keys)."""
+    """`count` values from the default of the key column `key`, in the order the series gives them (as text, the
+    way couplings hold keys)."""
     column = table.columns[key]
     if column.default is not None:
         rows = await conn.fetch(f"SELECT ({column.default})::text AS key FROM generate_series(1, $1) AS n "

@@ -403,13 +403,15 @@ class NewKey(Frozen):
     - `series`: the next key of the destination's own number series — the key column's default expression (a
       sequence, `'V' || lpad(nextval(...)::text, 6, '0')`, a function), evaluated on the destination before the
       write;
-    - `columns`: what the creation writes into the key columns (field mappings, then the side's defaults): the
-      strategy of a composite key, and the default there.
+    - `columns`: what the creation writes into the key columns (field mappings, then the side's defaults; a key
+      column neither fills takes its column's default, drawn before the write as under `series`): the strategy
+      of a composite key, and the default there.
     """
 
     strategy: Literal["uuid", "code", "field", "series", "columns"] = Field(
         "uuid", description="uuid, code, field, series (the key column's default, evaluated before the write), or "
-                            "columns (what the creation writes into the key columns; a composite key's default).")
+                            "columns (what the creation writes into the key columns, else their column defaults; "
+                            "a composite key's default).")
     prefix: str = Field("", description="code (and field's fallback): text the key starts with.")
     length: int = Field(10, ge=6, le=63, description="code (and field's fallback): characters in all.")
     field: str | None = Field(None, description="field: the source column whose value becomes the key.")
@@ -569,6 +571,18 @@ class TableMapping(Frozen):
     def fields_from(self, source: System) -> list[FieldMapping]:
         """The enabled field mappings that carry values from `source` to the other side (do not modify)."""
         return self.carried_fields[source]
+
+    def drawn_key_columns(self, system: System) -> tuple[str, ...]:
+        """The key columns of a record created on `system` that the table's own column defaults fill, drawn before
+        the write (`consumers.series`): the key under `series`; under `columns`, each key column that no field
+        from the other side and no `defaults` entry fills."""
+        side = self.side(system)
+        if side.new_key.strategy == "series":
+            return side.key_columns
+        if side.new_key.strategy != "columns":
+            return ()
+        filled = {*side.defaults, *(column for f in self.fields_from(other(system)) for column in f.columns(system))}
+        return tuple(c for c in side.key_columns if c not in filled)
 
     def mapped_columns(self, system: System) -> list[str]:
         """Every column of `system`'s table that any enabled field mapping reads or writes (the fingerprint;

@@ -135,7 +135,8 @@ def _side_problems(m: TableMapping, system: System, table: Table,
     if m.allows(other(system)):
         if side.new_key.strategy == "columns":
             if not missing:  # a column not found is the problem to fix first
-                problems += [(("key",), f"{system} new_key: {line}") for line in _key_columns_unfilled(m, system)]
+                problems += [(("key",), f"{system} new_key: {line}")
+                             for line in _key_columns_unfilled(m, system, table)]
         elif key is not None:
             problems += [(("new_key", *path), f"{system} new_key: {line}")
                          for path, line in _new_key_problems(m, system, key, partner)]
@@ -196,11 +197,9 @@ def _new_key_problems(m: TableMapping, system: System, key: Column,
     new_key = m.side(system).new_key
     problems: list[tuple[Path, str]] = []
     if new_key.strategy == "series":
-        if key.identity == "a":
-            problems.append((("strategy",), f"strategy series: key {key.name} is GENERATED ALWAYS AS IDENTITY, "
-                                            "which refuses a key chosen before the insert (make it BY DEFAULT)"))
-        elif key.generated:
-            problems.append((("strategy",), f"strategy series: key {key.name} is a generated column"))
+        refused = _refuses_a_drawn_value(key)
+        if refused:
+            problems.append((("strategy",), f"strategy series: key {key.name} {refused}"))
         elif key.default is None and not key.identity:
             problems.append((("strategy",), f"strategy series needs a default on key {key.name} (a sequence, "
                                             "an expression or a function making the next number); it has none"))
@@ -222,13 +221,27 @@ def _new_key_problems(m: TableMapping, system: System, key: Column,
     return problems
 
 
-def _key_columns_unfilled(m: TableMapping, system: System) -> list[str]:
-    """Strategy `columns` takes each key column from what a creation writes into it."""
-    side = m.side(system)
-    filled = set(side.defaults)
-    filled.update(column for f in m.fields_from(other(system)) for column in f.columns(system))
-    return [f"strategy columns: no field mapping from the {other(system)} and no default fills key column {c}"
-            for c in side.key_columns if c not in filled]
+def _refuses_a_drawn_value(column: Column) -> str:
+    """Why `column` refuses a value its default made before the insert ("" when it takes one)."""
+    if column.identity == "a":
+        return "is GENERATED ALWAYS AS IDENTITY, which refuses a key chosen before the insert (make it BY DEFAULT)"
+    return "is a generated column" if column.generated else ""
+
+
+def _key_columns_unfilled(m: TableMapping, system: System, table: Table) -> list[str]:
+    """Strategy `columns` takes each key column from what a creation writes into it, else from the column's own
+    default, drawn before the write."""
+    problems = []
+    for name in m.drawn_key_columns(system):
+        column = table.columns[name]
+        refused = _refuses_a_drawn_value(column)
+        if refused:
+            problems.append(f"strategy columns: key column {name}, which no field mapping or default fills, "
+                            f"{refused}")
+        elif column.default is None and not column.identity:
+            problems.append(f"strategy columns: no field mapping from the {other(system)}, no entry in defaults "
+                            f"and no column default fills key column {name}")
+    return problems
 
 
 def _unfilled_columns(m: TableMapping, system: System, table: Table) -> list[str]:

@@ -52,6 +52,7 @@ from consumers import (
     replay_failure,
     typed_row,
 )
+from schemas.key_text import encode as encode_key
 
 CATEGORIES = ("created", "coupled", "updated", "unchanged", "skipped", "failed")
 FAILURES_KEPT = 50
@@ -292,16 +293,21 @@ def _decide(mapping_file: MappingFile, mapping: TableMapping, change: Change, si
 
 
 def _placeholder_key(mapping: TableMapping, change: Change, shapes: Shapes) -> str:
-    """A key of the destination's type standing in for the number its series would give (one per record)."""
+    """Values of their columns' types standing in for what the destination's key column defaults would make (one
+    per record), as `Situation.allocated` holds them."""
     destination = other(change.source)
-    key_type = shapes.erp_key_type if destination == "erp" else shapes.crm_key_type
+    shape = shapes.table(destination)
     seed = f"dry run:{mapping.name}:{change.source}:{change.key}"
-    if key_type == "uuid":
-        return str(uuid.uuid5(uuid.NAMESPACE_URL, seed))
-    if key_type in INTEGER_TYPES:
-        return str(-1 - zlib.crc32(seed.encode()))
-    length = shapes.erp_key_length if destination == "erp" else shapes.crm_key_length
-    return f"?{change.key}"[:length]
+    parts = []
+    for name in mapping.drawn_key_columns(destination):
+        column = shape.columns[name]
+        if column.type_name == "uuid":
+            parts.append(str(uuid.uuid5(uuid.NAMESPACE_URL, seed)))
+        elif column.type_name in INTEGER_TYPES or column.type_name == "numeric":
+            parts.append(str(-1 - zlib.crc32(seed.encode()) % 32767))  # negative, and within even a smallint
+        else:
+            parts.append(f"?{change.key}"[:column.max_length])
+    return encode_key(parts)
 
 
 def _own_keys(mapping: TableMapping, change: Change, destination: System, shapes: Shapes) -> list[str]:

@@ -7,8 +7,9 @@ detection, and the deletion policy for deletes. Pure: every input is passed in, 
 
 What the mapping language adds on top (docs/mappings.md): a lookup that is not coupled waits, fails or clears its
 field (`on_lookup_failure`); after a match the side `after_match` names prevails on the fields both sides carry;
-a normalised field is written normalised to the other side and back to its own; a creation on a `series` side
-takes the key allocated for it (`Situation.allocated`).
+a normalised field is written normalised to the other side and back to its own; a creation on a `series` side,
+or on a `columns` side with key columns only their defaults fill, takes the key (columns) allocated for it
+(`Situation.allocated`).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from consumers.decisions.keys import candidate_keys, columns_key
 from consumers.decisions.outcome import CouplingChange, Decision, Write
 from consumers.decisions.plan import FieldPlan, Route, TableShape, field_plan
 from consumers.decisions.values import canonical, coerce, key_text
+from schemas.key_text import decode as decode_key
 
 Op = Literal["c", "u", "d", "r"]
 
@@ -65,8 +67,10 @@ class Situation:
     retry: bool = False
     intent: str | None = None  # the destination key an interrupted creation of this record announced
     keep: System | None = None  # an operator's resolution of a conflict: this side's values win (cdc resolve)
-    allocated: str | None = None  # a key the destination's number series allocated for this record's creation
-    allocation_failed: str | None = None  # why no key could be allocated from that series
+    # what the destination's key column defaults made for this record's creation, before it: the key of a `series`
+    # side; under `columns`, the key text (schemas/key_text) of the drawn key columns (`drawn_key_columns`)
+    allocated: str | None = None
+    allocation_failed: str | None = None  # why no key could be allocated from those defaults
 
 
 @dataclass(frozen=True)
@@ -183,6 +187,13 @@ def _matched(mapping: TableMapping, change: Change, situation: Situation, shapes
                     writes=writes, coupling=coupling, partner_key=partner_key, error=decision.error)
 
 
+def _undrawn(situation: Situation, reason: str) -> Decision:
+    """A creation whose key columns' defaults have not been drawn yet (`consumers.series`), or could not be."""
+    if situation.allocation_failed:
+        return Decision("failed", situation.allocation_failed, counts={"failed": 1}, error=situation.allocation_failed)
+    return Decision("created", reason, needs_key=True)
+
+
 def _prevailing(mapping: TableMapping, change: Change, partner: Mapping[str, Any]) -> System:
     """The side whose values prevail after a match (`after_match`; newest: by modified-on, a tie to the source)."""
     policy = mapping.after_match
@@ -202,19 +213,22 @@ def _create(mapping: TableMapping, change: Change, situation: Situation, shapes:
         new_key = reuse_key
     elif side.new_key.strategy == "series":
         options = list(dict.fromkeys(k for k in (situation.intent, situation.allocated) if k is not None))
-        if not options and situation.allocation_failed:
-            return Decision("failed", situation.allocation_failed, counts={"failed": 1},
-                            error=situation.allocation_failed)
         if not options:
-            return Decision("created", f"a new {destination} record, its key from the number series",
-                            needs_key=True)
+            return _undrawn(situation, f"a new {destination} record, its key from the number series")
         free = [k for k in options if k not in situation.taken_keys]
         if not free:
             return Decision("failed", f"every key for the new {destination} record is taken: {options}",
                             counts={"failed": 1}, error="key taken")
         new_key = free[0]
     elif side.new_key.strategy == "columns":
-        chosen = situation.intent or columns_key(side, {**side.defaults, **target}, shapes.table(destination))
+        drawn = mapping.drawn_key_columns(destination)
+        if drawn and situation.intent is None and situation.allocated is None:
+            return _undrawn(situation, f"a new {destination} record, key column(s) {', '.join(drawn)} from their "
+                                       "defaults")
+        filled = {**side.defaults, **target}
+        if drawn and situation.allocated is not None:
+            filled.update(zip(drawn, decode_key(situation.allocated, len(drawn)), strict=True))
+        chosen = situation.intent or columns_key(side, filled, shapes.table(destination))
         if chosen is None:
             message = (f"no key for the new {destination} record: a key column ({', '.join(side.key_columns)}) "
                        "gets no value from its fields or defaults")
@@ -242,7 +256,8 @@ def _create(mapping: TableMapping, change: Change, situation: Situation, shapes:
     source_values = snapshot(change.row, mapping.mapped_columns(source))
     for scol in _cleared_sources(plan, cleared):
         source_values.pop(scol, None)  # carried again on the record's next change, when its lookup may resolve
-    back = _written_back(mapping, change, values, situation, shapes)
+    held = {**values, **dict(zip(side.key_columns, decode_key(new_key, len(side.key_columns)), strict=True))}
+    back = _written_back(mapping, change, held, situation, shapes)  # e.g. a drawn line no. to the source's line
     for scol, value in _normalised(plan, change.row, shapes.table(source)).items():
         back.setdefault(scol, value)
     source_values.update(back)

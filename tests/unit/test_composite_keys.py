@@ -169,7 +169,8 @@ def test_a_key_a_record_holds_fails_the_creation_and_a_missing_column_names_the_
     taken = decide(price(defaults={"currency": "EUR"}), crm_item(), Situation(
         sync_only_coupled=False, taken_keys=frozenset({'["1000","EUR","10"]'})), SHAPES)
     assert (taken.verdict, taken.error) == ("failed", "key taken")
-    unfilled = decide(price(), crm_item(), Situation(sync_only_coupled=False), SHAPES)
+    unfilled = decide(price(defaults={"currency": "EUR"}), crm_item(productnumber=""),
+                      Situation(sync_only_coupled=False), SHAPES)
     assert unfilled.verdict == "failed" and "(item_no, currency, min_quantity)" in unfilled.reason
 
 
@@ -190,6 +191,77 @@ def test_a_match_names_the_partner_by_its_key_text() -> None:
     two = decide(mapping, crm_item(), Situation(sync_only_coupled=False, candidates=((partner, {
         **partner, "min_quantity": Decimal(5)}),)), SHAPES)
     assert two.verdict == "failed" and '["1000","EUR","10"], ["1000","EUR","5"]' in two.reason
+
+
+# a sales line keyed (document_no, line_no): the document carried from the CRM, the line number its column's default
+SALES_LINE = Shape({"document_no": Col("varchar", 20), "line_no": Col("int4"), "description": Col("varchar", 50),
+                    "modified_at": Col("timestamptz")})
+QUOTE_LINE = Shape({"id": Col("uuid"), "quotenumber": Col("varchar", 20), "description": Col("varchar", 50),
+                    "lineitemnumber": Col("int4"), "modifiedon": Col("timestamptz")})
+LINE_SHAPES = Shapes(SALES_LINE, QUOTE_LINE, erp_key_type="varchar", crm_key_type="uuid")
+
+
+def sales_line(*fields: dict[str, Any], **erp: Any) -> TableMapping:
+    spec = {"name": "LINE", "sync_only_coupled": False,
+            "erp": {"table": "sales_line", "key": ["document_no", "line_no"], "modified_on": "modified_at", **erp},
+            "crm": {"table": "quotedetail", "key": "id", "modified_on": "modifiedon"},
+            "fields": [{"erp": "document_no", "crm": "quotenumber"}, {"erp": "description", "crm": "description"},
+                       *fields]}
+    return MappingFile.model_validate({"mappings": [spec]}).get("LINE")
+
+
+def quote_line(**values: Any) -> Change:
+    row = {"id": uuid.UUID(int=9), "quotenumber": "SO1001", "description": "Bolts",
+           "modifiedon": dt.datetime(2026, 1, 1, tzinfo=dt.UTC), **values}
+    return Change("crm", "c", str(row["id"]), row)
+
+
+def test_the_key_columns_drawn_from_their_defaults_are_those_nothing_else_fills() -> None:
+    assert sales_line().drawn_key_columns("erp") == ("line_no",)
+    assert sales_line(defaults={"line_no": 10000}).drawn_key_columns("erp") == ()
+    assert price().drawn_key_columns("erp") == ("currency",)
+    assert price(defaults={"currency": "EUR"}).drawn_key_columns("erp") == ()
+    assert price().drawn_key_columns("crm") == (), "a uuid key is derived, not drawn"
+
+
+def test_a_creation_with_a_drawn_key_column_asks_for_it_before_it_writes_anything() -> None:
+    d = decide(sales_line(), quote_line(), Situation(sync_only_coupled=False), LINE_SHAPES)
+    assert d.needs_key and d.verdict == "created" and not d.writes and d.coupling is None
+
+
+def test_the_drawn_column_and_the_carried_ones_make_the_key_written_and_coupled() -> None:
+    d = decide(sales_line(), quote_line(), Situation(sync_only_coupled=False, allocated="7"), LINE_SHAPES)
+    assert d.verdict == "created" and not d.needs_key
+    [write] = d.writes
+    assert (write.kind, write.key) == ("insert", '["SO1001","7"]')
+    assert write.values == {"document_no": "SO1001", "description": "Bolts"}, "the key's columns come from its text"
+    assert d.partner_key == write.key and d.coupling.erp_key == write.key
+
+
+def test_a_drawn_line_no_flowing_only_to_the_crm_is_written_back_to_the_line_it_came_from() -> None:
+    mapping = sales_line({"erp": "line_no", "crm": "lineitemnumber", "direction": "to_crm"})
+    assert mapping.drawn_key_columns("erp") == ("line_no",)
+    d = decide(mapping, quote_line(), Situation(sync_only_coupled=False, allocated="7"), LINE_SHAPES)
+    assert [(w.system, w.kind, w.values) for w in d.writes] == [
+        ("erp", "insert", {"document_no": "SO1001", "description": "Bolts"}),
+        ("crm", "update", {"lineitemnumber": "7"})]
+
+
+def test_an_announced_key_is_reused_and_nothing_is_drawn_again() -> None:
+    d = decide(sales_line(), quote_line(), Situation(sync_only_coupled=False, intent='["SO1001","3"]'), LINE_SHAPES)
+    assert not d.needs_key and d.writes[0].key == '["SO1001","3"]'
+
+
+def test_a_drawn_key_some_record_holds_is_taken_and_a_failed_draw_fails_the_creation() -> None:
+    taken = decide(sales_line(), quote_line(), Situation(sync_only_coupled=False, allocated="7",
+                                                         taken_keys=frozenset({'["SO1001","7"]'})), LINE_SHAPES)
+    assert (taken.verdict, taken.error) == ("failed", "key taken")
+    failed = decide(sales_line(), quote_line(), Situation(sync_only_coupled=False, allocation_failed="no key: x"),
+                    LINE_SHAPES)
+    assert (failed.verdict, failed.error) == ("failed", "no key: x")
+    no_document = decide(sales_line(), quote_line(quotenumber=None), Situation(sync_only_coupled=False,
+                                                                                allocated="7"), LINE_SHAPES)
+    assert no_document.verdict == "failed" and "(document_no, line_no)" in no_document.reason
 
 
 # ---------------------------------------------------------------- the writer's statements
@@ -326,8 +398,8 @@ PK = ("item_no", "currency", "min_quantity")
      PK,
      "prices.yaml:6:12: mapping PRICE, erp key: column 'minimum' not found in table price_line"),
     (("key: [item_no, currency, min_quantity]\n", "key: [item_no, currency]\n"), ("item_no", "currency"),
-     "prices.yaml:6:12: mapping PRICE, erp new_key: strategy columns: no field mapping from the crm and no default "
-     "fills key column currency"),
+     "prices.yaml:6:12: mapping PRICE, erp new_key: strategy columns: no field mapping from the crm, no entry in "
+     "defaults and no column default fills key column currency"),
 ])
 def test_a_wrong_key_declaration_is_one_line_with_its_place(tmp_path: Path, change: tuple[str, str],
                                                             erp_key: tuple[str, ...], expected: str) -> None:
@@ -335,6 +407,28 @@ def test_a_wrong_key_declaration_is_one_line_with_its_place(tmp_path: Path, chan
     if erp_key != PK:  # and nothing fills the currency of a line created from the CRM
         text = text.replace(CURRENCY_FIELD, "")
     assert located(tmp_path, text, erp_key) == [expected]
+
+
+def test_a_key_column_nothing_fills_is_drawn_from_its_column_default(tmp_path: Path) -> None:
+    text = FILE.replace(CURRENCY_FIELD, "")
+
+    def problems(currency: Column) -> list[str]:
+        erp, crm = catalogs()
+        erp["price_line"].columns["currency"] = currency
+        path = tmp_path / "prices.yaml"
+        path.write_text(text)
+        return [f"{locator(path)(p.at).removeprefix(str(tmp_path) + '/')}: {p.text}"
+                for p in catalog_problems(load_mapping_file(path), erp, crm)]
+
+    assert problems(Column("currency", "varchar", has_default=True, default="next_currency()")) == []
+    assert problems(Column("currency", "int4", has_default=True, identity="d")) == []
+    assert problems(Column("currency", "int4", has_default=True, identity="a")) == [
+        "prices.yaml:6:12: mapping PRICE, erp new_key: strategy columns: key column currency, which no field "
+        "mapping or default fills, is GENERATED ALWAYS AS IDENTITY, which refuses a key chosen before the insert "
+        "(make it BY DEFAULT)"]
+    assert problems(Column("currency", "varchar")) == [
+        "prices.yaml:6:12: mapping PRICE, erp new_key: strategy columns: no field mapping from the crm, no entry in "
+        "defaults and no column default fills key column currency"]
 
 
 @pytest.mark.parametrize(("change", "expected"), [
