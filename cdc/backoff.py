@@ -3,7 +3,7 @@ deadline or a number of tries.
 
 Each purpose configures a `Backoff` of its own: reaching a database or the broker again (capture, the worker's
 reconnect, `cdc.topics.broker`, monitoring: doubling up to a cap), a worker's batch that collided with another
-worker's (`consumers.worker`: a few tenths of a second), a parked change's next try (`consumers.batch.PARKED`: a
+worker's (`consumers.worker`: a few tenths of a second), a parked change's next try (`consumers.parking.PARKED`: a
 fixed schedule of steps, counted by the attempts the state database keeps).
 
 Jitter spreads the attempts of processes that lost a service at the same moment (a worker, capture and a command

@@ -1,4 +1,15 @@
-"""structlog set-up: readable console lines interactively, JSON lines in service mode."""
+"""structlog set-up: readable console lines interactively, JSON lines in service mode.
+
+The one way to log (docs/architecture.md, "Logging"): each module that logs has, at module level,
+
+    log = structlog.get_logger(component="…")  # the component (if the module has one) as an initial value
+
+and adds the rest of the context per call (`log.info("…", mapping=…)`) or through `log.bind(…)` inside a function.
+`structlog.get_logger` returns a lazy proxy: every call reads the configuration current at that moment, so a logger
+made at import still writes what `configure` asked for when that runs later. A logger `.bind()`-ed at import would
+keep the processors of the moment it was made (console lines on stdout in service mode);
+tests/unit/test_log_style.py checks the tree for it.
+"""
 
 from __future__ import annotations
 
@@ -39,7 +50,3 @@ def configure(fmt: str = "console", level: str = "info", *, redact: Redactor | N
     # aiokafka logs every refused connection as an error; our own components report the broker being
     # unreachable (with the retry) once per attempt instead.
     logging.getLogger("aiokafka.client").setLevel(logging.CRITICAL)
-
-
-def get(**context: object) -> structlog.typing.FilteringBoundLogger:
-    return structlog.get_logger().bind(**context)

@@ -16,7 +16,7 @@ _HOMES: dict[str, str] = {
     # running the engine
     "Worker": "consumers.worker",
     "run_worker": "consumers.worker",
-    "replay_failure": "consumers.batch",
+    "replay_failure": "consumers.parking",
     # what the engine reads before deciding (couplings, partner rows, lookups, match candidates)
     "load_situations": "consumers.situation",
     "resolve_lookups": "consumers.situation",
@@ -56,7 +56,6 @@ __all__ = [  # the public surface; each name's home is in _HOMES (a unit test ke
 ]
 
 if TYPE_CHECKING:  # the same names, for type checkers and readers (and for lint-imports' graph)
-    from consumers.batch import replay_failure
     from consumers.decisions.fields import LookupKey, lookup_needs, snapshot, target_values, typed_row
     from consumers.decisions.keys import candidate_keys
     from consumers.decisions.matching import MATCH_SEPARATOR, match_key, match_texts
@@ -64,6 +63,7 @@ if TYPE_CHECKING:  # the same names, for type checkers and readers (and for lint
     from consumers.decisions.record import Change, Shapes, Situation, decide
     from consumers.decisions.values import INTEGER_TYPES, CoercionError, canonical, coerce, key_text, key_values
     from consumers.locks import lock_id, lock_records
+    from consumers.parking import replay_failure
     from consumers.situation import find_candidates, load_situations, resolve_lookups
     from consumers.systems import SystemLink
     from consumers.worker import Worker, run_worker

@@ -22,21 +22,20 @@ from uuid import UUID
 import asyncpg
 import structlog
 
-from cdc.backoff import Backoff
-from cdc.mapping.model import MappingFile, TableMapping, other
+from cdc.mapping.model import MappingFile, other
 from cdc.mapping.order import dependency_order
 from cdc.mapping.transforms import TransformError, ValueMappingError
 from cdc.settings import Settings, System
 from cdc.state import couplings as coupling_store
-from cdc.state import intents, job_errors, jobs, offsets, parking, record_log, update_intents
+from cdc.state import intents, job_errors, jobs, offsets, record_log, update_intents
 from cdc.state import mapping_settings as flags
 from cdc.state.couplings import Coupling
 from cdc.state.intents import Intent
+from cdc.state.parking import Parked
 from cdc.state.update_intents import UpdateIntent
-from consumers import series
-from consumers.appliers.writer import Refusal, TableWrite, apply
+from consumers import parking, series
+from consumers.appliers.writer import TableWrite, apply
 from consumers.decisions import echo
-from consumers.decisions.fields import LookupKey
 from consumers.decisions.outcome import CouplingChange, Decision
 from consumers.decisions.record import Change, Shapes, decide
 from consumers.decisions.values import CoercionError
@@ -44,7 +43,6 @@ from consumers.incoming import Incoming
 from consumers.recovery import Recovery, recover_updates
 from consumers.situation import load_situations
 from consumers.systems import SystemLink
-from consumers.waiting import never_coupled_of, waiting_for
 from schemas.change_event import notice
 
 log = structlog.get_logger()
@@ -54,17 +52,6 @@ JobRef = UUID | tuple[str, str]
 """A job counted on: a replay's job by id, the live job by (mapping, direction), its id looked up when needed."""
 SETTLED = frozenset({"applied", "unchanged", "coupled", "created", "restored", "deleted", "uncoupled"})
 """Verdicts that leave a record in sync: its open and parked errors close by themselves."""
-PARKED = Backoff(steps=(1, 2, 5, 10, 30, 60, 120, 300))
-"""When a parked change is tried again: 1 s after it parked, then 2, 5, 10, 30, 60, 120 s, then every 5 min (by its
-attempts, kept in the state database), each wait shortened by up to a fifth at random so that changes parked
-together (the contacts of one uncoupled customer) do not all come due in the same batch again."""
-BEHIND = "waiting behind an earlier parked change of this record"
-"""A change parked because an older one of its record waits: that one's error says what for."""
-
-
-def park_delay(attempts: int) -> timedelta:
-    """The wait before a parked change's next try, after `attempts` tries (0: it has just parked)."""
-    return timedelta(seconds=PARKED.delay(attempts))
 
 
 class Engine:
@@ -157,11 +144,11 @@ class Engine:
                 for i in again:
                     del held[i]
                 pending = sorted([*pending, *again])
-                self._unpark_replays(items, mapping_name, group_decided)
+                parking.unpark_replays(self.mapping_file, items, mapping_name, group_decided)
                 await self._record(state, items, group_decided)
                 decided.update(group_decided)
             if held:
-                self._unpark_replays(items, mapping_name, held)
+                parking.unpark_replays(self.mapping_file, items, mapping_name, held)
                 await self._record(state, items, held)
                 decided.update(held)
         return [(items[i], decided[i]) for i in range(len(items))]
@@ -169,14 +156,8 @@ class Engine:
     async def _decide_group(self, state: asyncpg.Connection, items: list[Incoming], mapping_name: str,
                             source: System, indexes: list[int], only_coupled: dict[str, bool],
                             recovery: Recovery) -> dict[int, Decision]:
-        decided: dict[int, Decision] = {}
         mapping = self.mapping_file.get(mapping_name)
-        fresh = [items[i].change.key for i in indexes if not items[i].parked_id]
-        if fresh:
-            waiting = await parking.is_parked(state, mapping_name, source, fresh)
-            for i in indexes:
-                if not items[i].parked_id and items[i].change.key in waiting:
-                    decided[i] = Decision("parked", BEHIND)
+        decided = await parking.behind(state, items, mapping_name, source, indexes)
         await self._refresh_rows(items, [i for i in indexes if i not in decided], decided)
         live = [i for i in indexes if i not in decided]
         if not live:
@@ -215,29 +196,8 @@ class Engine:
             elif (decided[i].verdict == "unchanged" and items[i].event.replay is None
                   and echo.is_echo(mapping, changes[n], situations[n].coupling)):
                 decided[i] = dataclasses.replace(decided[i], counts={}, reason=echo.REASON)  # not a user change
-        await self._never_coupled(items, mapping_name, decided)
+        await parking.fail_never_coupled(self.links, self.mapping_file, items, mapping_name, decided)
         return decided
-
-    async def _never_coupled(self, items: list[Incoming], mapping_name: str, decided: dict[int, Decision]) -> None:
-        """A change waiting for a lookup that its own sync will never couple (outside that mapping's direction or
-        filter) fails at once, saying why, instead of being parked for ever (`consumers.waiting`)."""
-        waits = {w for d in decided.values() if d.verdict == "parked" for w in d.waiting}
-        if not waits:
-            return
-        never = await never_coupled_of(self.links, self.mapping_file, waits)
-        for i, decision in decided.items():
-            reasons = [never[w] for w in decision.waiting if w in never]
-            if decision.verdict == "parked" and reasons:
-                decided[i] = record_failure(self.mapping_file, mapping_name, items[i].change, reasons,
-                                            decision.waiting)
-
-    def _unpark_replays(self, items: list[Incoming], mapping_name: str, decided: dict[int, Decision]) -> None:
-        """A replay is never parked: the orchestrator replays a mapping only after the mappings it looks up (and a
-        hierarchy parents first), so a lookup still not coupled will not become coupled by waiting. The replay
-        fails, with the reason on its job."""
-        for i, decision in decided.items():
-            if decision.verdict == "parked" and items[i].event.replay is not None:
-                decided[i] = replay_failure(self.mapping_file, mapping_name, items[i].change, decision)
 
     async def _refresh_rows(self, items: list[Incoming], indexes: list[int], decided: dict[int, Decision]) -> None:
         """Decide on the record as it is now, not as the event saw it: an event is a notice that a record changed.
@@ -304,7 +264,7 @@ class Engine:
             refusals = await apply(self.links[system].writer, [tw for tw in writes if tw.ref not in failed])
             failed.update(refusals)
             for i, refusal in refusals.items():
-                decided[i] = _refused(decided[i], refusal)
+                decided[i] = parking.refused(decided[i], refusal)
 
     async def _record(self, state: asyncpg.Connection, items: list[Incoming], decided: dict[int, Decision]) -> None:
         now = datetime.now(UTC)
@@ -313,7 +273,7 @@ class Engine:
         settled: dict[tuple[str, System], list[str]] = defaultdict(list)
         settled_pairs: dict[str, list[str]] = defaultdict(list)  # ERP keys: a conflict is the pair's
         unparked: dict[tuple[str, System], list[str]] = defaultdict(list)
-        recheck: list[parking.Parked] = []
+        recheck: list[Parked] = []
         coupled_now: set[str] = set()  # records coupled here: errors waiting for them are tried again
         errors: list[tuple[JobRef | None, Incoming, Decision]] = []
         job_counts: dict[JobRef, dict[str, int]] = defaultdict(lambda: defaultdict(int))
@@ -334,7 +294,7 @@ class Engine:
                     coupled_now.update((job_errors.lookup_tag(mapping.name, source, item.change.key),
                                         job_errors.lookup_tag(mapping.name, other(source), decision.partner_key)))
                 if decision.recheck_partner and decision.partner_key is not None:
-                    recheck.append(_recheck(mapping, other(source), decision.partner_key))
+                    recheck.append(parking.recheck(mapping, other(source), decision.partner_key))
             elif not parked:
                 unparked[(mapping.name, source)].append(item.change.key)
             if decision.counted or decision.error or parked:
@@ -363,9 +323,7 @@ class Engine:
                     upserts.append(_coupling(mapping.name, change))
             if decision.error or parked:
                 errors.append((job_id, item, decision))
-            if decision.verdict == "parked" and not item.parked_id:
-                await parking.park(state, mapping.name, source, item.change.key, item.raw, decision.reason,
-                                   park_delay(0))
+            await parking.park(state, item, decision)
             entries.append(record_log.LogEntry(mapping.name, source, item.change.key, decision.verdict,
                                                decision.partner_key, item.event.stable_id(), item.change.op,
                                                decision.reason[:500]))
@@ -375,9 +333,8 @@ class Engine:
         for mapping_name in sorted({m for m, _ in settled} | set(settled_pairs)):
             await job_errors.settle(state, mapping_name, settled.get((mapping_name, "erp"), []),
                                     settled.get((mapping_name, "crm"), []), settled_pairs.get(mapping_name, []))
-        for (mapping_name, system), keys in unparked.items():
-            await job_errors.close(state, mapping_name, system, keys, ("parked",))
-        await parking.park_many(state, recheck, timedelta(0))
+        await parking.close_parked_errors(state, unparked)
+        await parking.recheck_now(state, recheck)
         await job_errors.requeue_waiting(state, sorted(coupled_now))
         window = self.settings.live_job_window_seconds
         live_ids: dict[JobRef, UUID] = {}
@@ -411,12 +368,7 @@ class Engine:
                 job_counts["failed"] -= decision.counts.get("failed", 0)  # counted when it opened
             return
         if decision.verdict == "parked":
-            if decision.reason == BEHIND:
-                return
-            message = waiting_for(self.mapping_file, decision.waiting) if decision.waiting else decision.reason
-            await job_errors.record_error(state, job_id, mapping.name, item.source, item.change.key,
-                                          other(item.source), decision.partner_key, message,
-                                          detail=decision.reason, event=item.raw, state="parked")
+            await parking.record_parked_error(state, self.mapping_file, job_id, item, decision)
             return
         await job_errors.record_error(state, job_id, mapping.name, item.source, item.change.key, other(item.source),
                                       decision.partner_key, decision.error or decision.reason,
@@ -438,53 +390,6 @@ class Engine:
     async def _store_couplings(self, state: asyncpg.Connection, mapping: str, upserts: list[Coupling]) -> None:
         if upserts:
             await coupling_store.upsert_many(state, upserts)
-
-
-def _refused(decision: Decision, refusal: Refusal) -> Decision:
-    """The decision once the destination refused its writes. What did not happen keeps the coupling as it was: a
-    refused delete keeps it (and waits, parked, while another record still refers to the one to delete), a refused
-    creation or match records none, a refused update marks the coupling failed."""
-    message = refusal.message
-    if decision.verdict == "deleted":
-        if refusal.waits:
-            return Decision("parked", message, partner_key=decision.partner_key)
-        return Decision("failed", message, counts={"failed": 1}, error=message, partner_key=decision.partner_key)
-    coupling = decision.coupling
-    if coupling is not None and not coupling.remove and decision.verdict not in ("coupled", "created", "restored"):
-        coupling = dataclasses.replace(coupling, failure=message)
-    else:
-        coupling = None
-    return Decision("failed", message, counts={"failed": 1}, coupling=coupling, error=message,
-                    partner_key=decision.partner_key)
-
-
-def replay_failure(mapping_file: MappingFile, mapping_name: str, change: Change, decision: Decision) -> Decision:
-    """The failure of a replay that would have been parked, e.g. `CONTACTS: contact CT0005: customer C0009 is not
-    coupled in CUSTOMER (outside its filter, or not synced)`."""
-    reasons = [f"{mapping_file.get(lookup).side(system).table} {key} is not coupled in {lookup} "
-               "(outside its filter, or not synced)" for lookup, system, key in decision.waiting]
-    if not decision.waiting:
-        reasons.append("an earlier change of this record is parked (cdc errors); it syncs when that one is retried"
-                       if decision.reason == BEHIND else decision.reason)
-    return record_failure(mapping_file, mapping_name, change, reasons, decision.waiting)
-
-
-def record_failure(mapping_file: MappingFile, mapping_name: str, change: Change, reasons: list[str],
-                   waiting: tuple[LookupKey, ...] = ()) -> Decision:
-    """A record that cannot sync, for these reasons: `MAPPING: table key: reason; reason`. `waiting`: the lookups it
-    cannot sync without (its error names them, and it is tried again when one is coupled)."""
-    mapping = mapping_file.get(mapping_name)
-    message = f"{mapping.name}: {mapping.side(change.source).table} {change.key}: " + "; ".join(
-        dict.fromkeys(reasons))
-    return Decision("failed", message, counts={"failed": 1}, error=message, waiting=waiting)
-
-
-def _recheck(mapping: TableMapping, system: System, key: str) -> parking.Parked:
-    """A notice to decide `key` again, due now: its pair was settled from the other side while it was failing."""
-    side = mapping.side(system)
-    return parking.Parked(mapping.name, system, key,
-                          notice(system, side.schema_, side.table, side.key_columns, key, "recheck"),
-                          "its partner synced after a failure: decided again")
 
 
 def _coupling(mapping: str, change: CouplingChange) -> Coupling:

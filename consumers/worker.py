@@ -2,7 +2,8 @@
 
 Offsets: the truth is the state database's tracked offsets, written in the same transaction as the batch's
 couplings and counters; Kafka's committed offsets follow (best effort). On assignment a partition resumes at the
-later of the two. Parked changes (lookups waiting for a coupling, `cdc retry`) are retried by a side loop.
+later of the two. Parked changes (lookups waiting for a coupling, `cdc retry`) are retried by a side loop
+(`consumers.parking.retry_due`).
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ import os
 import re
 import socket
 import time
-from datetime import UTC, datetime
 
 import asyncpg
 import structlog
@@ -30,15 +30,16 @@ from cdc.mapping.load import load_mapping_file
 from cdc.mapping.model import MappingFile
 from cdc.mapping.validate import validate_against_catalog
 from cdc.settings import Settings, System
-from cdc.state import job_errors, parking, record_log
+from cdc.state import job_errors, record_log
 from cdc.state.couplings import AlreadyCoupled
 from cdc.state.migrate import migrate
-from consumers import dead_letter
-from consumers.batch import Engine, park_delay
+from cdc.state.parking import ParkedEvent
+from consumers import dead_letter, parking
+from consumers.batch import Engine
 from consumers.decisions.outcome import Decision
 from consumers.incoming import Echo, Incoming, Poison, Routes, decode, interpret, system_of
 from consumers.systems import SystemLink, open_links
-from schemas.change_event import ChangeEvent, Decoded, NotAChange
+from schemas.change_event import Decoded, NotAChange
 
 log = structlog.get_logger()
 
@@ -339,57 +340,14 @@ class Worker:
                 await asyncio.wait_for(conn.close(), 5)
 
     async def _retry_once(self, conn: asyncpg.Connection) -> int:
-        """Retry due parked events, the oldest per record only (keeps per-record order)."""
+        """Retry due parked events (`consumers.parking.retry_due`), between batches."""
         assert self.engine and self.state
         async with self.lock:
-            due = await parking.due(conn, datetime.now(UTC), 200)
-            if not due:
-                return 0
-            first: dict[tuple[str, str, str], parking.ParkedEvent] = {}
-            for p in due:
-                first.setdefault((p.mapping, p.system, p.key), p)
-            items: list[Incoming] = []
-            dropped: list[int] = []
-            for p in first.values():
-                incoming = self._parked_item(p)
-                if isinstance(incoming, str):
-                    dropped.append(p.id)
-                    await job_errors.close(self.state, p.mapping, p.system, [p.key], ("parked",))
-                    await job_errors.record_error(self.state, None, p.mapping, p.system, p.key, None, None,
-                                                  f"parked change cannot be used any more: {incoming}",
-                                                  detail=p.reason, event=p.event)
-                else:
-                    items.append(incoming)
-            results = await self._process(items, {})
-            done = [item.parked_id for item, decision in results
-                    if decision.verdict != "parked" and item.parked_id is not None]
-            again = [(item, decision) for item, decision in results if decision.verdict == "parked"]
-            by_id = {p.id: p for p in first.values()}
-            async with self.state.transaction():
-                await parking.release(self.state, done + dropped)
-                for item, decision in again:
-                    p = by_id[item.parked_id]  # type: ignore[index]
-                    await parking.reschedule(self.state, p.id, p.attempts + 1,
-                                             datetime.now(UTC) + park_delay(p.attempts + 1), decision.reason)
-            return len(results)
+            return await parking.retry_due(conn, self.state, self._parked_item, lambda items: self._process(items, {}))
 
-    def _parked_item(self, p: parking.ParkedEvent) -> Incoming | str:
+    def _parked_item(self, p: ParkedEvent) -> Incoming | str:
         """The parked change ready to process again, or why it cannot be."""
-        try:
-            event = ChangeEvent.model_validate(p.event)
-        except ValueError as exc:
-            return f"not a change event: {str(exc).splitlines()[0]}"
-        if p.mapping not in {m.name for m in self.mapping_file.mappings}:
-            return f"mapping {p.mapping} is no longer in the mapping file"
-        found = self._interpret(Decoded(event, p.event), None, p.system)  # type: ignore[arg-type]
-        if isinstance(found, Poison):
-            return found.reason
-        if isinstance(found, Echo):
-            return "the sync's own write"
-        for mapping, change in found:
-            if mapping.name == p.mapping:
-                return Incoming(event, p.event, mapping, change, parked_id=p.id, keep=p.keep)
-        return f"{p.system} table {event.source.table} is not read by mapping {p.mapping}"
+        return parking.parked_item(p, self.mapping_file, lambda decoded, system: self._interpret(decoded, None, system))
 
 
 def offsets_after(items: list[Incoming]) -> dict[tuple[str, int], int]:

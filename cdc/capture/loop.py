@@ -23,10 +23,10 @@ from dataclasses import dataclass
 
 import asyncpg
 import psycopg2
+import structlog
 from aiokafka.errors import KafkaError
 from psycopg2.extras import ReplicationMessage
 
-from cdc import log
 from cdc.backoff import Backoff
 from cdc.capture import pgoutput
 from cdc.capture.acks import Acknowledgements
@@ -56,6 +56,8 @@ from cdc.mapping.model import MappingFile
 from cdc.settings import Settings, System
 from cdc.topics.admin import ensure_topics
 from cdc.topics.producer import STARTUP_TIMEOUT, broker_error, start_producer
+
+log = structlog.get_logger()
 
 SESSION = {"DateStyle": "ISO, YMD", "TimeZone": "UTC", "IntervalStyle": "postgres", "extra_float_digits": "1"}
 PROGRESS_EVERY = 1.0  # seconds between progress-file writes
@@ -91,7 +93,7 @@ class Source:
 async def prepare_source(conn: asyncpg.Connection, settings: Settings, system: System,
                          mapping: MappingFile) -> Source:
     """Check the database, then make the publication and the slot match the mapping."""
-    logger = log.get(system=system)
+    logger = log.bind(system=system)
     tables = captured_tables(mapping, system)
     keys = await check_source(conn, system, tables)
     slot, publication = slot_name(settings, system), publication_name(settings, system)
@@ -116,7 +118,7 @@ class SystemCapture:
         self.source = source
         self.conn: asyncpg.Connection | None = conn
         self.publisher: Publisher | None = publisher
-        self.log = log.get(system=source.system, slot=source.slot)
+        self.log = log.bind(system=source.system, slot=source.slot)
         self.assembler = Assembler(
             encoder=EventEncoder(source.system, f"{settings.topic_prefix}.{source.system}", source.database),
             topic=lambda table: settings.topic(source.system, table),

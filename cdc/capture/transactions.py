@@ -13,7 +13,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from cdc import log as logging
+import structlog
+
 from cdc.capture.events import EventEncoder, ImageEncoder, Transaction, image_encoder, key_of
 from cdc.capture.pgoutput import (
     Begin,
@@ -28,7 +29,7 @@ from cdc.capture.pgoutput import (
     Update,
 )
 
-log = logging.get(component="capture")
+log = structlog.get_logger(component="capture")
 
 TableName = tuple[str, str]  # (schema, table)
 

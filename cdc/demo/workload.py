@@ -19,13 +19,15 @@ from decimal import Decimal
 from typing import Any
 
 import asyncpg
+import structlog
 
-from cdc import log
 from cdc.database import pool
 from cdc.demo import vocabulary as words
 from cdc.demo.dataset import CREDIT_LIMITS, PAYMENT_TERMS_CRM, uuid
 from cdc.errors import ConfigError
 from cdc.settings import SYSTEMS, Settings, System
+
+log = structlog.get_logger(component="workload")
 
 SAMPLE = 5000
 """Keys of each table kept for choosing what to update or delete."""
@@ -98,7 +100,6 @@ async def generate(settings: Settings, *, rate: float, duration: float | None = 
 
 async def _drive(pools: dict[System, asyncpg.Pool], changes: Changes, report: WorkloadReport, *, rate: float,
                  duration: float | None, stop: asyncio.Event, concurrency: int) -> None:
-    logger = log.get(component="workload")
     loop = asyncio.get_running_loop()
     in_flight: set[asyncio.Task[None]] = set()
     started = loop.time()
@@ -112,7 +113,7 @@ async def _drive(pools: dict[System, asyncpg.Pool], changes: Changes, report: Wo
         except (TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
             report.failed += 1
             if report.failed <= 5 or report.failed % 1000 == 0:
-                logger.warning("change failed", system=system, table=table, op=op, failed=report.failed,
+                log.warning("change failed", system=system, table=table, op=op, failed=report.failed,
                                error=str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
             return
         if result.endswith(" 0"):

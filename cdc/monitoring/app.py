@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 import asyncpg
+import structlog
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -24,7 +25,6 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Re
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from cdc import log
 from cdc.errors import CdcError
 from cdc.monitoring import health, metrics, pages
 from cdc.monitoring.history import point
@@ -42,6 +42,8 @@ from cdc.monitoring.security import (
 from cdc.monitoring.snapshot import Collector, SectionFailed
 from cdc.settings import SYSTEMS, Settings
 from cdc.state import job_errors
+
+log = structlog.get_logger(component="dashboard")
 
 STATIC = Path(__file__).parent / "static"
 KEEPALIVE_SECONDS = 15.0
@@ -145,7 +147,7 @@ def _csrf(request: Request) -> str:
 def _problem(request: Request, exc: BaseException, status: int = 500) -> HTMLResponse:
     monitor = _monitor(request)
     text = monitor.redact(reason(exc))
-    log.get(component="dashboard").error("request failed", path=request.url.path, error=text)
+    log.error("request failed", path=request.url.path, error=text)
     snapshot = monitor.sampler.latest
     return _render(request, "problem.html", {"snapshot": snapshot, "message": text}, page="problem",
                    title="Problem", status=status)
@@ -244,7 +246,7 @@ async def retry_one(request: Request) -> Response:
         retried = await _act(request, lambda conn: job_errors.retry(conn, [error_id]))
     except (SectionFailed, CdcError) as exc:
         return _problem(request, exc, 503)
-    log.get(component="dashboard").info("error retried", error=error_id, found=bool(retried))
+    log.info("error retried", error=error_id, found=bool(retried))
     if not retried:
         return _back(form, done="missing", error=error_id)
     return _back(form, done="retry", error=error_id)
@@ -270,7 +272,7 @@ async def retry_all(request: Request) -> Response:
         retried = await _act(request, work)
     except (SectionFailed, CdcError) as exc:
         return _problem(request, exc, 503)
-    log.get(component="dashboard").info("errors retried", count=len(retried), mapping=mapping)
+    log.info("errors retried", count=len(retried), mapping=mapping)
     if not retried:
         return _back(form, done="missing")
     return _back(form, done="retry", n=len(retried))
@@ -287,7 +289,7 @@ async def skip_one(request: Request) -> Response:
         outcome = await _act(request, lambda conn: job_errors.skip(conn, error_id))
     except (SectionFailed, CdcError) as exc:
         return _problem(request, exc, 503)
-    log.get(component="dashboard").info("error skipped", error=error_id, found=outcome is not None)
+    log.info("error skipped", error=error_id, found=outcome is not None)
     return _back(form, done="skip" if outcome is not None else "missing", error=error_id)
 
 
@@ -313,7 +315,7 @@ async def resolve_one(request: Request) -> Response:
         outcome = await _act(request, work)
     except (SectionFailed, CdcError) as exc:
         return _problem(request, exc, 503)
-    log.get(component="dashboard").info("conflict resolution", error=error_id, keep=keep, outcome=outcome)
+    log.info("conflict resolution", error=error_id, keep=keep, outcome=outcome)
     return _back(form, done=outcome, error=error_id)
 
 
@@ -360,7 +362,7 @@ async def _update(monitor: Monitor, page: str, params: dict[str, str], csrf: str
         html = monitor.env.get_template(f"live/{page}.html").render(**context, csrf=csrf, page=page)
     except Exception as exc:  # noqa: BLE001 - the page keeps its last content and shows the problem
         text = monitor.redact(reason(exc))
-        log.get(component="dashboard").error("live update failed", page=page, error=text)
+        log.error("live update failed", page=page, error=text)
         html = None
     snapshot = monitor.sampler.latest
     status = monitor.env.get_template("live/status.html").render(snapshot=snapshot)

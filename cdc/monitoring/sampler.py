@@ -7,11 +7,14 @@ import asyncio
 import contextlib
 import time
 
-from cdc import log
+import structlog
+
 from cdc.monitoring.history import History, Sample
 from cdc.monitoring.model import Snapshot
 from cdc.monitoring.security import reason
 from cdc.monitoring.snapshot import Collector
+
+log = structlog.get_logger(component="monitoring.sampler")
 
 
 class Sampler:
@@ -29,7 +32,6 @@ class Sampler:
         self._sampling = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
         self._soon: set[asyncio.Task[None]] = set()
-        self.log = log.get(component="monitoring.sampler")
 
     async def sample(self) -> Snapshot:
         """Take a snapshot now, record it and wake the waiters."""
@@ -51,7 +53,7 @@ class Sampler:
             try:
                 await self.sample()
             except Exception as exc:  # noqa: BLE001
-                self.log.error("sampling failed", error=self.collector.redact(reason(exc)))
+                log.error("sampling failed", error=self.collector.redact(reason(exc)))
 
         task = asyncio.create_task(once())
         self._soon.add(task)
@@ -75,7 +77,7 @@ class Sampler:
             try:
                 await self.sample()
             except Exception as exc:  # noqa: BLE001 - a failed sample must not end monitoring
-                self.log.error("sampling failed", error=self.collector.redact(reason(exc)))
+                log.error("sampling failed", error=self.collector.redact(reason(exc)))
             await asyncio.sleep(max(0.05, self.interval - (time.monotonic() - started)))
 
     def start(self) -> None:

@@ -11,13 +11,15 @@ import socket
 from collections.abc import Generator
 from dataclasses import dataclass
 
+import structlog
 import uvicorn
 
-from cdc import log
 from cdc.errors import ConfigError, ServiceUnavailable
 from cdc.monitoring.app import create_app
 from cdc.monitoring.security import check_bind, token_of
 from cdc.settings import Settings
+
+log = structlog.get_logger(component="dashboard")
 
 
 @dataclass(frozen=True)
@@ -80,7 +82,6 @@ async def serve_dashboard(settings: Settings, stop: asyncio.Event, options: Dash
     config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="on", proxy_headers=False,
                             server_header=False, timeout_graceful_shutdown=5, ws="none")
     server = _Server(config)
-    logger = log.get(component="dashboard")
 
     async def watch() -> None:
         await stop.wait()
@@ -88,7 +89,7 @@ async def serve_dashboard(settings: Settings, stop: asyncio.Event, options: Dash
         server.should_exit = True
 
     watcher = asyncio.create_task(watch())
-    logger.info("dashboard listening", url=url(host, bound_port), token_required=token_of(settings) is not None)
+    log.info("dashboard listening", url=url(host, bound_port), token_required=token_of(settings) is not None)
     if started is not None and not started.done():
         started.set_result((host, bound_port))
     try:
@@ -98,4 +99,4 @@ async def serve_dashboard(settings: Settings, stop: asyncio.Event, options: Dash
         with contextlib.suppress(asyncio.CancelledError):
             await watcher
         sock.close()
-        logger.info("dashboard stopped")
+        log.info("dashboard stopped")

@@ -17,7 +17,6 @@ from typing import Any, TypeVar
 
 import asyncpg
 
-from cdc import log
 from cdc.capture.lag import read_lag
 from cdc.capture.progress import progress_path, read_progress
 from cdc.capture.slot import slot_name
@@ -90,7 +89,6 @@ class Collector:
         self._mapping_file: MappingFile | None = None
         self._mapping_problem: str | None = None
         self._slow: tuple[float, list[MappingRow], list[JobCounter]] | None = None
-        self.log = log.get(component="monitoring")
 
     # ------------------------------------------------------------ resources
 

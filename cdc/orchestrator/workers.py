@@ -14,14 +14,16 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Any, Protocol
 
+import structlog
 from aiokafka.errors import for_code
 
-from cdc import log
 from cdc.errors import CdcError
 from cdc.mapping.model import MappingFile
 from cdc.settings import Settings
 from cdc.topics.admin import admin_client
 from cdc.topics.broker import request
+
+log = structlog.get_logger(component="orchestrator")
 
 
 class RunningWorker(Protocol):
@@ -75,7 +77,7 @@ class WorkerHost:
         worker = self.worker(self.settings, self.mapping_file)
         self._task = asyncio.create_task(worker.run(self._stop), name="in-process worker")
         self.started = True
-        log.get(component="orchestrator").info("no worker in the consumer group: started one in this process",
+        log.info("no worker in the consumer group: started one in this process",
                                                group=self.settings.consumer_group)
         return self
 

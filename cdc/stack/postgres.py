@@ -11,13 +11,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import asyncpg
+import structlog
 from pydantic import SecretStr
 
-from cdc import log
 from cdc.database import quote_ident
 from cdc.settings import Settings
 from cdc.stack import password
 from cdc.stack.process import StackError, apt_install, is_root, make_reachable, os_user_exists, pid_alive, run
+
+log = structlog.get_logger(component="stack")
 
 PG_VERSION = "15"
 CLOSED_MARK = "# cdc stack: closed and bounded"
@@ -222,7 +224,7 @@ class LocalPostgres:
             conn = await self._connect_as_before(created)
             verifier = password.scram_verifier(expected)
             await conn.execute(f"ALTER ROLE {quote_ident(s.pg_user)} PASSWORD '{verifier}'")
-            log.get(component="stack").warning(
+            log.warning(
                 "the local cluster's password was the default every installation shared: it is now generated "
                 "for this one", kept_in=str(password.path(s.home)))
         try:

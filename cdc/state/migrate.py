@@ -12,10 +12,12 @@ from dataclasses import dataclass
 from importlib import resources
 
 import asyncpg
+import structlog
 
-from cdc import log
 from cdc.errors import ConfigError
 from cdc.state import queries
+
+log = structlog.get_logger(component="state.migrate")
 
 _Q = queries.load("migrate")
 _FILE = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
@@ -57,7 +59,6 @@ async def pending(conn: asyncpg.Connection) -> list[Migration]:
 
 async def migrate(conn: asyncpg.Connection) -> list[int]:
     """Apply every pending migration; the versions applied by this call (empty when up to date)."""
-    logger = log.get(component="state.migrate")
     await conn.execute(_Q.lock, LOCK_KEY)
     try:
         if not await conn.fetchval(_Q.has_bookkeeping):
@@ -70,7 +71,7 @@ async def migrate(conn: asyncpg.Connection) -> list[int]:
             async with conn.transaction():
                 await conn.execute(migration.sql)
                 await conn.execute(_Q.record, migration.version, migration.name)
-            logger.info("migration applied", version=migration.version, name=migration.name)
+            log.info("migration applied", version=migration.version, name=migration.name)
             versions.append(migration.version)
         return versions
     finally:

@@ -6,15 +6,17 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+import structlog
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import for_code
 
-from cdc import log
 from cdc.errors import CdcError
 from cdc.mapping.model import MappingFile
 from cdc.settings import Settings
 from cdc.topics.broker import DEADLINE, request, retriable
 from cdc.topics.names import table_topics
+
+log = structlog.get_logger(component="topics")
 
 TOPIC_ALREADY_EXISTS = 36
 
@@ -80,7 +82,7 @@ async def ensure_topics(settings: Settings, topics: Iterable[str] | None = None,
     finally:
         await admin.close()
     if created:
-        log.get(component="topics").info("topics created", topics=created,
+        log.info("topics created", topics=created,
                                          partitions=settings.topic_partitions, replication=replication)
     return created
 

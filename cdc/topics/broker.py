@@ -13,12 +13,14 @@ import math
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
+import structlog
 from aiokafka.errors import KafkaConnectionError, KafkaError, KafkaTimeoutError
 
-from cdc import log
 from cdc.backoff import retry
 from cdc.errors import ServiceUnavailable
 from cdc.settings import Settings
+
+log = structlog.get_logger(component="kafka")
 
 T = TypeVar("T")
 
@@ -48,7 +50,7 @@ async def request(settings: Settings, what: str, operation: Callable[[], Awaitab
     """`await operation()`, retrying retriable broker errors (each logged) for up to `timeout` seconds
     (`math.inf`: until it succeeds or `stop` is set). A failure becomes ServiceUnavailable, one line:
     "Kafka at … is unreachable: …" when no broker answered, else "Kafka at …: `what`: reason"."""
-    logger = log.get(component="kafka", bootstrap=settings.kafka_bootstrap)
+    logger = log.bind(bootstrap=settings.kafka_bootstrap)
 
     def note(exc: BaseException, pause: float) -> None:
         logger.warning("kafka not ready, retrying", request=what, error=broker_error(exc), retry_in=round(pause, 2))

@@ -19,7 +19,7 @@ from cdc.backoff import Backoff, retry
 from cdc.errors import ServiceUnavailable
 from cdc.settings import Settings
 from cdc.topics.broker import request, retriable
-from consumers.batch import PARKED, park_delay
+from consumers.parking import PARKED, park_delay
 from consumers.worker import BATCH_TRIES, batch_backoff
 
 
