@@ -20,7 +20,6 @@ from typing import Any, Literal
 from uuid import UUID
 
 import asyncpg
-import structlog
 
 from cdc.mapping.model import MappingFile, other
 from cdc.mapping.order import dependency_order
@@ -44,8 +43,6 @@ from consumers.recovery import Recovery, recover_updates
 from consumers.situation import load_situations
 from consumers.systems import SystemLink
 from schemas.change_event import notice
-
-log = structlog.get_logger()
 
 TopicPartition = tuple[str, int]
 JobRef = UUID | tuple[str, str]
