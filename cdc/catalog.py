@@ -13,7 +13,7 @@ from typing import Any
 import asyncpg
 
 from cdc.mapping.model import MappingFile
-from cdc.settings import System
+from cdc.pair import System
 
 KINDS: dict[str, str] = {
     "text": "text", "varchar": "text", "bpchar": "text", "name": "text", "citext": "text",

@@ -10,9 +10,8 @@ from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from cdc import dsn as connection_string
-
-System = Literal["erp", "crm"]
-SYSTEMS: tuple[System, System] = ("erp", "crm")
+from cdc.pair import SYSTEMS
+from cdc.pair import System as System  # re-exported until consumers/worker.py imports it from cdc.pair
 
 DEFAULT_MAPPING_FILE = Path(__file__).parent / "mapping" / "default.yaml"
 

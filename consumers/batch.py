@@ -21,10 +21,11 @@ from uuid import UUID
 
 import asyncpg
 
-from cdc.mapping.model import MappingFile, other
+from cdc.mapping.model import MappingFile
 from cdc.mapping.order import dependency_order
 from cdc.mapping.transforms import TransformError, ValueMappingError
-from cdc.settings import Settings, System
+from cdc.pair import System, other
+from cdc.settings import Settings
 from cdc.state import couplings as coupling_store
 from cdc.state import intents, job_errors, jobs, offsets, record_log, update_intents
 from cdc.state import mapping_settings as flags

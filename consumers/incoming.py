@@ -19,7 +19,8 @@ from typing import Any
 from cdc import catalog
 from cdc.errors import ConfigError
 from cdc.mapping.model import MappingFile, TableMapping
-from cdc.settings import SYSTEMS, Settings, System
+from cdc.pair import SYSTEMS, System
+from cdc.settings import Settings
 from cdc.topics.names import table_topics
 from consumers.decisions.record import Change
 from consumers.decisions.values import CoercionError, canonical, coerce, key_text

@@ -11,7 +11,7 @@ import hashlib
 
 import asyncpg
 
-from cdc.settings import System
+from cdc.pair import System
 
 
 def lock_id(*parts: str) -> int:

@@ -31,8 +31,8 @@ import asyncpg
 
 from cdc.backoff import Backoff
 from cdc.mapping.filters import FilterValueError, describe, matches
-from cdc.mapping.model import MappingFile, TableMapping, other
-from cdc.settings import System
+from cdc.mapping.model import MappingFile, TableMapping
+from cdc.pair import System, other
 from cdc.state import job_errors
 from cdc.state import parking as store
 from consumers.appliers.writer import Refusal

@@ -16,8 +16,8 @@ from typing import Any
 import asyncpg
 import structlog
 
-from cdc.mapping.model import MappingFile, TableMapping, other
-from cdc.settings import System
+from cdc.mapping.model import MappingFile, TableMapping
+from cdc.pair import System, other
 from cdc.state import couplings as coupling_store
 from cdc.state import intents, update_intents
 from cdc.state.couplings import Coupling

@@ -28,8 +28,8 @@ import structlog
 
 from cdc.catalog import Table
 from cdc.database import qualified
-from cdc.mapping.model import TableMapping, other
-from cdc.settings import System
+from cdc.mapping.model import TableMapping
+from cdc.pair import System, other
 from cdc.state import intents
 from consumers.decisions.keys import ALTERNATIVES
 from consumers.decisions.record import Change, Shapes, Situation, decide

@@ -10,8 +10,8 @@ import asyncpg
 
 from cdc.database import qualified, quote_ident
 from cdc.mapping.filters import matches
-from cdc.mapping.model import TableMapping, other
-from cdc.settings import System
+from cdc.mapping.model import TableMapping
+from cdc.pair import System, other
 from cdc.state import couplings as coupling_store
 from cdc.state import intents
 from consumers.decisions.fields import LookupKey, lookup_needs, target_values

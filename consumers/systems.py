@@ -9,7 +9,8 @@ import asyncpg
 from cdc import catalog, database
 from cdc.database import qualified, quote_ident
 from cdc.mapping.model import MappingFile
-from cdc.settings import SYSTEMS, Settings, System
+from cdc.pair import SYSTEMS, System
+from cdc.settings import Settings
 from consumers.appliers import origin
 from consumers.decisions.values import CoercionError, coerce, key_text, key_values
 

@@ -53,7 +53,8 @@ from cdc.capture.transactions import Assembler, Boundary, Publish, TableName, Tr
 from cdc.database import CONNECTION_LOST, connect
 from cdc.errors import CdcError, ConfigError, ServiceUnavailable
 from cdc.mapping.model import MappingFile
-from cdc.settings import Settings, System
+from cdc.pair import System
+from cdc.settings import Settings
 from cdc.topics.admin import ensure_topics
 from cdc.topics.producer import STARTUP_TIMEOUT, broker_error, start_producer
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from cdc.capture.transactions import TableName
 from cdc.mapping.model import MappingFile
-from cdc.settings import System
+from cdc.pair import System
 
 
 def captured_tables(mapping: MappingFile, system: System) -> list[TableName]:

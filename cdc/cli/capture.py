@@ -14,7 +14,8 @@ from rich.table import Table
 
 from cdc import terminal
 from cdc.cli import app, fail, settings
-from cdc.settings import SYSTEMS, Settings, System
+from cdc.pair import SYSTEMS, System
+from cdc.settings import Settings
 
 capture_app = typer.Typer(invoke_without_command=True,
                           help="Capture committed changes of the ERP and the CRM into Kafka topics.")

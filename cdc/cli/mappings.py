@@ -24,7 +24,7 @@ from cdc.mapping.model import MappingFile, TableMapping
 from cdc.mapping.order import dependencies, dependency_order
 from cdc.mapping.schema import mapping_schema
 from cdc.mapping.validate import Problem, catalog_problems
-from cdc.settings import SYSTEMS
+from cdc.pair import SYSTEMS
 
 mappings_app = typer.Typer(no_args_is_help=True, help="Check and list the table mappings.")
 app.add_typer(mappings_app, name="mappings")

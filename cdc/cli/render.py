@@ -6,9 +6,9 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
-from cdc.mapping.model import other
 from cdc.orchestrator.dry_run import CATEGORIES, DryRunReport
 from cdc.orchestrator.verify import VerifyReport
+from cdc.pair import other
 from cdc.state.jobs import COUNTERS, Job
 
 DETAILS_SHOWN = 20

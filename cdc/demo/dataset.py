@@ -29,7 +29,7 @@ from typing import Any, NamedTuple
 from uuid import UUID
 
 from cdc.demo import vocabulary as words
-from cdc.settings import SYSTEMS, System
+from cdc.pair import SYSTEMS, System
 
 Row = tuple[Any, ...]
 Batch = dict[tuple[System, str], list[Row]]

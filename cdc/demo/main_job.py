@@ -25,7 +25,8 @@ from cdc.mapping.load import load_mapping_file
 from cdc.monitoring import server
 from cdc.orchestrator.full_sync import full_sync, keep_creating
 from cdc.orchestrator.workers import group_members
-from cdc.settings import SYSTEMS, Settings
+from cdc.pair import SYSTEMS
+from cdc.settings import Settings
 from cdc.stack import control
 from cdc.stack.postgres import psql_command
 from cdc.state import job_errors

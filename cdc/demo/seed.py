@@ -21,7 +21,8 @@ import asyncpg
 from cdc.database import connect, quote_ident
 from cdc.demo.dataset import COLUMNS, TABLES, Batch, Dataset, Shape
 from cdc.errors import CdcError, ConfigError, ServiceUnavailable
-from cdc.settings import SYSTEMS, Settings, System
+from cdc.pair import SYSTEMS, System
+from cdc.settings import Settings
 
 MAIN_TABLE: dict[System, tuple[str, str]] = {"erp": ("customer", "customers"), "crm": ("account", "accounts")}
 BLOCK = 10_000

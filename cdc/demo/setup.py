@@ -9,7 +9,8 @@ import asyncpg
 
 from cdc.database import connect, quote_ident
 from cdc.errors import ConfigError, ServiceUnavailable
-from cdc.settings import SYSTEMS, Settings, System
+from cdc.pair import SYSTEMS, System
+from cdc.settings import Settings
 
 SCHEMA_LOCK = 0x0CDC_DE30
 """Advisory lock held while a schema is applied, so two `cdc demo setup` runs do not interleave."""

@@ -25,7 +25,8 @@ from cdc.database import pool
 from cdc.demo import vocabulary as words
 from cdc.demo.dataset import CREDIT_LIMITS, PAYMENT_TERMS_CRM, uuid
 from cdc.errors import ConfigError
-from cdc.settings import SYSTEMS, Settings, System
+from cdc.pair import SYSTEMS, System
+from cdc.settings import Settings
 
 log = structlog.get_logger(component="workload")
 

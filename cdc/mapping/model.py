@@ -26,7 +26,7 @@ from pydantic_core import PydanticCustomError
 
 from cdc.mapping.patterns import PatternError
 from cdc.mapping.patterns import check as check_pattern
-from cdc.settings import System
+from cdc.pair import System, other
 
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 MAPPING_NAME = re.compile(r"^[A-Z][A-Z0-9_-]{0,62}$")
@@ -46,10 +46,6 @@ def identifier(value: str) -> str:
     if not IDENTIFIER.match(value):
         raise ValueError(f"{value!r} is not a plain SQL identifier (letters, digits, underscore; at most 63)")
     return value
-
-
-def other(system: System) -> System:
-    return "crm" if system == "erp" else "erp"
 
 
 def flows(direction: Direction, source: System) -> bool:

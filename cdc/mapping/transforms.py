@@ -27,7 +27,7 @@ from cdc.mapping.model import (
     Truncate,
     Upper,
 )
-from cdc.settings import System
+from cdc.pair import System
 
 
 class TransformError(ValueError):

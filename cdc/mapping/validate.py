@@ -29,7 +29,7 @@ from cdc.mapping.model import (
     Transform,
     other,
 )
-from cdc.settings import SYSTEMS, System
+from cdc.pair import SYSTEMS, System
 
 Tables = Mapping[str, Table]
 Path = tuple[str | int, ...]

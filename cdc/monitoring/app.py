@@ -40,7 +40,8 @@ from cdc.monitoring.security import (
     token_of,
 )
 from cdc.monitoring.snapshot import Collector, SectionFailed
-from cdc.settings import SYSTEMS, Settings
+from cdc.pair import SYSTEMS
+from cdc.settings import Settings
 from cdc.state import job_errors
 
 log = structlog.get_logger(component="dashboard")

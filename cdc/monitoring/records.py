@@ -13,9 +13,9 @@ import asyncpg
 
 import consumers
 from cdc.database import qualified, quote_ident
-from cdc.mapping.model import MappingFile, Side, TableMapping, other
+from cdc.mapping.model import MappingFile, Side, TableMapping
 from cdc.monitoring.snapshot import Collector, SectionFailed
-from cdc.settings import System
+from cdc.pair import System, other
 from cdc.state import couplings, record_log
 from cdc.state.couplings import Coupling
 from schemas import key_text

@@ -41,7 +41,8 @@ from cdc.monitoring.model import (
     TopicStats,
 )
 from cdc.monitoring.security import Redactor, reason
-from cdc.settings import SYSTEMS, Settings
+from cdc.pair import SYSTEMS
+from cdc.settings import Settings
 from cdc.state import job_errors, jobs, mapping_settings
 from cdc.state import offsets as tracked_offsets
 from cdc.topics.names import table_topics

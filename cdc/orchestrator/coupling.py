@@ -21,7 +21,7 @@ from typing import Any
 
 from cdc.database import describe
 from cdc.errors import CdcError, ConfigError
-from cdc.mapping.model import MappingFile, TableMapping, other
+from cdc.mapping.model import MappingFile, TableMapping
 from cdc.orchestrator import runs
 from cdc.orchestrator.links import ReadOnly, read_only
 from cdc.orchestrator.progress import Reporter
@@ -29,7 +29,8 @@ from cdc.orchestrator.replay import Publisher, ReplayTarget, wait_processed
 from cdc.orchestrator.runner import STALL_TIMEOUT, start_producer
 from cdc.orchestrator.sources import CHUNK, SideRows
 from cdc.orchestrator.workers import WorkerFactory, WorkerHost
-from cdc.settings import SYSTEMS, Settings, System
+from cdc.pair import SYSTEMS, System, other
+from cdc.settings import Settings
 from cdc.state import couplings, jobs
 from cdc.state.couplings import NotCoupled
 from cdc.state.jobs import Job

@@ -28,13 +28,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cdc.database import qualified, quote_ident
-from cdc.mapping.model import MappingFile, TableMapping, other
+from cdc.mapping.model import MappingFile, TableMapping
 from cdc.orchestrator.duplicates import LikelyDuplicate, NearIndex
 from cdc.orchestrator.links import ReadOnly, read_only
 from cdc.orchestrator.plan import Step, select, steps_of
 from cdc.orchestrator.progress import plain
 from cdc.orchestrator.sources import CHUNK, DEPTH, SideRows
-from cdc.settings import Settings, System
+from cdc.pair import System, other
+from cdc.settings import Settings
 from consumers import (
     INTEGER_TYPES,
     Change,

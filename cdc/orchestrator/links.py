@@ -14,7 +14,8 @@ import asyncpg
 
 from cdc import catalog, database
 from cdc.mapping.model import MappingFile, TableMapping
-from cdc.settings import SYSTEMS, Settings, System
+from cdc.pair import SYSTEMS, System
+from cdc.settings import Settings
 from cdc.state import migrate
 from consumers import Shapes, SystemLink
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from cdc.errors import ConfigError
-from cdc.mapping.model import MappingFile, TableMapping, other
+from cdc.mapping.model import MappingFile, TableMapping
 from cdc.mapping.order import dependency_order
-from cdc.settings import SYSTEMS, System
+from cdc.pair import SYSTEMS, System, other
 from cdc.state.jobs import JobDirection
 
 

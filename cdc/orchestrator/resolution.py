@@ -17,7 +17,8 @@ from typing import Literal
 from cdc import database
 from cdc.mapping.model import MappingFile
 from cdc.orchestrator.workers import WorkerFactory, WorkerHost
-from cdc.settings import Settings, System
+from cdc.pair import System
+from cdc.settings import Settings
 from cdc.state import job_errors, migrate, parking
 
 Outcome = Literal["resolved", "failed", "queued"]

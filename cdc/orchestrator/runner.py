@@ -30,7 +30,8 @@ from cdc.orchestrator.progress import Reporter
 from cdc.orchestrator.replay import Publisher, ReplayTarget, wait_processed
 from cdc.orchestrator.sources import CHUNK, DEPTH, SideRows
 from cdc.orchestrator.workers import WorkerFactory, WorkerHost
-from cdc.settings import SYSTEMS, Settings, System
+from cdc.pair import SYSTEMS, System
+from cdc.settings import Settings
 from cdc.state import jobs, mapping_settings, migrate
 from cdc.state.jobs import Job, Kind
 from cdc.topics import key_formats

@@ -19,7 +19,7 @@ from cdc.database import qualified, quote_ident
 from cdc.errors import ConfigError
 from cdc.mapping.filters import to_sql
 from cdc.mapping.model import Side, TableMapping
-from cdc.settings import System
+from cdc.pair import System
 from consumers import key_text
 
 CHUNK = 5000

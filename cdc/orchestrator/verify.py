@@ -30,13 +30,14 @@ from typing import Any
 
 from cdc.database import qualified, quote_ident
 from cdc.mapping.filters import FilterValueError, matches
-from cdc.mapping.model import MappingFile, MatchField, TableMapping, other
+from cdc.mapping.model import MappingFile, MatchField, TableMapping
 from cdc.orchestrator import runs
 from cdc.orchestrator.links import ReadOnly, read_only
 from cdc.orchestrator.plan import select
 from cdc.orchestrator.progress import plain
 from cdc.orchestrator.sources import SideRows
-from cdc.settings import SYSTEMS, Settings, System
+from cdc.pair import SYSTEMS, System, other
+from cdc.settings import Settings
 from cdc.state import couplings, mapping_settings, parking
 from consumers import (
     MATCH_SEPARATOR,

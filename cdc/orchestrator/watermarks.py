@@ -14,7 +14,7 @@ from datetime import datetime
 
 import asyncpg
 
-from cdc.settings import System
+from cdc.pair import System
 from cdc.state import mapping_settings
 
 

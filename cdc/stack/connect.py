@@ -28,7 +28,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from cdc.settings import Settings, System
+from cdc.pair import System
+from cdc.settings import Settings
 from cdc.stack.process import Background, StackError, apt_install, java_command, rolling_log4j2, run
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

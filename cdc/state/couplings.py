@@ -14,7 +14,7 @@ from typing import Any, Literal
 import asyncpg
 
 from cdc.errors import CdcError
-from cdc.settings import System
+from cdc.pair import System
 from cdc.state import queries
 from cdc.state.queries import jsonb_in, jsonb_out, rows_affected, system_param
 

@@ -19,7 +19,7 @@ from uuid import UUID
 
 import asyncpg
 
-from cdc.settings import System
+from cdc.pair import System
 from cdc.state import queries
 from cdc.state.queries import jsonb_in, jsonb_out, system_param
 

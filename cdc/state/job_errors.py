@@ -15,7 +15,7 @@ from uuid import UUID
 
 import asyncpg
 
-from cdc.settings import System
+from cdc.pair import System
 from cdc.state import couplings, parking, queries
 from cdc.state.queries import jsonb_in, jsonb_out, rows_affected
 

@@ -12,7 +12,7 @@ from datetime import datetime
 import asyncpg
 
 from cdc.mapping.model import MappingFile
-from cdc.settings import System
+from cdc.pair import System
 from cdc.state import queries
 from cdc.state.queries import system_param
 

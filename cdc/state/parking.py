@@ -12,7 +12,7 @@ from typing import Any
 
 import asyncpg
 
-from cdc.settings import System
+from cdc.pair import System
 from cdc.state import queries
 from cdc.state.queries import jsonb_in, jsonb_out, rows_affected
 

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from importlib import resources
 from typing import Any
 
-from cdc.settings import SYSTEMS, System
+from cdc.pair import SYSTEMS, System
 from schemas import json_text
 
 _NAME = re.compile(r"^--\s*name:\s*(\S+)\s*$")

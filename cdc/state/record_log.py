@@ -7,7 +7,7 @@ from datetime import datetime
 
 import asyncpg
 
-from cdc.settings import System
+from cdc.pair import System
 from cdc.state import queries
 from cdc.state.queries import rows_affected
 

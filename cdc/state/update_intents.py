@@ -17,7 +17,7 @@ from typing import Any
 import asyncpg
 
 from cdc import temporal
-from cdc.settings import System
+from cdc.pair import System
 from cdc.state import queries
 from cdc.state.queries import jsonb_in, jsonb_out, system_param
 

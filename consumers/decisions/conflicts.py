@@ -7,8 +7,8 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from cdc.mapping.model import TableMapping, other
-from cdc.settings import System
+from cdc.mapping.model import TableMapping
+from cdc.pair import System, other
 
 
 def describe(mapping: TableMapping, source: System, conflicts: list[tuple[tuple[str, ...], str]],

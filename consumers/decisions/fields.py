@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from cdc.mapping import transforms
-from cdc.mapping.model import FieldMapping, TableMapping, other
-from cdc.settings import System
+from cdc.mapping.model import FieldMapping, TableMapping
+from cdc.pair import System, other
 from consumers.decisions.plan import TableShape, field_plan
 from consumers.decisions.values import CoercionError, canonical, coerce, key_text
 from schemas.key_text import KeyTextError

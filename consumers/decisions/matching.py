@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from cdc.mapping.model import MatchField
-from cdc.settings import System
+from cdc.pair import System
 from consumers.decisions.values import canonical
 
 MATCH_SEPARATOR = "\x1f"

@@ -1,12 +1,11 @@
 """What a decision says happens: writes to apply, how the coupling changes, what to count and to report."""
-
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-from cdc.settings import System
+from cdc.pair import System
 
 Counter = Literal["inserted", "modified", "deleted", "unchanged", "skipped", "failed", "coupled", "uncoupled"]
 Verdict = Literal["applied", "unchanged", "ignored", "skipped", "parked", "conflict", "failed", "coupled",

@@ -12,8 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from cdc.mapping.model import FieldMapping, TableMapping, Transform, other
-from cdc.settings import System
+from cdc.mapping.model import FieldMapping, TableMapping, Transform
+from cdc.pair import System, other
 
 
 class ColumnShape(Protocol):

@@ -22,8 +22,8 @@ from typing import Any, Literal, Protocol
 
 from cdc.mapping import transforms
 from cdc.mapping.filters import matches
-from cdc.mapping.model import TableMapping, other
-from cdc.settings import System
+from cdc.mapping.model import TableMapping
+from cdc.pair import System, other
 from consumers.decisions import conflicts as conflict_words
 from consumers.decisions.fields import LookupKey, LookupNeeded, Unresolved, carry, snapshot, target_values
 from consumers.decisions.keys import candidate_keys, columns_key

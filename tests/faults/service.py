@@ -20,7 +20,8 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from cdc.demo.setup import apply_schema
 from cdc.mapping.load import load_mapping_file
-from cdc.settings import DEFAULT_MAPPING_FILE, SYSTEMS, Settings
+from cdc.pair import SYSTEMS
+from cdc.settings import DEFAULT_MAPPING_FILE, Settings
 from tests.throwaway import drop_throwaway
 
 

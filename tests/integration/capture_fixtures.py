@@ -28,7 +28,8 @@ from aiokafka.errors import KafkaError
 from pydantic import SecretStr
 
 from cdc.database import quote_ident
-from cdc.settings import SYSTEMS, Settings
+from cdc.pair import SYSTEMS
+from cdc.settings import Settings
 from schemas.change_event import ChangeEvent, decode_key
 
 REPO = Path(__file__).resolve().parents[2]

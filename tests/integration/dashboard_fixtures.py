@@ -32,7 +32,8 @@ from pydantic import SecretStr
 from cdc.database import quote_ident
 from cdc.demo.setup import apply_schema
 from cdc.monitoring.kafka import KafkaOffsets
-from cdc.settings import SYSTEMS, Settings
+from cdc.pair import SYSTEMS
+from cdc.settings import Settings
 from cdc.state import migrate
 from cdc.state import offsets as tracked_offsets
 from cdc.topics.admin import ensure_topics, mapped_topics

@@ -20,7 +20,8 @@ import yaml
 from cdc.capture.loop import run_capture
 from cdc.demo.setup import apply_schema
 from cdc.mapping.load import load_mapping_file
-from cdc.settings import DEFAULT_MAPPING_FILE, Settings, System
+from cdc.pair import System
+from cdc.settings import DEFAULT_MAPPING_FILE, Settings
 from consumers.worker import Worker
 from tests.throwaway import drop_throwaway
 

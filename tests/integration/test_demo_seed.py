@@ -13,7 +13,8 @@ from cdc.demo import seed as seeding
 from cdc.demo.dataset import COLUMNS, TABLES, Dataset, Shape, collect
 from cdc.demo.setup import apply_schema, create_databases
 from cdc.errors import CdcError, ConfigError
-from cdc.settings import SYSTEMS, Settings
+from cdc.pair import SYSTEMS
+from cdc.settings import Settings
 from tests.integration.demo_fixtures import admin, throwaway
 
 SHAPE = Shape(customers=300, seed=7, overlap=0.3)

@@ -1,0 +1,58 @@
+"""The two systems the sync joins, and a pair of values, one per system.
+
+`System` names a side ("erp" or "crm"); `SYSTEMS` lists both in their fixed order; `other(system)` is the opposite
+side. `Pair[T]` holds one `T` per side, so a choice between an ERP and a CRM value reads `pair[system]` (or
+`pair.other(system)` for the opposite side) instead of `x if system == "erp" else y`.
+
+Pure: no I/O, usable by the engine's decisions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Generic, Literal, TypeVar
+
+System = Literal["erp", "crm"]
+SYSTEMS: tuple[System, System] = ("erp", "crm")
+
+T = TypeVar("T")
+U = TypeVar("U")
+
+
+def other(system: System) -> System:
+    """The opposite side: "crm" for "erp", "erp" for "crm"."""
+    return "crm" if system == "erp" else "erp"
+
+
+@dataclass(frozen=True, slots=True)
+class Pair(Generic[T]):
+    """One value per system: `.erp`, `.crm`, `pair[system]`, `pair.other(system)`."""
+
+    erp: T
+    crm: T
+
+    @classmethod
+    def of(cls, make: Callable[[System], T]) -> Pair[T]:
+        """The pair of `make(system)` for each system (`make("erp")` first)."""
+        return cls(make("erp"), make("crm"))
+
+    def __getitem__(self, system: System) -> T:
+        if system == "erp":
+            return self.erp
+        if system == "crm":
+            return self.crm
+        raise KeyError(system)
+
+    def other(self, system: System) -> T:
+        """The value of the opposite side of `system`."""
+        return self[other(system)]
+
+    def map(self, f: Callable[[T], U]) -> Pair[U]:
+        """`f` applied to each side's value."""
+        return Pair(f(self.erp), f(self.crm))
+
+    def items(self) -> Iterator[tuple[System, T]]:
+        """(system, value) for each system, ERP first."""
+        yield "erp", self.erp
+        yield "crm", self.crm
