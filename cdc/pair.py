@@ -37,6 +37,11 @@ class Pair(Generic[T]):
         """The pair of `make(system)` for each system (`make("erp")` first)."""
         return cls(make("erp"), make("crm"))
 
+    @classmethod
+    def oriented(cls, source: System, mine: T, theirs: T) -> Pair[T]:
+        """The pair with `mine` on `source`'s side and `theirs` on the other's."""
+        return cls(mine, theirs) if source == "erp" else cls(theirs, mine)
+
     def __getitem__(self, system: System) -> T:
         if system == "erp":
             return self.erp

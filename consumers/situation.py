@@ -178,7 +178,7 @@ async def find_candidates(state: asyncpg.Connection, dest: SystemLink, mapping: 
         if wanted:
             conditions = []
             for n, m in enumerate(group, start=2):
-                column = quote_ident(m.erp if destination == "erp" else m.crm)
+                column = quote_ident(m.column(destination))
                 if m.case_sensitive:
                     conditions.append(f"d.{column}::text = q.v{n}")
                 else:

@@ -26,7 +26,7 @@ from pydantic_core import PydanticCustomError
 
 from cdc.mapping.patterns import PatternError
 from cdc.mapping.patterns import check as check_pattern
-from cdc.pair import System, other
+from cdc.pair import Pair, System, other
 
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 MAPPING_NAME = re.compile(r"^[A-Z][A-Z0-9_-]{0,62}$")
@@ -360,17 +360,21 @@ class FieldMapping(Frozen):
     def column(self, system: System) -> str | None:
         """The field's one column of `system` (None: a constant written into the other side). A lookup naming
         several columns has no one column: ask `columns`."""
-        named = self.erp if system == "erp" else self.crm
+        named = Pair(self.erp, self.crm)[system]
         if isinstance(named, list):
             raise ValueError(f"field {self.label} names several {system} columns: use columns()")
         return named
 
     def columns(self, system: System) -> tuple[str, ...]:
         """The field's columns of `system`: one, several (a lookup to a composite key, in its order), or none."""
-        named = self.erp if system == "erp" else self.crm
+        named = Pair(self.erp, self.crm)[system]
         if named is None:
             return ()
         return (named,) if isinstance(named, str) else tuple(named)
+
+    def transforms(self, towards: System) -> list[Transform]:
+        """The transforms applied to the field's value on its way towards `towards` (`to_erp` or `to_crm`)."""
+        return Pair(self.to_erp, self.to_crm)[towards]
 
     def flows_from(self, source: System) -> bool:
         return self.enabled and flows(self.direction, source)
@@ -513,6 +517,9 @@ class MatchField(Frozen):
 
     _ids = field_validator("erp", "crm")(classmethod(lambda cls, v: identifier(v)))
 
+    def column(self, system: System) -> str:
+        return Pair(self.erp, self.crm)[system]
+
 
 class TableMapping(Frozen):
     """An ERP table paired with a CRM table."""
@@ -559,7 +566,7 @@ class TableMapping(Frozen):
         return self
 
     def side(self, system: System) -> Side:
-        return self.erp if system == "erp" else self.crm
+        return Pair(self.erp, self.crm)[system]
 
     def allows(self, source: System) -> bool:
         return flows(self.direction, source)

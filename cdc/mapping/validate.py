@@ -287,7 +287,7 @@ def _field_problems(f: FieldMapping, m: TableMapping, tables: dict[System, Table
         problems += [((), line) for line in _pair_problems(found)]
         for source in SYSTEMS:
             if f.flows_from(source) and m.allows(source):
-                transforms = f.to_crm if source == "erp" else f.to_erp
+                transforms = f.transforms(other(source))
                 problems += [((f"to_{other(source)}",), line) for line in
                              _transform_problems(transforms, source, found[source], found[other(source)])]
         if f.normalize:
@@ -340,7 +340,7 @@ def _value_map_problems(f: FieldMapping, m: TableMapping, columns: dict[System, 
                     problems.append(f"value map has no {what} for {str(value).lower()}: every record whose {source} "
                                     f"column {column.name} ({column.describe()}) holds {str(value).lower()} would "
                                     "fail")
-        transforms = f.to_crm if source == "erp" else f.to_erp
+        transforms = f.transforms(other(source))
         if transforms:
             problems += _transform_problems(transforms, source, column, None)
     return problems

@@ -34,7 +34,7 @@ from cdc.orchestrator.links import ReadOnly, read_only
 from cdc.orchestrator.plan import Step, select, steps_of
 from cdc.orchestrator.progress import plain
 from cdc.orchestrator.sources import CHUNK, DEPTH, SideRows
-from cdc.pair import System, other
+from cdc.pair import Pair, System, other
 from cdc.settings import Settings
 from consumers import (
     INTEGER_TYPES,
@@ -127,7 +127,7 @@ class VirtualCoupling:
     skipped: bool = False
 
     def key(self, system: System) -> str:
-        return self.erp_key if system == "erp" else self.crm_key
+        return Pair(self.erp_key, self.crm_key)[system]
 
     @classmethod
     def of(cls, change: CouplingChange) -> VirtualCoupling:
@@ -198,7 +198,7 @@ async def dry_run(settings: Settings, mapping_file: MappingFile, *, only: str | 
     overlay = Overlay()
     async with read_only(settings, mapping_file) as ro:
         for mapping in select(mapping_file, only):
-            reported: set[tuple[str, str]] = set()
+            reported: set[Pair[str]] = set()
             for step in steps_of(mapping):
                 prediction = await _predict(ro, mapping_file, step, overlay, create, chunk, stop, reported)
                 report.predictions.append(prediction)
@@ -209,7 +209,7 @@ async def dry_run(settings: Settings, mapping_file: MappingFile, *, only: str | 
 
 
 async def _predict(ro: ReadOnly, mapping_file: MappingFile, step: Step, overlay: Overlay, create: bool,
-                   chunk: int, stop: asyncio.Event, reported: set[tuple[str, str]]) -> Prediction:
+                   chunk: int, stop: asyncio.Event, reported: set[Pair[str]]) -> Prediction:
     mapping, source, destination = step.mapping, step.source, step.destination
     prediction = Prediction(mapping.name, step.direction, after_match(mapping, source) if mapping.match_on else "")
     # records an earlier step created in this side's system are replayed too, and found equal
@@ -217,7 +217,7 @@ async def _predict(ro: ReadOnly, mapping_file: MappingFile, step: Step, overlay:
     rows_of = SideRows(mapping, source, ro.table(mapping, source))
     shapes = ro.shapes(mapping)
     created: list[tuple[str, dict[str, Any]]] = []
-    match_columns = [m.erp if source == "erp" else m.crm for m in mapping.match_on]
+    match_columns = [m.column(source) for m in mapping.match_on]
     async with ro.links[source].reader.acquire() as conn:
         hierarchy = bool(rows_of.parent_columns)  # parents first, as the run replays them
         async with rows_of.snapshot(conn, None, chunk, by_depth=hierarchy) as (_, chunks):
@@ -313,9 +313,8 @@ def _placeholder_key(mapping: TableMapping, change: Change, shapes: Shapes) -> s
 
 def _own_keys(mapping: TableMapping, change: Change, destination: System, shapes: Shapes) -> list[str]:
     """The keys a record created from `change` could take (deterministic, see consumers.decisions.keys)."""
-    key_type = shapes.erp_key_type if destination == "erp" else shapes.crm_key_type
-    length = shapes.erp_key_length if destination == "erp" else shapes.crm_key_length
-    return candidate_keys(mapping, mapping.side(destination), key_type, length, change.key, change.row)
+    return candidate_keys(mapping, mapping.side(destination), shapes.key_type(destination),
+                          shapes.key_length(destination), change.key, change.row)
 
 
 async def _overlaid(ro: ReadOnly, mapping: TableMapping, source: System, changes: list[Change],
@@ -338,7 +337,7 @@ async def _overlaid(ro: ReadOnly, mapping: TableMapping, source: System, changes
         elif situation.coupling is not None and overlay.is_removed(mapping.name, source, change.key):
             situation = dataclasses.replace(situation, coupling=None, partner=None)
         elif situation.coupling is not None:
-            partner_key = situation.coupling.erp_key if destination == "erp" else situation.coupling.crm_key
+            partner_key = Pair(situation.coupling.erp_key, situation.coupling.crm_key)[destination]
             situation = dataclasses.replace(
                 situation, partner=overlay.patched(destination, dest_table, partner_key, situation.partner))
         else:
@@ -387,14 +386,14 @@ def _remember(overlay: Overlay, mapping: TableMapping, decision: Decision, desti
 
 async def _likely_duplicates(ro: ReadOnly, mapping: TableMapping, step: Step,
                              created: list[tuple[str, dict[str, Any]]], overlay: Overlay,
-                             reported: set[tuple[str, str]]) -> list[LikelyDuplicate]:
+                             reported: set[Pair[str]]) -> list[LikelyDuplicate]:
     source, destination = step.source, step.destination
     dest_rows = SideRows(mapping, destination, ro.table(mapping, destination))
-    fields = [((m.erp, m.crm) if source == "erp" else (m.crm, m.erp)) for m in mapping.match_on]
+    fields = [(m.column(source), m.column(destination)) for m in mapping.match_on]
     columns = list(dict.fromkeys([*dest_rows.key_columns, *(d for _, d in fields)]))
     condition, params = dest_rows.where()
     table = dest_rows.table
-    coupled_column = "crm_key" if destination == "crm" else "erp_key"
+    coupled_column = f"{destination}_key"
     taken = {row[0] for row in await ro.state.fetch(
         f"SELECT {coupled_column} FROM cdc.couplings WHERE mapping = $1", mapping.name)}
     taken |= set(overlay.keys(mapping.name, destination))
@@ -408,7 +407,7 @@ async def _likely_duplicates(ro: ReadOnly, mapping: TableMapping, step: Step,
     found: list[LikelyDuplicate] = []
     for key, values in created:
         for near in index.near(values)[:NEAR_PER_RECORD]:
-            pair = (key, near.key) if source == "erp" else (near.key, key)
+            pair = Pair.oriented(source, key, near.key)
             if pair in reported:
                 continue
             reported.add(pair)

@@ -348,8 +348,7 @@ async def _missing(ro: ReadOnly, mapping: TableMapping, system: System, only_cou
 
 async def _match_rows(ro: ReadOnly, mapping: TableMapping, system: System) -> list[tuple[str, dict[str, Any]]]:
     rows_of = SideRows(mapping, system, ro.table(mapping, system))
-    columns = list(dict.fromkeys([*rows_of.key_columns, *((f.erp if system == "erp" else f.crm)
-                                                         for f in mapping.match_on)]))
+    columns = list(dict.fromkeys([*rows_of.key_columns, *(f.column(system) for f in mapping.match_on)]))
     condition, params = rows_of.where()
     table = rows_of.table
     async with ro.links[system].reader.acquire() as conn:

@@ -11,6 +11,7 @@ change to count.
 from __future__ import annotations
 
 from cdc.mapping.model import TableMapping
+from cdc.pair import Pair
 from consumers.decisions.fields import snapshot
 from consumers.decisions.record import Change, CouplingLike
 
@@ -21,7 +22,7 @@ def is_echo(mapping: TableMapping, change: Change, coupling: CouplingLike | None
     """True when `change`'s record (as re-read) equals the coupling's fingerprint of it on every mapped column."""
     if coupling is None or change.op == "d":
         return False
-    recorded = coupling.erp_values if change.source == "erp" else coupling.crm_values
+    recorded = Pair(coupling.erp_values, coupling.crm_values)[change.source]
     columns = mapping.mapped_columns(change.source)
     if not recorded or not columns or any(c not in recorded or c not in change.row for c in columns):
         return False

@@ -164,7 +164,7 @@ def carry(f: FieldMapping, source: System, row: Mapping[str, Any], lookups: Mapp
         texts = partner_parts(f, partner, len(targets))
         return {column: _typed(text, into, column) for column, text in zip(targets, texts, strict=True)}
     value = row.get(f.columns(source)[0])
-    steps = f.to_crm if destination == "crm" else f.to_erp
+    steps = f.transforms(destination)
     if steps:
         value = transforms.apply(steps, value)
     if f.value_map is not None:

@@ -24,7 +24,7 @@ def match_texts(fields: Sequence[MatchField], system: System, row: Mapping[str, 
     """Each field's value in `system`'s row as the text it is matched by; None if a field is empty."""
     texts = []
     for f in fields:
-        value = row.get(f.erp if system == "erp" else f.crm)
+        value = row.get(f.column(system))
         if value is None:
             return None
         text = canonical(value)

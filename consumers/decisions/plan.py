@@ -100,7 +100,7 @@ def _compile(mapping: TableMapping, source: System, destination: TableShape) -> 
             column = destination.columns.get(target)
             routes.append(Route(
                 field=f, sources=f.columns(source), target=target, constant=f.constant, lookup=f.lookup,
-                steps=tuple(f.to_crm if towards == "crm" else f.to_erp), mapped=f.value_map is not None,
+                steps=tuple(f.transforms(towards)), mapped=f.value_map is not None,
                 type_name=None if column is None else column.type_name,
                 max_length=None if column is None else column.max_length,
                 scale=None if column is None else getattr(column, "scale", None), not_null=f.not_null,

@@ -23,7 +23,7 @@ from typing import Any, Literal, Protocol
 from cdc.mapping import transforms
 from cdc.mapping.filters import matches
 from cdc.mapping.model import TableMapping
-from cdc.pair import System, other
+from cdc.pair import Pair, System, other
 from consumers.decisions import conflicts as conflict_words
 from consumers.decisions.fields import LookupKey, LookupNeeded, Unresolved, carry, snapshot, target_values
 from consumers.decisions.keys import candidate_keys, columns_key
@@ -83,7 +83,13 @@ class Shapes:
     crm_key_length: int | None = None
 
     def table(self, system: System) -> TableShape:
-        return self.erp if system == "erp" else self.crm
+        return Pair(self.erp, self.crm)[system]
+
+    def key_type(self, system: System) -> str:
+        return Pair(self.erp_key_type, self.crm_key_type)[system]
+
+    def key_length(self, system: System) -> int | None:
+        return Pair(self.erp_key_length, self.crm_key_length)[system]
 
 
 def decide(mapping: TableMapping, change: Change, situation: Situation, shapes: Shapes) -> Decision:
@@ -162,7 +168,7 @@ def _matched(mapping: TableMapping, change: Change, situation: Situation, shapes
     each side's values are taken as they are (the next change of a field syncs it)."""
     destination = other(change.source)
     partner_key = key_text(partner, mapping.side(destination).key_columns)
-    matched = _Pair.new(mapping, change, partner_key)
+    matched = _Keys.new(mapping, change, partner_key)
     if mapping.after_match == "none":
         as_they_are = matched.change(source_values=snapshot(change.row, mapping.mapped_columns(change.source)),
                                      destination_values=snapshot(partner, mapping.mapped_columns(destination)),
@@ -181,7 +187,7 @@ def _matched(mapping: TableMapping, change: Change, situation: Situation, shapes
         mine = [w for w in writes if w.system == change.source]
         writes = (*(w for w in writes if w.system != change.source),
                   Write(change.source, "update", change.key, {**back, **(mine[0].values if mine else {})}))
-        source_print = coupling.erp_values if change.source == "erp" else coupling.crm_values
+        source_print = Pair(coupling.erp_values, coupling.crm_values)[change.source]
         source_print.update(back)
     return Decision("coupled", f"coupled by match, {prevails} values prevail; {decision.reason}", counts=counts,
                     writes=writes, coupling=coupling, partner_key=partner_key, error=decision.error)
@@ -238,9 +244,8 @@ def _create(mapping: TableMapping, change: Change, situation: Situation, shapes:
                             counts={"failed": 1}, error="key taken")
         new_key = chosen
     else:
-        key_type = shapes.erp_key_type if destination == "erp" else shapes.crm_key_type
-        key_length = shapes.erp_key_length if destination == "erp" else shapes.crm_key_length
-        options = candidate_keys(mapping, side, key_type, key_length, change.key, change.row)
+        options = candidate_keys(mapping, side, shapes.key_type(destination), shapes.key_length(destination),
+                                 change.key, change.row)
         if situation.intent is not None:  # an interrupted attempt may have written it already: same record
             options = [situation.intent, *(k for k in options if k != situation.intent)]
         free = [k for k in options if k not in situation.taken_keys]
@@ -251,7 +256,7 @@ def _create(mapping: TableMapping, change: Change, situation: Situation, shapes:
     values = {**side.defaults, **target}
     if not side.composite:
         values[side.key] = new_key  # type: ignore[index]
-    pair = _Pair.new(mapping, change, new_key)
+    pair = _Keys.new(mapping, change, new_key)
     plan = field_plan(mapping, source, shapes.table(destination))
     source_values = snapshot(change.row, mapping.mapped_columns(source))
     for scol in _cleared_sources(plan, cleared):
@@ -314,12 +319,12 @@ def _coupled(mapping: TableMapping, change: Change, situation: Situation, target
              coupling: CouplingLike, shapes: Shapes, cleared: frozenset[str]) -> Decision:
     partner = situation.partner
     assert partner is not None
-    pair = _Pair(change.source, coupling.erp_key, coupling.crm_key, coupling)
+    pair = _Keys(change.source, coupling.erp_key, coupling.crm_key, coupling)
     return _sync_fields(mapping, change, situation, target, pair, partner, shapes, cleared)
 
 
 @dataclass(frozen=True)
-class _Pair:
+class _Keys:
     """The two keys of a (possibly new) coupling, and the coupling as stored if it exists."""
 
     source: System
@@ -328,20 +333,21 @@ class _Pair:
     stored: CouplingLike | None
 
     @staticmethod
-    def new(mapping: TableMapping, change: Change, partner_key: str) -> _Pair:
-        if change.source == "erp":
-            return _Pair("erp", change.key, partner_key, None)
-        return _Pair("crm", partner_key, change.key, None)
+    def new(mapping: TableMapping, change: Change, partner_key: str) -> _Keys:
+        keys = Pair.oriented(change.source, change.key, partner_key)
+        return _Keys(change.source, keys.erp, keys.crm, None)
+
+    def key(self, system: System) -> str:
+        return Pair(self.erp_key, self.crm_key)[system]
 
     def values(self, system: System) -> dict[str, Any]:
         if self.stored is None:
             return {}
-        return dict((self.stored.erp_values if system == "erp" else self.stored.crm_values) or {})
+        return dict(Pair(self.stored.erp_values, self.stored.crm_values)[system] or {})
 
     def change(self, *, source_values: dict[str, Any], destination_values: dict[str, Any],
                change: Change | None = None) -> CouplingChange:
-        erp_values = source_values if self.source == "erp" else destination_values
-        crm_values = destination_values if self.source == "erp" else source_values
+        values = Pair.oriented(self.source, source_values, destination_values)
         positions: dict[str, Any] = {}
         if self.stored is not None:
             positions = {"erp_position": self.stored.erp_position, "crm_position": self.stored.crm_position}
@@ -350,18 +356,18 @@ class _Pair:
         modified: dict[str, Any] = {}
         if change is not None and change.modified_on is not None:
             modified[f"{self.source}_modified_on"] = change.modified_on
-        return CouplingChange(self.erp_key, self.crm_key, erp_values, crm_values,
+        return CouplingChange(self.erp_key, self.crm_key, values.erp, values.crm,
                               direction=f"to_{other(self.source)}", **positions, **modified)  # type: ignore[arg-type]
 
 
 def _sync_fields(mapping: TableMapping, change: Change, situation: Situation, target: dict[str, Any],
-                 pair: _Pair, partner: dict[str, Any], shapes: Shapes, cleared: frozenset[str] = frozenset(), *,
+                 pair: _Keys, partner: dict[str, Any], shapes: Shapes, cleared: frozenset[str] = frozenset(), *,
                  prevails: System | None = None) -> Decision:
     """Field by field: what changed since the last sync flows; both sides changed is a conflict. `prevails`
     (after a match): the side whose values the fields both sides carry take, as if it had won a conflict."""
     source, destination = change.source, other(change.source)
     plan = field_plan(mapping, source, shapes.table(destination))
-    partner_key = pair.erp_key if destination == "erp" else pair.crm_key
+    partner_key = pair.key(destination)
     src_print, dst_print = pair.values(source), pair.values(destination)
     printed = dict(src_print)  # as last synced: a source column several routes read is compared with this
     src_now = snapshot(change.row, plan.source_columns)
@@ -551,11 +557,11 @@ def _removal(coupling: CouplingLike) -> CouplingChange:
 
 
 def _key(coupling: CouplingLike, system: System) -> str:
-    return coupling.erp_key if system == "erp" else coupling.crm_key
+    return Pair(coupling.erp_key, coupling.crm_key)[system]
 
 
 def _position(coupling: CouplingLike, system: System) -> int | None:
-    return coupling.erp_position if system == "erp" else coupling.crm_position
+    return Pair(coupling.erp_position, coupling.crm_position)[system]
 
 
 def _match_label(mapping: TableMapping, group: tuple[dict[str, Any], ...]) -> str:

@@ -26,6 +26,12 @@ def test_indexing_reads_the_named_side_and_other_the_opposite(pair: Pair[int], s
     assert {pair[system], pair.other(system)} == {pair.erp, pair.crm}
 
 
+@given(pairs, systems)
+def test_oriented_puts_mine_on_the_source_side(pair: Pair[int], source: System) -> None:
+    oriented = Pair.oriented(source, pair.erp, pair.crm)
+    assert oriented[source] == pair.erp and oriented.other(source) == pair.crm
+
+
 @given(pairs)
 def test_map_applies_to_each_side(pair: Pair[int]) -> None:
     assert pair.map(str) == Pair(str(pair.erp), str(pair.crm))
