@@ -10,7 +10,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from cdc import dsn as connection_string
-from cdc.pair import SYSTEMS
+from cdc.pair import SYSTEMS, Pair
 from cdc.pair import System as System  # re-exported until consumers/worker.py imports it from cdc.pair
 
 DEFAULT_MAPPING_FILE = Path(__file__).parent / "mapping" / "default.yaml"
@@ -141,12 +141,12 @@ class Settings(BaseSettings):
             return connection_string.canonical(explicit.get_secret_value())
         return self.local_dsn(getattr(self, f"{database}_database"))
 
-    def topic(self, system: str, table: str, schema: str = "public") -> str:
+    def topic(self, system: System, table: str, schema: str = "public") -> str:
         """The topic carrying the changes of `system`'s `table` (in `schema`, as the mapping file names it)."""
         named = self.topic_names.get(f"{system}.{table}")
         if named is not None:
             return named
-        pattern = self.erp_topic if system == "erp" else self.crm_topic
+        pattern = Pair(self.erp_topic, self.crm_topic)[system]
         return pattern.format(prefix=self.topic_prefix, system=system, schema=schema, table=table)
 
     @field_validator("erp_topic", "crm_topic")

@@ -24,7 +24,7 @@ import asyncpg
 from cdc.mapping.model import MappingFile
 from cdc.mapping.order import dependency_order
 from cdc.mapping.transforms import TransformError, ValueMappingError
-from cdc.pair import System, other
+from cdc.pair import Pair, System, other
 from cdc.settings import Settings
 from cdc.state import couplings as coupling_store
 from cdc.state import intents, job_errors, jobs, offsets, record_log, update_intents
@@ -285,7 +285,7 @@ class Engine:
                 settled[(mapping.name, source)].append(item.change.key)
                 if decision.verdict in ("coupled", "created") and decision.partner_key is not None:
                     settled[(mapping.name, other(source))].append(decision.partner_key)  # coupled from this side
-                erp_key = item.change.key if source == "erp" else decision.partner_key
+                erp_key = Pair.oriented(source, item.change.key, decision.partner_key).erp
                 if erp_key is not None:
                     settled_pairs[mapping.name].append(erp_key)
                 if decision.verdict in ("coupled", "created", "restored") and decision.partner_key is not None:
@@ -408,7 +408,7 @@ def _second_claims(decided: dict[int, Decision], source: System) -> list[int]:
         decision = decided[i]
         if decision.verdict not in ("coupled", "created") or decision.coupling is None:
             continue
-        partner = decision.coupling.crm_key if source == "erp" else decision.coupling.erp_key
+        partner = Pair(decision.coupling.erp_key, decision.coupling.crm_key).other(source)
         if partner in claimed:
             again.append(i)
         claimed.add(partner)

@@ -139,14 +139,14 @@ async def recover_interrupted(state: asyncpg.Connection, links: dict[System, Sys
     await coupling_store.upsert_many(state, [_coupling(i) for i in restored.values()])
     for intent in restored.values():
         recovery.restore(intent)
-    mine = [erp if source == "erp" else crm for erp, crm in restored]
+    mine = [intent.keys[source] for intent in restored.values()]
     log.warning("restored couplings of creations interrupted by a crash", mapping=mapping.name, system=source,
                 keys=mine[:10], count=len(mine))
     return Recovered(await coupling_store.fetch_by_keys(state, mapping.name, source, mine), reusable, rematch)
 
 
 def _coupling(intent: Intent) -> Coupling:
-    result = {"last_result_to_crm": "success"} if intent.source == "erp" else {"last_result_to_erp": "success"}
+    result = {f"last_result_to_{other(intent.source)}": "success"}
     return Coupling(mapping=intent.mapping, erp_key=intent.erp_key, crm_key=intent.crm_key,
                     erp_values=intent.erp_values, crm_values=intent.crm_values,
                     erp_modified_on=intent.erp_modified_on, crm_modified_on=intent.crm_modified_on,
@@ -221,7 +221,7 @@ def _was_written(intent: Intent, rows: dict[System, dict[str, dict]]) -> bool:
     """Whether the systems hold what the intent wrote (else it never was, or a user changed it since: the stored
     coupling then stays, and that change's event decides)."""
     for system, values in (intent.writes or {}).items():
-        row = rows[system].get(intent.erp_key if system == "erp" else intent.crm_key)  # type: ignore[index]
+        row = rows[system].get(intent.keys[system])  # type: ignore[index]
         if row is None or any(canonical(row.get(column)) != value for column, value in values.items()):
             return False
     return True

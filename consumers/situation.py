@@ -11,7 +11,7 @@ import asyncpg
 from cdc.database import qualified, quote_ident
 from cdc.mapping.filters import matches
 from cdc.mapping.model import TableMapping
-from cdc.pair import System, other
+from cdc.pair import Pair, System, other
 from cdc.state import couplings as coupling_store
 from cdc.state import intents
 from consumers.decisions.fields import LookupKey, lookup_needs, target_values
@@ -53,7 +53,7 @@ async def load_situations(state: asyncpg.Connection, links: dict[System, SystemL
     paired = await coupling_store.partners_by_keys(
         state, mapping.name, source, keys if source == "crm" else [changes[i].key for i in may_create])
     own_keys = {i: own_keys_of(changes[i]) for i in may_create if changes[i].key not in paired}
-    locks = {lock_id(mapping.name, "erp", key if source == "erp" else partner) for key, partner in paired.items()}
+    locks = {lock_id(mapping.name, "erp", Pair.oriented(source, key, partner).erp) for key, partner in paired.items()}
     locks |= {lock_id(mapping.name, source, c.key) for c in changes if c.key not in paired}
     locks |= {lock_id(mapping.name, destination, k) for ks in own_keys.values() for k in ks}
     await lock_records(state, locks)

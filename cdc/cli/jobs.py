@@ -21,6 +21,7 @@ from cdc.cli import app, fail, settings, usage
 from cdc.database import connect, describe
 from cdc.mapping.load import load_mapping_file
 from cdc.orchestrator.plan import select
+from cdc.pair import other
 from cdc.state import job_errors, jobs, migrate
 
 T = TypeVar("T")
@@ -365,7 +366,7 @@ def resolve(
         error = result.error
         pair = f"{error.mapping} ERP {error.source_key} ↔ CRM {error.destination_key}"
         if result.outcome == "resolved":
-            target = "CRM" if keep == "erp" else "ERP"
+            target = other(result.keep).upper()
             typer.echo(f"error #{error.id} resolved: the {target} now holds the {keep.upper()}'s values ({pair})")
         elif result.outcome == "failed":
             why = result.now.message if result.now is not None else "see cdc errors"

@@ -14,7 +14,7 @@ from typing import Any, Literal
 import asyncpg
 
 from cdc.errors import CdcError
-from cdc.pair import System
+from cdc.pair import Pair, System
 from cdc.state import queries
 from cdc.state.queries import jsonb_in, jsonb_out, rows_affected, system_param
 
@@ -52,10 +52,10 @@ class Coupling:
     updated_at: datetime | None = None
 
     def key(self, system: System) -> str:
-        return self.erp_key if system == "erp" else self.crm_key
+        return Pair(self.erp_key, self.crm_key)[system]
 
     def values(self, system: System) -> dict[str, Any] | None:
-        return self.erp_values if system == "erp" else self.crm_values
+        return Pair(self.erp_values, self.crm_values)[system]
 
     @classmethod
     def from_row(cls, row: asyncpg.Record) -> Coupling:
@@ -71,7 +71,7 @@ _COLUMNS = [f.name for f in fields(Coupling) if f.name not in ("created_at", "up
 async def fetch_by_keys(conn: asyncpg.Connection, mapping: str, system: System,
                         keys: list[str]) -> dict[str, Coupling]:
     """The couplings of `keys` (keys of `system`), by that key; uncoupled keys are absent."""
-    query = _Q.fetch_by_erp_keys if system_param(system) == "erp" else _Q.fetch_by_crm_keys
+    query = Pair(_Q.fetch_by_erp_keys, _Q.fetch_by_crm_keys)[system_param(system)]
     rows = await conn.fetch(query, mapping, list(keys))
     found = (Coupling.from_row(row) for row in rows)
     return {c.key(system): c for c in found}
@@ -179,14 +179,14 @@ async def mark_failure(conn: asyncpg.Connection, mapping: str, erp_key: str, dir
 
 async def skip(conn: asyncpg.Connection, mapping: str, system: System, key: str) -> bool:
     """Mark the coupling of one record skipped; False when the record is not coupled."""
-    query = _Q.skip_erp if system_param(system) == "erp" else _Q.skip_crm
+    query = Pair(_Q.skip_erp, _Q.skip_crm)[system_param(system)]
     return rows_affected(await conn.execute(query, mapping, key)) > 0
 
 
 async def clear_skipped(conn: asyncpg.Connection, mapping: str, system: System = "erp",
                         keys: list[str] | None = None) -> int:
     """Un-skip couplings and reset their failure count (all of the mapping when `keys` is None)."""
-    query = _Q.clear_skipped_erp if system_param(system) == "erp" else _Q.clear_skipped_crm
+    query = Pair(_Q.clear_skipped_erp, _Q.clear_skipped_crm)[system_param(system)]
     return rows_affected(await conn.execute(query, mapping, None if keys is None else list(keys)))
 
 

@@ -19,7 +19,7 @@ from uuid import UUID
 
 import asyncpg
 
-from cdc.pair import System
+from cdc.pair import Pair, System, other
 from cdc.state import queries
 from cdc.state.queries import jsonb_in, jsonb_out, system_param
 
@@ -45,12 +45,16 @@ class Intent:
     job_id: UUID | None = None
 
     @property
+    def keys(self) -> Pair[str]:
+        return Pair.oriented(self.source, self.source_key, self.destination_key)
+
+    @property
     def erp_key(self) -> str:
-        return self.source_key if self.source == "erp" else self.destination_key
+        return self.keys.erp
 
     @property
     def crm_key(self) -> str:
-        return self.destination_key if self.source == "erp" else self.source_key
+        return self.keys.crm
 
     @classmethod
     def from_row(cls, row: asyncpg.Record) -> Intent:
@@ -85,7 +89,7 @@ async def couplings_by_source(conn: asyncpg.Connection, mapping: str, source: Sy
 async def couplings_by_destination(conn: asyncpg.Connection, mapping: str, destination: System,
                                    keys: list[str]) -> dict[str, Intent]:
     """Couplings (by creation or match) announced with these records as the partner, by destination key."""
-    source = "crm" if system_param(destination) == "erp" else "erp"
+    source = other(system_param(destination))
     rows = await conn.fetch(_Q.couplings_by_destination, mapping, source, list(keys))
     return {r["destination_key"]: Intent.from_row(r) for r in rows}
 
@@ -99,7 +103,7 @@ async def taken(conn: asyncpg.Connection, mapping: str, system: System, keys: li
     """Which of `keys` (records of `system`) are coupled or announced as being created."""
     if not keys:
         return set()
-    query = _Q.taken_erp if system_param(system) == "erp" else _Q.taken_crm
+    query = Pair(_Q.taken_erp, _Q.taken_crm)[system_param(system)]
     return {r["key"] for r in await conn.fetch(query, mapping, list(keys))}
 
 

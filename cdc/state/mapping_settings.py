@@ -12,7 +12,7 @@ from datetime import datetime
 import asyncpg
 
 from cdc.mapping.model import MappingFile
-from cdc.pair import System
+from cdc.pair import Pair, System
 from cdc.state import queries
 from cdc.state.queries import system_param
 
@@ -29,7 +29,7 @@ class MappingState:
     updated_at: datetime
 
     def watermark(self, system: System) -> datetime | None:
-        return self.erp_watermark if system == "erp" else self.crm_watermark
+        return Pair(self.erp_watermark, self.crm_watermark)[system]
 
 
 async def effective_sync_only_coupled(conn: asyncpg.Connection, mapping_file: MappingFile) -> dict[str, bool]:

@@ -17,7 +17,7 @@ from typing import Any
 import asyncpg
 
 from cdc import temporal
-from cdc.pair import System
+from cdc.pair import Pair, System
 from cdc.state import queries
 from cdc.state.queries import jsonb_in, jsonb_out, system_param
 
@@ -38,8 +38,8 @@ class UpdateIntent:
     erp_position: int | None = None
     crm_position: int | None = None
 
-    def key(self, system: str) -> str:
-        return self.erp_key if system == "erp" else self.crm_key
+    def key(self, system: System) -> str:
+        return Pair(self.erp_key, self.crm_key)[system]
 
     def as_json(self) -> dict[str, Any]:
         return {"erp_key": self.erp_key, "crm_key": self.crm_key, "writes": self.writes,
