@@ -9,7 +9,6 @@ Pure: no I/O, usable by the engine's decisions.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Generic, Literal, TypeVar
 
@@ -17,7 +16,6 @@ System = Literal["erp", "crm"]
 SYSTEMS: tuple[System, System] = ("erp", "crm")
 
 T = TypeVar("T")
-U = TypeVar("U")
 
 
 def other(system: System) -> System:
@@ -31,11 +29,6 @@ class Pair(Generic[T]):
 
     erp: T
     crm: T
-
-    @classmethod
-    def of(cls, make: Callable[[System], T]) -> Pair[T]:
-        """The pair of `make(system)` for each system (`make("erp")` first)."""
-        return cls(make("erp"), make("crm"))
 
     @classmethod
     def oriented(cls, source: System, mine: T, theirs: T) -> Pair[T]:
@@ -52,12 +45,3 @@ class Pair(Generic[T]):
     def other(self, system: System) -> T:
         """The value of the opposite side of `system`."""
         return self[other(system)]
-
-    def map(self, f: Callable[[T], U]) -> Pair[U]:
-        """`f` applied to each side's value."""
-        return Pair(f(self.erp), f(self.crm))
-
-    def items(self) -> Iterator[tuple[System, T]]:
-        """(system, value) for each system, ERP first."""
-        yield "erp", self.erp
-        yield "crm", self.crm

@@ -32,22 +32,6 @@ def test_oriented_puts_mine_on_the_source_side(pair: Pair[int], source: System) 
     assert oriented[source] == pair.erp and oriented.other(source) == pair.crm
 
 
-@given(pairs)
-def test_map_applies_to_each_side(pair: Pair[int]) -> None:
-    assert pair.map(str) == Pair(str(pair.erp), str(pair.crm))
-    assert pair.map(lambda v: v) == pair
-
-
-def test_of_builds_each_side_erp_first() -> None:
-    asked: list[System] = []
-    assert Pair.of(lambda system: asked.append(system) or system.upper()) == Pair("ERP", "CRM")
-    assert asked == ["erp", "crm"]
-
-
-def test_items_name_each_side_erp_first() -> None:
-    assert list(Pair(1, 2).items()) == [("erp", 1), ("crm", 2)]
-
-
 def test_an_unknown_system_is_a_key_error_not_the_crm() -> None:
     with pytest.raises(KeyError):
         Pair(1, 2)["state"]  # type: ignore[index]
