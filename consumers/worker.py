@@ -2,8 +2,8 @@
 
 Offsets: the truth is the state database's tracked offsets, written in the same transaction as the batch's
 couplings and counters; Kafka's committed offsets follow (best effort). On assignment a partition resumes at the
-later of the two. Parked changes (lookups waiting for a coupling, `cdc retry`) are retried by a side loop
-(`consumers.parking.retry_due`).
+later of the two. Parked changes (lookups waiting for a coupling, `cdc retry`) are retried by a side task
+(`consumers.parking.retry_due`, supervised by `consumers.side_tasks`).
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from cdc.state import job_errors, record_log
 from cdc.state.couplings import AlreadyCoupled
 from cdc.state.migrate import migrate
 from cdc.state.parking import ParkedEvent
-from consumers import dead_letter, parking
+from consumers import dead_letter, parking, side_tasks
 from consumers.batch import Engine
 from consumers.decisions.outcome import Decision
 from consumers.incoming import Echo, Incoming, Poison, Routes, decode, interpret, system_of
@@ -167,22 +167,20 @@ class Worker:
             delay.reset()
 
     async def _consume(self, stop: asyncio.Event) -> None:
-        retrier = asyncio.create_task(self._retry_parked(stop))
         try:
-            while not stop.is_set():
-                assert self.consumer is not None
-                if retrier.done() and not retrier.cancelled() and retrier.exception() is not None:
-                    raise retrier.exception()  # type: ignore[misc]
-                batches = await self._gather()
-                if batches:
-                    async with self.lock:
-                        await self._handle(batches)
+            await side_tasks.supervise(self._consume_batches, [self._retry_parked], stop)
         finally:
-            retrier.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await retrier
             if stop.is_set():
                 await self.stop()
+
+    async def _consume_batches(self, halt: asyncio.Event) -> None:
+        """Batch after batch until `halt` (stop, or a side task failed); the retrier waits for the batch's lock."""
+        while not halt.is_set():
+            assert self.consumer is not None
+            batches = await self._gather()
+            if batches:
+                async with self.lock:
+                    await self._handle(batches)
 
     async def _gather(self) -> dict[TopicPartition, list]:
         """One batch: what the consumer holds now, then, while short of a full batch, what arrives in the next
@@ -328,7 +326,7 @@ class Worker:
                         await record_log.prune(conn, self.settings.record_log_keep)
                     handled = await self._retry_once(conn)
                 except TROUBLE:
-                    raise  # the consuming loop sees it and opens everything again
+                    raise  # the consume loop ends after its batch, and everything is opened again
                 except Exception as exc:  # noqa: BLE001 - the retrier reports and keeps going
                     log.error("parked-event retry failed", error=str(exc).splitlines()[0] if str(exc) else repr(exc))
                     handled = 0
