@@ -30,14 +30,15 @@ from cdc.mapping.load import load_mapping_file
 from cdc.mapping.model import MappingFile
 from cdc.mapping.validate import validate_against_catalog
 from cdc.settings import Settings, System
-from cdc.state import job_errors, record_log
+from cdc.state import record_log
 from cdc.state.couplings import AlreadyCoupled
 from cdc.state.migrate import migrate
 from cdc.state.parking import ParkedEvent
-from consumers import dead_letter, parking, side_tasks
+from consumers import parking, side_tasks
 from consumers.batch import Engine
 from consumers.decisions.outcome import Decision
 from consumers.incoming import Echo, Incoming, Poison, Routes, decode, interpret, system_of
+from consumers.poison import DeadLetter, PoisonHandler
 from consumers.systems import SystemLink, open_links
 from schemas.change_event import Decoded, NotAChange
 
@@ -74,6 +75,7 @@ class Worker:
         self.engine: Engine | None = None
         self.consumer: AIOKafkaConsumer | None = None
         self.producer: AIOKafkaProducer | None = None
+        self.poison: PoisonHandler | None = None
         self.processed = 0
         self.lock = asyncio.Lock()
         self._committing: asyncio.Task[None] | None = None
@@ -102,6 +104,7 @@ class Worker:
         self.producer = AIOKafkaProducer(bootstrap_servers=s.kafka_bootstrap, enable_idempotence=True,
                                          linger_ms=5)
         await self.producer.start()
+        self.poison = PoisonHandler(self.producer, s.dead_letter_topic)
         self.consumer = AIOKafkaConsumer(
             bootstrap_servers=s.kafka_bootstrap, group_id=s.consumer_group, enable_auto_commit=False,
             auto_offset_reset="earliest", max_poll_records=s.worker_batch_size, client_id=self.name,
@@ -129,7 +132,7 @@ class Worker:
             if conn is not None:
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(conn.close(), 5)
-        self.consumer = self.producer = self.state = self.announcer = self.engine = None
+        self.consumer = self.producer = self.state = self.announcer = self.engine = self.poison = None
         self.links = {}
         self.resume_at = {}
 
@@ -201,10 +204,9 @@ class Worker:
         return batches
 
     async def _handle(self, batches: dict[TopicPartition, list]) -> None:
-        assert self.engine and self.state and self.producer and self.consumer
+        assert self.engine and self.state and self.poison and self.consumer
         items: list[Incoming] = []
-        letters: list[dead_letter.DeadLetter] = []
-        poison: list[tuple[Poison, bytes | None]] = []
+        poisoned: list[tuple[DeadLetter, Poison]] = []
         consumed: dict[tuple[str, int], int] = {}
         unknown = sorted({tp.topic for tp in batches if (tp.topic, tp.partition) not in self.resume_at})
         if unknown:  # the assignment listener could not read the tracked offsets (e.g. the database restarted)
@@ -233,21 +235,12 @@ class Worker:
                               table=found.table, key=found.key, origin=found.origin)
                     continue
                 if isinstance(found, Poison):
-                    letters.append(dead_letter.DeadLetter(tp.topic, tp.partition, record.offset, record.key,
-                                                          record.value, found.reason))
-                    poison.append((found, record.value))
+                    poisoned.append((DeadLetter(tp.topic, tp.partition, record.offset, record.key, record.value,
+                                                found.reason), found))
                     continue
                 for mapping, change in found:
                     items.append(Incoming(event, payload, mapping, change, tp.topic, tp.partition, record.offset))
-        if letters:
-            await dead_letter.send(self.producer, self.settings.dead_letter_topic, letters)
-            for letter, (p, _) in zip(letters, poison, strict=True):
-                await job_errors.record_error(
-                    self.state, None, "-", (p.system or "erp"), p.key or f"{letter.topic}@{letter.partition}:"
-                    f"{letter.offset}", None, None, f"dead letter: {p.reason}",
-                    detail=f"{letter.topic} partition {letter.partition} offset {letter.offset}")
-                log.warning("dead letter", topic=letter.topic, partition=letter.partition, offset=letter.offset,
-                            reason=p.reason)
+        await self.poison.handle(self.state, poisoned)
         results = await self._process(items, consumed)
         self.processed += len(results)
         now = time.time()
