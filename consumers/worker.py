@@ -1,9 +1,8 @@
 """`cdc worker`: a consumer-group member that reads the mapped topics and runs the engine on each batch.
 
-Offsets: the truth is the state database's tracked offsets, written in the same transaction as the batch's
-couplings and counters; Kafka's committed offsets follow (best effort). On assignment a partition resumes at the
-later of the two. Parked changes (lookups waiting for a coupling, `cdc retry`) are retried by a side loop
-(`consumers.parking.retry_due`).
+Each batch: decode → route poison (`consumers.poison`) → process (`consumers.batch`) → commit (`consumers.offsets`:
+the tracked offsets in the batch's state transaction, Kafka's after it). Parked changes (lookups waiting for a
+coupling, `cdc retry`) are retried by a side task (`consumers.parking.retry_due`, `consumers.side_tasks`).
 """
 
 from __future__ import annotations
@@ -18,8 +17,8 @@ import time
 
 import asyncpg
 import structlog
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
-from aiokafka.errors import CommitFailedError, KafkaError
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.errors import KafkaError
 
 from cdc import database
 from cdc.backoff import Backoff, retry
@@ -30,14 +29,16 @@ from cdc.mapping.load import load_mapping_file
 from cdc.mapping.model import MappingFile
 from cdc.mapping.validate import validate_against_catalog
 from cdc.settings import Settings, System
-from cdc.state import job_errors, record_log
+from cdc.state import record_log
 from cdc.state.couplings import AlreadyCoupled
 from cdc.state.migrate import migrate
 from cdc.state.parking import ParkedEvent
-from consumers import dead_letter, parking
+from consumers import parking, side_tasks
 from consumers.batch import Engine
 from consumers.decisions.outcome import Decision
 from consumers.incoming import Echo, Incoming, Poison, Routes, decode, interpret, system_of
+from consumers.offsets import Consumed, OffsetTracker, Record, offsets_after
+from consumers.poison import DeadLetter, PoisonHandler
 from consumers.systems import SystemLink, open_links
 from schemas.change_event import Decoded, NotAChange
 
@@ -74,11 +75,10 @@ class Worker:
         self.engine: Engine | None = None
         self.consumer: AIOKafkaConsumer | None = None
         self.producer: AIOKafkaProducer | None = None
+        self.offsets: OffsetTracker | None = None
+        self.poison: PoisonHandler | None = None
         self.processed = 0
         self.lock = asyncio.Lock()
-        self._committing: asyncio.Task[None] | None = None
-        self.resume_at: dict[tuple[str, int], int] = {}
-        """Per assigned partition, the tracked offset it resumed at: records before it were already processed."""
 
     async def start(self) -> None:
         s = self.settings
@@ -102,22 +102,22 @@ class Worker:
         self.producer = AIOKafkaProducer(bootstrap_servers=s.kafka_bootstrap, enable_idempotence=True,
                                          linger_ms=5)
         await self.producer.start()
+        self.poison = PoisonHandler(self.producer, s.dead_letter_topic)
         self.consumer = AIOKafkaConsumer(
             bootstrap_servers=s.kafka_bootstrap, group_id=s.consumer_group, enable_auto_commit=False,
             auto_offset_reset="earliest", max_poll_records=s.worker_batch_size, client_id=self.name,
             fetch_max_wait_ms=s.worker_fetch_wait_ms,
             session_timeout_ms=s.worker_session_timeout_ms, heartbeat_interval_ms=3000,
             max_poll_interval_ms=600000, group_instance_id=s.worker_instance)
-        self.consumer.subscribe(self.routes.topics, listener=_Resume(self))
+        self.offsets = OffsetTracker(s, self.consumer, self.name)
+        self.consumer.subscribe(self.routes.topics, listener=self.offsets.listener())
         await self.consumer.start()
         log.info("worker started", worker=self.name, topics=len(self.routes.topics), group=s.consumer_group,
                  origins={k: v.origin for k, v in self.links.items()})
 
     async def stop(self) -> None:
-        if self._committing is not None:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._committing, 5)
-            self._committing = None
+        if self.offsets is not None:
+            await self.offsets.close()
         for closer in (self.consumer and self.consumer.stop, self.producer and self.producer.stop):
             if closer is not None:
                 with contextlib.suppress(Exception):
@@ -130,8 +130,8 @@ class Worker:
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(conn.close(), 5)
         self.consumer = self.producer = self.state = self.announcer = self.engine = None
+        self.offsets = self.poison = None
         self.links = {}
-        self.resume_at = {}
 
     async def run(self, stop: asyncio.Event) -> None:
         """Consume until `stop`. Problems at start-up raise (ConfigError, ServiceUnavailable); once running, a lost
@@ -167,22 +167,20 @@ class Worker:
             delay.reset()
 
     async def _consume(self, stop: asyncio.Event) -> None:
-        retrier = asyncio.create_task(self._retry_parked(stop))
         try:
-            while not stop.is_set():
-                assert self.consumer is not None
-                if retrier.done() and not retrier.cancelled() and retrier.exception() is not None:
-                    raise retrier.exception()  # type: ignore[misc]
-                batches = await self._gather()
-                if batches:
-                    async with self.lock:
-                        await self._handle(batches)
+            await side_tasks.supervise(self._consume_batches, [self._retry_parked], stop)
         finally:
-            retrier.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await retrier
             if stop.is_set():
                 await self.stop()
+
+    async def _consume_batches(self, halt: asyncio.Event) -> None:
+        """Batch after batch until `halt` (stop, or a side task failed); the retrier waits for the batch's lock."""
+        while not halt.is_set():
+            assert self.consumer is not None
+            batches = await self._gather()
+            if batches:
+                async with self.lock:
+                    await self._handle(batches)
 
     async def _gather(self) -> dict[TopicPartition, list]:
         """One batch: what the consumer holds now, then, while short of a full batch, what arrives in the next
@@ -203,77 +201,49 @@ class Worker:
         return batches
 
     async def _handle(self, batches: dict[TopicPartition, list]) -> None:
-        assert self.engine and self.state and self.producer and self.consumer
-        items: list[Incoming] = []
-        letters: list[dead_letter.DeadLetter] = []
-        poison: list[tuple[Poison, bytes | None]] = []
-        consumed: dict[tuple[str, int], int] = {}
-        unknown = sorted({tp.topic for tp in batches if (tp.topic, tp.partition) not in self.resume_at})
-        if unknown:  # the assignment listener could not read the tracked offsets (e.g. the database restarted)
-            from cdc.state import offsets as tracked_offsets
-
-            tracked = await tracked_offsets.load(self.state, self.settings.consumer_group, unknown)
-            for tp in batches:
-                self.resume_at.setdefault((tp.topic, tp.partition), tracked.get((tp.topic, tp.partition), 0))
-        for tp, records in batches.items():
-            for record in records:
-                if record.offset < self.resume_at.get((tp.topic, tp.partition), 0):
-                    continue  # processed before: its effects and counters are committed with the tracked offset
-                consumed[(tp.topic, tp.partition)] = record.offset + 1
-                decoded = decode(record.value)
-                if isinstance(decoded, NotAChange):
-                    _skipped(decoded, tp.topic)
-                    continue
-                found: list | Poison | Echo
-                if isinstance(decoded, Poison):
-                    found = Poison(decoded.reason, self.routes.by_topic.get(tp.topic), None, None)
-                else:
-                    found = self._interpret(decoded, tp.topic)
-                    event, payload = decoded.event, decoded.payload
-                if isinstance(found, Echo):
-                    log.debug("the sync's own write read back: skipped", topic=tp.topic, system=found.system,
-                              table=found.table, key=found.key, origin=found.origin)
-                    continue
-                if isinstance(found, Poison):
-                    letters.append(dead_letter.DeadLetter(tp.topic, tp.partition, record.offset, record.key,
-                                                          record.value, found.reason))
-                    poison.append((found, record.value))
-                    continue
-                for mapping, change in found:
-                    items.append(Incoming(event, payload, mapping, change, tp.topic, tp.partition, record.offset))
-        if letters:
-            await dead_letter.send(self.producer, self.settings.dead_letter_topic, letters)
-            for letter, (p, _) in zip(letters, poison, strict=True):
-                await job_errors.record_error(
-                    self.state, None, "-", (p.system or "erp"), p.key or f"{letter.topic}@{letter.partition}:"
-                    f"{letter.offset}", None, None, f"dead letter: {p.reason}",
-                    detail=f"{letter.topic} partition {letter.partition} offset {letter.offset}")
-                log.warning("dead letter", topic=letter.topic, partition=letter.partition, offset=letter.offset,
-                            reason=p.reason)
+        """Decode → route poison → process → commit."""
+        assert self.state and self.offsets and self.poison
+        records, consumed = await self.offsets.fresh(self.state, batches)
+        items, poisoned = self._route(records)
+        await self.poison.handle(self.state, poisoned)
         results = await self._process(items, consumed)
         self.processed += len(results)
         now = time.time()
         for item, decision in results:
             if decision.writes and item.event.source.ts_ms and not item.event.replay:
                 observe_apply_latency(now - item.event.source.ts_ms / 1000)
-        if self._committing is not None:
-            await self._committing  # one commit in flight at a time, in order; usually done by now
-        offsets = {TopicPartition(t, p): o for (t, p), o in consumed.items()}
-        self._committing = asyncio.create_task(self._commit(self.consumer, offsets))
+        await self.offsets.commit(consumed)
 
-    @staticmethod
-    async def _commit(consumer: AIOKafkaConsumer, offsets: dict[TopicPartition, int]) -> None:
-        """Kafka's committed offsets follow the state database's (which already hold the batch's position), while
-        the next batch is gathered: a broker round trip less in each batch's path."""
-        try:
-            await consumer.commit(offsets)
-        except (CommitFailedError, KafkaError) as exc:
-            log.warning("offset commit failed; the state database holds the position", error=str(exc))
-        except Exception as exc:  # noqa: BLE001 - e.g. the consumer stopped meanwhile; nothing depends on it
-            log.debug("offset commit skipped", error=_one_line(exc))
+    def _route(self, records: list[tuple[TopicPartition, Record]]
+               ) -> tuple[list[Incoming], list[tuple[DeadLetter, Poison]]]:
+        """Each fresh record decoded: its changes to process, or poison; what is not a change or the sync's own
+        write read back is skipped."""
+        items: list[Incoming] = []
+        poisoned: list[tuple[DeadLetter, Poison]] = []
+        for tp, record in records:
+            decoded = decode(record.value)
+            if isinstance(decoded, NotAChange):
+                _skipped(decoded, tp.topic)
+                continue
+            found: list | Poison | Echo
+            if isinstance(decoded, Poison):
+                found = Poison(decoded.reason, self.routes.by_topic.get(tp.topic), None, None)
+            else:
+                found = self._interpret(decoded, tp.topic)
+                event, payload = decoded.event, decoded.payload
+            if isinstance(found, Echo):
+                log.debug("the sync's own write read back: skipped", topic=tp.topic, system=found.system,
+                          table=found.table, key=found.key, origin=found.origin)
+                continue
+            if isinstance(found, Poison):
+                poisoned.append((DeadLetter(tp.topic, tp.partition, record.offset, record.key, record.value,
+                                            found.reason), found))
+                continue
+            for mapping, change in found:
+                items.append(Incoming(event, payload, mapping, change, tp.topic, tp.partition, record.offset))
+        return items, poisoned
 
-    async def _process(self, items: list[Incoming], consumed: dict[tuple[str, int], int]
-                       ) -> list[tuple[Incoming, Decision]]:
+    async def _process(self, items: list[Incoming], consumed: Consumed) -> list[tuple[Incoming, Decision]]:
         """Process a batch; one that needs more locks than PostgreSQL's lock table holds is processed in halves
         (each half commits its own offsets), down to single records, instead of failing again on every retry."""
         try:
@@ -290,8 +260,7 @@ class Worker:
             return [*await self._process(head, offsets_after(head) if consumed else {}),
                     *await self._process(tail, consumed)]
 
-    async def _process_whole(self, items: list[Incoming], consumed: dict[tuple[str, int], int]
-                             ) -> list[tuple[Incoming, Decision]]:
+    async def _process_whole(self, items: list[Incoming], consumed: Consumed) -> list[tuple[Incoming, Decision]]:
         engine, state, announcer = self.engine, self.state, self.announcer
         assert engine and state and announcer
         retried = 0
@@ -328,7 +297,7 @@ class Worker:
                         await record_log.prune(conn, self.settings.record_log_keep)
                     handled = await self._retry_once(conn)
                 except TROUBLE:
-                    raise  # the consuming loop sees it and opens everything again
+                    raise  # the consume loop ends after its batch, and everything is opened again
                 except Exception as exc:  # noqa: BLE001 - the retrier reports and keeps going
                     log.error("parked-event retry failed", error=str(exc).splitlines()[0] if str(exc) else repr(exc))
                     handled = 0
@@ -348,47 +317,6 @@ class Worker:
     def _parked_item(self, p: ParkedEvent) -> Incoming | str:
         """The parked change ready to process again, or why it cannot be."""
         return parking.parked_item(p, self.mapping_file, lambda decoded, system: self._interpret(decoded, None, system))
-
-
-def offsets_after(items: list[Incoming]) -> dict[tuple[str, int], int]:
-    """The next offset of each partition once `items` (a prefix of a batch, per partition) are processed."""
-    after: dict[tuple[str, int], int] = {}
-    for item in items:
-        if item.topic is not None and item.offset is not None:
-            where = (item.topic, item.partition or 0)
-            after[where] = max(after.get(where, 0), item.offset + 1)
-    return after
-
-
-class _Resume(ConsumerRebalanceListener):
-    """On assignment, resume each partition at the state database's tracked offset when it is ahead."""
-
-    def __init__(self, worker: Worker) -> None:
-        self.worker = worker
-
-    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
-        for tp in revoked:
-            self.worker.resume_at.pop((tp.topic, tp.partition), None)
-
-    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
-        from cdc.state import offsets
-
-        w = self.worker
-        if not assigned or w.state is None or w.consumer is None:
-            return
-        conn = await database.connect(w.settings.dsn("state"), role="state")
-        try:
-            tracked = await offsets.load(conn, w.settings.consumer_group, sorted({tp.topic for tp in assigned}))
-        finally:
-            await conn.close()
-        for tp in assigned:
-            position = tracked.get((tp.topic, tp.partition))
-            w.resume_at[(tp.topic, tp.partition)] = position or 0
-            if position is not None:
-                committed = await w.consumer.committed(tp)
-                if committed is None or committed < position:
-                    w.consumer.seek(tp, position)
-        log.info("partitions assigned", worker=w.name, count=len(assigned))
 
 
 def _skipped(record: NotAChange, topic: str) -> None:

@@ -37,7 +37,7 @@ erp_dsn, crm_dsn
 # Read or called by a library
 _.no_wrap  # rich's Column (cdc/cli/jobs.py)
 _.capture_signals, _.should_exit  # uvicorn's Server (cdc/monitoring/server.py)
-_.on_partitions_revoked, _.on_partitions_assigned  # aiokafka's ConsumerRebalanceListener (consumers/worker.py)
+_.on_partitions_revoked, _.on_partitions_assigned  # aiokafka's ConsumerRebalanceListener (consumers/offsets.py)
 trace  # the third argument of __aexit__ (cdc/orchestrator/workers.py)
 __getattr__, __dir__  # module attributes by PEP 562 (consumers/__init__.py)
 

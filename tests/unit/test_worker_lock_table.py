@@ -13,7 +13,8 @@ from cdc.mapping.load import load_mapping_file
 from cdc.settings import Settings
 from cdc.state.couplings import AlreadyCoupled
 from consumers.decisions.outcome import Decision
-from consumers.worker import BATCH_TRIES, Worker, offsets_after
+from consumers.offsets import offsets_after
+from consumers.worker import BATCH_TRIES, Worker
 
 
 class _Item:
