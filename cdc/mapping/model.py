@@ -48,6 +48,18 @@ def identifier(value: str) -> str:
     return value
 
 
+def identifiers(names: list[str], *, empty: str, repeated: str) -> str | list[str]:
+    """Columns named as a list (a key, a lookup's reference): plain identifiers, none twice; a list of one is that
+    column. `empty` and `repeated` are the messages for an empty list and a column named twice."""
+    if not names:
+        raise ValueError(empty)
+    for name in names:
+        identifier(name)
+    if len(set(names)) < len(names):
+        raise ValueError(f"{repeated}: {names}")
+    return names[0] if len(names) == 1 else names
+
+
 def flows(direction: Direction, source: System) -> bool:
     """Whether `direction` carries changes from `source` to the other system."""
     return direction == "both" or direction == f"to_{other(source)}"
@@ -298,13 +310,7 @@ class FieldMapping(Frozen):
     def _plain(cls, v: str | list[str] | None) -> str | list[str] | None:
         if v is None or isinstance(v, str):
             return None if v is None else identifier(v)
-        if not v:
-            raise ValueError("a list of columns names at least one")
-        for column in v:
-            identifier(column)
-        if len(set(v)) < len(v):
-            raise ValueError(f"a column is named more than once: {v}")
-        return v[0] if len(v) == 1 else v
+        return identifiers(v, empty="a list of columns names at least one", repeated="a column is named more than once")
 
     @field_validator("on_lookup_failure")
     @classmethod
@@ -467,13 +473,7 @@ class Side(Frozen):
     def _key_columns(cls, v: str | list[str]) -> str | list[str]:
         if isinstance(v, str):
             return identifier(v)
-        if not v:
-            raise ValueError("key names at least one column")
-        for column in v:
-            identifier(column)
-        if len(set(v)) < len(v):
-            raise ValueError(f"key names a column more than once: {v}")
-        return v[0] if len(v) == 1 else v
+        return identifiers(v, empty="key names at least one column", repeated="key names a column more than once")
 
     @field_validator("new_key")
     @classmethod

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,32 +24,9 @@ from consumers.decisions.outcome import Decision
 from consumers.decisions.record import Change, Shapes, Situation, decide
 from consumers.decisions.values import CoercionError
 from schemas import key_text
+from tests.unit.test_decisions import Col, Coupling, Shape
 
 T0 = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
-
-
-@dataclass(frozen=True)
-class Col:
-    type_name: str
-    max_length: int | None = None
-
-
-@dataclass(frozen=True)
-class Shape:
-    columns: dict[str, Col]
-
-
-@dataclass(frozen=True)
-class Coupling:
-    erp_key: str
-    crm_key: str
-    erp_values: dict[str, Any] | None = None
-    crm_values: dict[str, Any] | None = None
-    erp_position: int | None = None
-    crm_position: int | None = None
-    skipped: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)
-
 
 # A barcode names its unit of measure: in the ERP by the unit's key (item, code), in the CRM by the unit's UUID.
 ERP = Shape({"barcode": Col("varchar", 20), "item_no": Col("int4"), "unit_code": Col("varchar", 10),
