@@ -4,11 +4,9 @@ either side, a barcode waiting for its unit to be coupled, and verify."""
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -16,6 +14,7 @@ from cdc.mapping.load import load_mapping_file
 from cdc.orchestrator.verify import verify
 from cdc.settings import Settings
 from tests.integration.sync_harness import LiveSync
+from tests.integration.test_composite_keys import coupled, key
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -68,15 +67,6 @@ async def live(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> 
     async with LiveSync(settings, path, {"erp": ERP, "crm": CRM}) as sync:
         await sync.start()
         yield sync
-
-
-def key(*parts: str) -> str:
-    return json.dumps(list(parts), separators=(",", ":"))
-
-
-async def coupled(live: LiveSync, mapping: str, system: str, k: str) -> Any:
-    return await live.until(lambda: live.coupling(mapping, system, k), timeout=30,
-                            what=f"{mapping} {system} {k} coupled")
 
 
 async def test_an_erp_barcode_names_its_unit_in_the_crm_by_the_units_uuid(live: LiveSync) -> None:
