@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from consumers.decisions.values import CoercionError, canonical, coerce
+from cdc.values import CoercionError, canonical, coerce
 
 
 @pytest.mark.parametrize("value, type_name", [
