@@ -156,7 +156,7 @@ def map_value(field: FieldMapping, value: Any, towards: System) -> Any:
 def same_value(written: Any, value: Any) -> bool:
     """Whether `written` (a value-map key or value, as YAML gave it) stands for the typed `value`."""
     kind = kind_of_value(value)
-    if kind is None or kind == "text":
+    if kind is None:
         return str(written) == str(value)
     try:
         return bool(convert(written, kind) == value)

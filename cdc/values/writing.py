@@ -22,7 +22,7 @@ from schemas.key_text import decode as decode_key
 EPOCH = dt.date(1970, 1, 1)
 EPOCH_TS = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _MIDNIGHT = dt.time()
-_FLOAT4 = struct.Struct("f")
+_FLOAT4 = struct.Struct("<f")  # standard size: packing past float4's range raises OverflowError
 
 
 class CoercionError(ValueError):
