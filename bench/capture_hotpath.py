@@ -17,17 +17,18 @@ import time
 
 from aiokafka.producer.message_accumulator import BatchBuilder
 
-from cdc.capture import pgoutput, pgtypes
+from cdc.capture import pgoutput
 from cdc.capture.events import EventEncoder
 from cdc.capture.pgoutput import PG_EPOCH_US
 from cdc.capture.publisher import HEADERS
 from cdc.capture.transactions import Assembler, Publish
 from cdc.topics import partitioner
+from cdc.values import vocabulary as types
 
-COLUMNS = [("no", pgtypes.VARCHAR, True), ("description", pgtypes.VARCHAR, False),
-           ("base_unit_of_measure", pgtypes.VARCHAR, False), ("unit_price", pgtypes.NUMERIC, False),
-           ("unit_cost", pgtypes.NUMERIC, False), ("inventory", pgtypes.NUMERIC, False),
-           ("blocked", pgtypes.BOOL, False), ("modified_at", pgtypes.TIMESTAMPTZ, False)]
+COLUMNS = [("no", types.VARCHAR, True), ("description", types.VARCHAR, False),
+           ("base_unit_of_measure", types.VARCHAR, False), ("unit_price", types.NUMERIC, False),
+           ("unit_cost", types.NUMERIC, False), ("inventory", types.NUMERIC, False),
+           ("blocked", types.BOOL, False), ("modified_at", types.TIMESTAMPTZ, False)]
 COMMIT_US = 1_767_323_046_000_000
 
 

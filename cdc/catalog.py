@@ -1,42 +1,15 @@
-"""The live catalog: tables, their columns and keys as PostgreSQL describes them, and the Python values each
-column type takes (what asyncpg returns for it)."""
+"""The live catalog: tables, their columns and keys as PostgreSQL describes them (how their values are typed is
+`cdc.values`)."""
 
 from __future__ import annotations
 
-import re
-import uuid
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time
-from decimal import Decimal, InvalidOperation
-from typing import Any
 
 import asyncpg
 
 from cdc.mapping.model import MappingFile
 from cdc.pair import System
-
-KINDS: dict[str, str] = {
-    "text": "text", "varchar": "text", "bpchar": "text", "name": "text", "citext": "text",
-    "int2": "int", "int4": "int", "int8": "int",
-    "numeric": "numeric",
-    "float4": "float", "float8": "float",
-    "bool": "bool",
-    "date": "date",
-    "timestamp": "timestamp",
-    "timestamptz": "timestamptz",
-    "uuid": "uuid",
-}
-"""The type families values are converted into, by `pg_type.typname`."""
-
-ALIASES: dict[str, str] = {
-    "character varying": "varchar", "character": "bpchar", "integer": "int4", "int": "int4",
-    "smallint": "int2", "bigint": "int8", "decimal": "numeric", "real": "float4",
-    "double precision": "float8", "boolean": "bool", "timestamp without time zone": "timestamp",
-    "timestamp with time zone": "timestamptz",
-}
-
-NUMBER_KINDS = frozenset({"int", "numeric", "float"})
-TIME_KINDS = frozenset({"date", "timestamp", "timestamptz"})
+from cdc.values import kind_of
 
 
 @dataclass(frozen=True)
@@ -69,149 +42,6 @@ class Table:
     schema: str
     columns: dict[str, Column]
     primary_key: list[str]
-
-
-def type_name(name: str) -> str:
-    """The catalog's name (`pg_type.typname`) for a type written either way: 'integer' -> 'int4'."""
-    lowered = name.strip().lower()
-    return ALIASES.get(lowered, lowered)
-
-
-def kind_of(name: str) -> str | None:
-    """The family of a column type (text, int, numeric, float, bool, date, timestamp, timestamptz, uuid)."""
-    return KINDS.get(type_name(name))
-
-
-def kind_of_value(value: Any) -> str | None:
-    """The family of the Python value asyncpg returns for a column."""
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, int):
-        return "int"
-    if isinstance(value, Decimal):
-        return "numeric"
-    if isinstance(value, float):
-        return "float"
-    if isinstance(value, str):
-        return "text"
-    if isinstance(value, datetime):
-        return "timestamp" if value.tzinfo is None else "timestamptz"
-    if isinstance(value, date):
-        return "date"
-    if isinstance(value, uuid.UUID):
-        return "uuid"
-    return None
-
-
-_INTEGER = re.compile(r"^[+-]?\d+$")
-_TRUE = frozenset({"true", "t", "yes", "y", "on", "1"})
-_FALSE = frozenset({"false", "f", "no", "n", "off", "0"})
-
-
-def convert(value: Any, kind: str) -> Any:
-    """`value` as the Python value of a column of family `kind`; ValueError when it does not fit.
-
-    Conversions are the unsurprising ones only: no bool from or to text other than the usual spellings, no
-    fractions dropped, no timestamp silently cut to a date.
-    """
-    if value is None:
-        return None
-    convert_to = _CONVERTERS.get(kind)
-    if convert_to is None:
-        raise ValueError(f"no conversion into {kind!r} columns")
-    try:
-        result = convert_to(value)
-    except (ValueError, TypeError, InvalidOperation, ArithmeticError):
-        result = None
-    if result is None:
-        raise ValueError(f"{value!r} is not a valid {kind} value")
-    return result
-
-
-def _text(value: Any) -> str | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, date | uuid.UUID):
-        return value.isoformat() if isinstance(value, date) else str(value)
-    return str(value) if isinstance(value, str | int | Decimal | float) else None
-
-
-def _int(value: Any) -> int | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, Decimal | float):
-        return int(value) if value == int(value) else None
-    if isinstance(value, str) and _INTEGER.match(value.strip()):
-        return int(value.strip())
-    return None
-
-
-def _numeric(value: Any) -> Decimal | None:
-    if isinstance(value, bool) or not isinstance(value, int | float | Decimal | str):
-        return None
-    number = Decimal(str(value).strip())
-    return number if number.is_finite() else None
-
-
-def _float(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float | Decimal | str):
-        return None
-    return float(value)
-
-
-def _bool(value: Any) -> bool | None:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, int) and value in (0, 1):
-        return bool(value)
-    if isinstance(value, str):
-        text = value.strip().lower()
-        return True if text in _TRUE else False if text in _FALSE else None
-    return None
-
-
-def _date(value: Any) -> date | None:
-    if isinstance(value, datetime):
-        return None
-    if isinstance(value, date):
-        return value
-    return date.fromisoformat(value.strip()) if isinstance(value, str) else None
-
-
-def _datetime(value: Any) -> datetime | None:
-    if isinstance(value, datetime):
-        return value
-    if isinstance(value, date):
-        return datetime.combine(value, time())
-    return datetime.fromisoformat(value.strip()) if isinstance(value, str) else None
-
-
-def _timestamp(value: Any) -> datetime | None:
-    moment = _datetime(value)
-    if moment is not None and moment.tzinfo is not None:
-        return moment.astimezone(UTC).replace(tzinfo=None)
-    return moment
-
-
-def _timestamptz(value: Any) -> datetime | None:
-    moment = _datetime(value)
-    if moment is not None and moment.tzinfo is None:
-        return moment.replace(tzinfo=UTC)
-    return moment
-
-
-def _uuid(value: Any) -> uuid.UUID | None:
-    if isinstance(value, uuid.UUID):
-        return value
-    return uuid.UUID(value.strip()) if isinstance(value, str) else None
-
-
-_CONVERTERS = {
-    "text": _text, "int": _int, "numeric": _numeric, "float": _float, "bool": _bool, "date": _date,
-    "timestamp": _timestamp, "timestamptz": _timestamptz, "uuid": _uuid,
-}
 
 
 _COLUMNS = """

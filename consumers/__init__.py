@@ -40,17 +40,11 @@ _HOMES: dict[str, str] = {
     "MATCH_SEPARATOR": "consumers.decisions.matching",
     "match_key": "consumers.decisions.matching",
     "match_texts": "consumers.decisions.matching",
-    "INTEGER_TYPES": "consumers.decisions.values",
-    "CoercionError": "consumers.decisions.values",
-    "canonical": "consumers.decisions.values",
-    "coerce": "consumers.decisions.values",
-    "key_text": "consumers.decisions.values",
-    "key_values": "consumers.decisions.values",
 }
 
 __all__ = [  # the public surface; each name's home is in _HOMES (a unit test keeps the two equal)
-    "candidate_keys", "canonical", "Change", "coerce", "CoercionError", "CouplingChange", "decide", "Decision",
-    "find_candidates", "INTEGER_TYPES", "key_text", "key_values", "load_situations", "lock_id", "lock_records",
+    "candidate_keys", "Change", "CouplingChange", "decide", "Decision", "find_candidates", "load_situations",
+    "lock_id", "lock_records",
     "lookup_needs", "LookupKey", "MATCH_SEPARATOR", "match_key", "match_texts", "replay_failure", "resolve_lookups",
     "run_worker", "Shapes", "Situation", "snapshot", "SystemLink", "target_values", "typed_row", "Worker",
 ]
@@ -61,7 +55,6 @@ if TYPE_CHECKING:  # the same names, for type checkers and readers (and for lint
     from consumers.decisions.matching import MATCH_SEPARATOR, match_key, match_texts
     from consumers.decisions.outcome import CouplingChange, Decision
     from consumers.decisions.record import Change, Shapes, Situation, decide
-    from consumers.decisions.values import INTEGER_TYPES, CoercionError, canonical, coerce, key_text, key_values
     from consumers.locks import lock_id, lock_records
     from consumers.parking import replay_failure
     from consumers.situation import find_candidates, load_situations, resolve_lookups

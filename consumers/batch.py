@@ -33,12 +33,12 @@ from cdc.state.couplings import Coupling
 from cdc.state.intents import Intent
 from cdc.state.parking import Parked
 from cdc.state.update_intents import UpdateIntent
+from cdc.values import CoercionError
 from consumers import parking, series
 from consumers.appliers.writer import TableWrite, apply
 from consumers.decisions import echo
 from consumers.decisions.outcome import CouplingChange, Decision
 from consumers.decisions.record import Change, Shapes, decide
-from consumers.decisions.values import CoercionError
 from consumers.incoming import Incoming
 from consumers.recovery import Recovery, recover_updates
 from consumers.situation import load_situations

@@ -22,8 +22,8 @@ from cdc.mapping.model import MappingFile, TableMapping
 from cdc.pair import SYSTEMS, System
 from cdc.settings import Settings
 from cdc.topics.names import table_topics
+from cdc.values import CoercionError, canonical, coerce, key_text
 from consumers.decisions.record import Change
-from consumers.decisions.values import CoercionError, canonical, coerce, key_text
 from schemas import connect_json
 from schemas.change_event import ChangeEvent, Decoded, EventDecodeError, NotAChange
 

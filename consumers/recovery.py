@@ -22,8 +22,8 @@ from cdc.state import couplings as coupling_store
 from cdc.state import intents, update_intents
 from cdc.state.couplings import Coupling
 from cdc.state.intents import Intent
+from cdc.values import canonical
 from consumers.decisions.record import Change
-from consumers.decisions.values import canonical
 from consumers.locks import lock_id, lock_keys, lock_records
 from consumers.systems import SystemLink
 

@@ -14,11 +14,11 @@ from cdc.mapping.model import TableMapping
 from cdc.pair import Pair, System, other
 from cdc.state import couplings as coupling_store
 from cdc.state import intents
+from cdc.values import CoercionError, key_text
 from consumers.decisions.fields import LookupKey, lookup_needs, target_values
 from consumers.decisions.keys import candidate_keys, columns_key
 from consumers.decisions.matching import match_texts
 from consumers.decisions.record import Change, Situation
-from consumers.decisions.values import CoercionError, key_text
 from consumers.locks import lock_id, lock_records
 from consumers.recovery import Recovery, recover_interrupted
 from consumers.systems import SystemLink

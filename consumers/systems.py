@@ -11,8 +11,8 @@ from cdc.database import qualified, quote_ident
 from cdc.mapping.model import MappingFile
 from cdc.pair import SYSTEMS, System
 from cdc.settings import Settings
+from cdc.values import CoercionError, coerce, key_text, key_values
 from consumers.appliers import origin
-from consumers.decisions.values import CoercionError, coerce, key_text, key_values
 
 
 @dataclass

@@ -1,6 +1,6 @@
 """A record's key as one text: how couplings, intents, jobs, errors, locks and commands name a record.
 
-A key is the ordered tuple of its key columns' values, each as its canonical text (`consumers.canonical`:
+A key is the ordered tuple of its key columns' values, each as its canonical text (`cdc.values.canonical`:
 decimals without trailing zeros, dates and times in ISO 8601, UUIDs in lower case). A single-column key is that
 one text as it is (`C00001`), as it always was, so state written before composite keys stays valid. A key of
 several columns is the compact JSON array of their texts in the table's primary-key order

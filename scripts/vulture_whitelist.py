@@ -18,7 +18,7 @@ message_prefix  # cdc/capture/transactions.py
 connector, txId, sequence, schema_version  # schemas/change_event.py
 _.is_snapshot  # schemas/change_event.py, Source.is_snapshot (tests/unit/test_change_event.py)
 
-# PostgreSQL type OIDs, the table of known text types (cdc/capture/pgtypes.py)
+# PostgreSQL type OIDs (cdc/values/vocabulary.py), kept beside the ones capture reads by
 TEXT, BPCHAR, VARCHAR
 
 # Serialised with dataclasses.asdict / model_dump (the progress file, capture lag, the dashboard's JSON and templates)

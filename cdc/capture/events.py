@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 
-from cdc.capture import pgtypes
+from cdc.values.vocabulary import FLOAT4, FLOAT8, JSON, JSONB
 from schemas.change_event import CONNECTOR, SCHEMA_VERSION
 from schemas.change_event import compact_json as _dumps
 
@@ -22,7 +22,7 @@ ImageEncoder = Callable[[Any], bytes]
 # orjson writes what `compact_json` writes for strings (every code point), 64-bit integers, booleans and null, but
 # not for floats (`1e-7` where json writes `1e-07`): values of these types, and of JSON documents (which may hold
 # floats), keep json's encoder so that the bytes on the wire stay the same.
-_NOT_LIKE_JSON = frozenset({pgtypes.FLOAT4, pgtypes.FLOAT8, pgtypes.JSON, pgtypes.JSONB})
+_NOT_LIKE_JSON = frozenset({FLOAT4, FLOAT8, JSON, JSONB})
 
 # op, before, after, source up to its "lsn" (per transaction and table), lsn, the transaction's commit pieces, ...
 _EVENT = (b'{"op":"%b","before":%b,"after":%b,%b%d%b%d\\"]"},"ts_ms":%d,%b%d,"data_collection_order":%d},%b%d:%d",%b')

@@ -3,7 +3,7 @@
 
 Pure: bytes in, message objects out. A `Decoder` keeps the relation cache that Relation messages fill and that
 Insert/Update/Delete/Truncate refer to by relation id. Tuple values arrive in text form and are converted to
-JSON-ready values by type OID (`cdc.capture.pgtypes`).
+JSON-ready values by type OID (`cdc.values.reading`).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import struct
 from dataclasses import dataclass, field
 from typing import Any
 
-from cdc.capture.pgtypes import Converter, as_text, converter
+from cdc.values.reading import Converter, as_text, converter
 
 try:  # the C twin of walk_columns, when it could be built (setup.py)
     from cdc.capture._tuples import walk as _walk

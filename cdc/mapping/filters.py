@@ -2,11 +2,11 @@
 
 Both sides are two-valued: a NULL column satisfies only `ne` (IS DISTINCT FROM), `not_in`, `not_like`,
 `not_ilike` and `is_null`; every other condition on NULL is false. Filter values are converted to the column's
-type first (`convert` in cdc.catalog): in Python to the type of the row's value, in SQL to the column's catalog
-type, and the converted value goes to PostgreSQL as a parameter cast to that type. Text compares by code point on
-both sides (`COLLATE "C"`); `starts_with`, `contains` and the LIKE family apply to text columns only. A LIKE
-pattern is read once (`cdc.mapping.patterns`) into a regular expression for Python and a backslash-escaped
-pattern for SQL.
+type first (`convert` in cdc.values, the rule values are written by): in Python to the type of the row's value, in
+SQL to the column's catalog type, and the converted value goes to PostgreSQL as a parameter cast to that type. Text
+compares by code point on both sides (`COLLATE "C"`); `starts_with`, `contains` and the LIKE family apply to text
+columns only. A LIKE pattern is read once (`cdc.mapping.patterns`) into a regular expression for Python and a
+backslash-escaped pattern for SQL.
 """
 
 from __future__ import annotations
@@ -16,11 +16,11 @@ import operator
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from cdc.catalog import KINDS, convert, kind_of_value, type_name
 from cdc.database import quote_ident
 from cdc.errors import ConfigError
 from cdc.mapping import patterns
 from cdc.mapping.model import LIKE_OPS, AllOf, AnyOf, Condition, Filter, Not
+from cdc.values import KINDS, convert, kind_of_value, type_name
 
 
 class FilterValueError(ValueError):

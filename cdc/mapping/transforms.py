@@ -12,7 +12,6 @@ from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
-from cdc.catalog import convert, kind_of_value
 from cdc.mapping.model import (
     FieldMapping,
     FormatDate,
@@ -28,6 +27,7 @@ from cdc.mapping.model import (
     Upper,
 )
 from cdc.pair import System
+from cdc.values import convert, kind_of_value
 
 
 class TransformError(ValueError):
@@ -130,7 +130,7 @@ def map_value(field: FieldMapping, value: Any, towards: System) -> Any:
     """The field's value map applied: ERP value -> CRM value towards the CRM, the reverse towards the ERP.
 
     A key (towards the CRM) or a mapped value (towards the ERP) matches the record's value when it converts to that
-    value's type and is equal there — what `cdc mappings validate` checks them against (`cdc.catalog.convert`): a
+    value's type and is equal there — what `cdc mappings validate` checks them against (`cdc.values.convert`): a
     boolean column's `true`, `'true'`, `yes` and `1` all match True, a numeric column's `'30'` matches 30.00, an
     integer option 2 matches `'2'`. NULL maps to NULL unless the map lists it (`'': null` turns an empty ERP code
     into a NULL CRM option and back).
@@ -156,7 +156,7 @@ def map_value(field: FieldMapping, value: Any, towards: System) -> Any:
 def same_value(written: Any, value: Any) -> bool:
     """Whether `written` (a value-map key or value, as YAML gave it) stands for the typed `value`."""
     kind = kind_of_value(value)
-    if kind is None or kind == "text":
+    if kind is None:
         return str(written) == str(value)
     try:
         return bool(convert(written, kind) == value)

@@ -13,7 +13,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from cdc.catalog import NUMBER_KINDS, TIME_KINDS, Column, Table, convert
+from cdc.catalog import Column, Table
 from cdc.mapping.model import (
     LIKE_OPS,
     AllOf,
@@ -30,6 +30,7 @@ from cdc.mapping.model import (
     other,
 )
 from cdc.pair import SYSTEMS, System
+from cdc.values import NUMBER_KINDS, TIME_KINDS, coerce, convert
 
 Tables = Mapping[str, Table]
 Path = tuple[str | int, ...]
@@ -178,16 +179,17 @@ def _filter_problems(f: Filter | None, table: Table) -> list[tuple[Path, str]]:
 
 
 def _value_problems(value: Any, column: Column) -> list[str]:
-    """Whether a value from the file (constant, default, filter or map value) can be written into `column`."""
+    """Whether a value from the file (constant, default, filter or map value) can be written into `column`: as the
+    sync writes it (`cdc.values.coerce`), and not longer than the column (where the sync would cut it)."""
     if value is None:
         return [] if column.nullable else [f"null cannot go into NOT NULL column {column.name}"]
     if column.kind is None:
         return []
     try:
-        converted = convert(value, column.kind)
+        written = coerce(value, column.type_name, scale=column.scale)
     except ValueError:
         return [f"{value!r} does not convert to {column.describe()} (column {column.name})"]
-    if isinstance(converted, str) and column.max_length is not None and len(converted) > column.max_length:
+    if isinstance(written, str) and column.max_length is not None and len(written) > column.max_length:
         return [f"{value!r} is longer than column {column.name} ({column.describe()})"]
     return []
 

@@ -11,13 +11,13 @@ from typing import Any
 
 import asyncpg
 
-import consumers
 from cdc.database import qualified, quote_ident
 from cdc.mapping.model import MappingFile, Side, TableMapping
 from cdc.monitoring.snapshot import Collector, SectionFailed
 from cdc.pair import System, other
 from cdc.state import couplings, record_log
 from cdc.state.couplings import Coupling
+from cdc.values import key_text as record_key_text
 from schemas import key_text
 
 KEY_TYPE = """
@@ -190,7 +190,7 @@ def _held(columns: tuple[str, ...], row: Mapping[str, Any], synced: Mapping[str,
         return None, constant, ABSENT
     if len(columns) == 1:
         return columns[0], row.get(columns[0]), synced.get(columns[0], ABSENT)
-    now = None if any(row.get(c) is None for c in columns) else consumers.key_text(row, columns)
+    now = None if any(row.get(c) is None for c in columns) else record_key_text(row, columns)
     last = [synced.get(c, ABSENT) for c in columns]
     if ABSENT in last or None in last:
         return ", ".join(columns), now, ABSENT if ABSENT in last else None

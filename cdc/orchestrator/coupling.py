@@ -35,17 +35,8 @@ from cdc.state import couplings, jobs
 from cdc.state.couplings import NotCoupled
 from cdc.state.jobs import Job
 from cdc.topics import key_formats
-from consumers import (
-    Change,
-    CoercionError,
-    canonical,
-    coerce,
-    find_candidates,
-    key_text,
-    key_values,
-    lock_id,
-    lock_records,
-)
+from cdc.values import CoercionError, canonical, coerce, key_text, key_values
+from consumers import Change, find_candidates, lock_id, lock_records
 
 
 def _mapping(mapping_file: MappingFile, name: str) -> TableMapping:

@@ -36,10 +36,9 @@ from cdc.orchestrator.progress import plain
 from cdc.orchestrator.sources import CHUNK, DEPTH, SideRows
 from cdc.pair import Pair, System, other
 from cdc.settings import Settings
+from cdc.values import INTEGER_TYPES, CoercionError, key_text
 from consumers import (
-    INTEGER_TYPES,
     Change,
-    CoercionError,
     CouplingChange,
     Decision,
     LookupKey,
@@ -47,7 +46,6 @@ from consumers import (
     Situation,
     candidate_keys,
     decide,
-    key_text,
     load_situations,
     lookup_needs,
     replay_failure,

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from consumers import canonical
+from cdc.values import canonical
 
 
 def normalise(value: Any) -> str:

@@ -29,7 +29,7 @@ from aiokafka import AIOKafkaProducer
 
 from cdc.errors import CdcError
 from cdc.state import offsets
-from consumers import canonical
+from cdc.values import canonical
 from schemas.change_event import CONNECTOR, SCHEMA_VERSION, SCHEMA_VERSION_HEADER
 from schemas.key_text import encode as encode_key
 from schemas.record_key import PLAIN, KeyFormat

@@ -20,7 +20,7 @@ from cdc.errors import ConfigError
 from cdc.mapping.filters import to_sql
 from cdc.mapping.model import Side, TableMapping
 from cdc.pair import System
-from consumers import key_text
+from cdc.values import key_text
 
 CHUNK = 5000
 DEPTH = "cdc_hierarchy_depth"

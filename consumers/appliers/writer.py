@@ -17,9 +17,9 @@ from typing import Any, Protocol
 import asyncpg
 
 from cdc.database import qualified, quote_ident
+from cdc.values import CoercionError, coerce, key_values
 from consumers.decisions.outcome import Write
 from consumers.decisions.plan import ColumnShape
-from consumers.decisions.values import CoercionError, coerce, key_values
 
 
 class TableShape(Protocol):

@@ -9,8 +9,8 @@ from typing import Any
 from cdc.mapping import transforms
 from cdc.mapping.model import FieldMapping, TableMapping
 from cdc.pair import System, other
+from cdc.values import CoercionError, canonical, coerce, key_text
 from consumers.decisions.plan import TableShape, field_plan
-from consumers.decisions.values import CoercionError, canonical, coerce, key_text
 from schemas.key_text import KeyTextError
 from schemas.key_text import decode as decode_key
 

@@ -16,8 +16,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from cdc.mapping.model import Side, TableMapping
+from cdc.values import CoercionError, coerce, key_text
 from consumers.decisions.plan import TableShape
-from consumers.decisions.values import CoercionError, coerce, key_text
 
 NAMESPACE = uuid.UUID("6f0c6d1e-8a4e-4c55-9d0e-2f7f4c1b7a10")
 

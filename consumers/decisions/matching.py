@@ -14,7 +14,7 @@ from typing import Any
 
 from cdc.mapping.model import MatchField
 from cdc.pair import System
-from consumers.decisions.values import canonical
+from cdc.values import canonical
 
 MATCH_SEPARATOR = "\x1f"
 """Between the fields' texts in a match key (the ASCII unit separator)."""

@@ -24,12 +24,12 @@ from cdc.mapping import transforms
 from cdc.mapping.filters import matches
 from cdc.mapping.model import TableMapping
 from cdc.pair import Pair, System, other
+from cdc.values import canonical, coerce, key_text
 from consumers.decisions import conflicts as conflict_words
 from consumers.decisions.fields import LookupKey, LookupNeeded, Unresolved, carry, snapshot, target_values
 from consumers.decisions.keys import candidate_keys, columns_key
 from consumers.decisions.outcome import CouplingChange, Decision, Write
 from consumers.decisions.plan import FieldPlan, Route, TableShape, field_plan
-from consumers.decisions.values import canonical, coerce, key_text
 from schemas.key_text import decode as decode_key
 
 Op = Literal["c", "u", "d", "r"]

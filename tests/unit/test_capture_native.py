@@ -11,23 +11,24 @@ from aiokafka.partitioner import murmur2 as aiokafka_murmur2
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cdc.capture import pgoutput, pgtypes
+from cdc.capture import pgoutput
 from cdc.capture.pgoutput import Decoder, PgOutputError
 from cdc.topics import partitioner
+from cdc.values import vocabulary as types
 from tests.unit.pgoutput_messages import UNCHANGED, insert, relation, update
 
 native_walk = pytest.importorskip("cdc.capture._tuples").walk
 native_murmur2 = pytest.importorskip("cdc.topics._murmur2").murmur2
 
-TYPES = [pgtypes.INT4, pgtypes.INT8, pgtypes.TEXT, pgtypes.VARCHAR, pgtypes.NUMERIC, pgtypes.BOOL, pgtypes.FLOAT8,
-         pgtypes.TIMESTAMPTZ, pgtypes.TIMESTAMP, pgtypes.TIMETZ, pgtypes.JSONB, pgtypes.UUID, 1009]
-TEXTS = {pgtypes.INT4: st.integers(-2**31, 2**31 - 1).map(str),
-         pgtypes.INT8: st.integers(-2**63, 2**63 - 1).map(str),
-         pgtypes.BOOL: st.sampled_from(["t", "f"]),
-         pgtypes.FLOAT8: st.sampled_from(["1.5", "NaN", "-Infinity", "1e-07"]),
-         pgtypes.TIMESTAMPTZ: st.sampled_from(["2026-01-02 03:04:05.123456+00", "2026-01-02 03:04:05+05:30",
+TYPES = [types.INT4, types.INT8, types.TEXT, types.VARCHAR, types.NUMERIC, types.BOOL, types.FLOAT8,
+         types.TIMESTAMPTZ, types.TIMESTAMP, types.TIMETZ, types.JSONB, types.UUID, 1009]
+TEXTS = {types.INT4: st.integers(-2**31, 2**31 - 1).map(str),
+         types.INT8: st.integers(-2**63, 2**63 - 1).map(str),
+         types.BOOL: st.sampled_from(["t", "f"]),
+         types.FLOAT8: st.sampled_from(["1.5", "NaN", "-Infinity", "1e-07"]),
+         types.TIMESTAMPTZ: st.sampled_from(["2026-01-02 03:04:05.123456+00", "2026-01-02 03:04:05+05:30",
                                                "infinity", "2000-01-01 00:00:00+00 BC"]),
-         pgtypes.JSONB: st.sampled_from(['{"a": [1, 2.5, null]}', '"x"', "3"])}
+         types.JSONB: st.sampled_from(['{"a": [1, 2.5, null]}', '"x"', "3"])}
 
 
 def outcome(decode, data: bytes) -> object:
@@ -78,7 +79,7 @@ def test_truncated_or_garbled_messages_fail_the_same_either_way(row, cut: int, g
 
 
 def test_binary_values_and_other_encodings_keep_the_python_walk() -> None:
-    announce = relation(3, "public", "t", [("a", pgtypes.TEXT, True)])
+    announce = relation(3, "public", "t", [("a", types.TEXT, True)])
     message = b"I" + struct.pack(">I", 3) + b"N" + struct.pack(">h", 1) + b"b" + struct.pack(">i", 2) + b"\x01\xff"
     native, python = both(message, announce)
     assert native == python and native.new == {"a": "01ff"}  # type: ignore[union-attr]

@@ -7,15 +7,15 @@ import json
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cdc.capture import pgtypes
 from cdc.capture.events import EventEncoder
 from cdc.capture.pgoutput import Column, Relation
 from cdc.capture.transactions import Assembler, Boundary, Publish, Truncated
+from cdc.values import vocabulary as types
 from schemas.change_event import ChangeEvent, encode_key
 from tests.unit.pgoutput_messages import begin, commit, delete, insert, message, origin, relation, truncate, update
 
 TS = 1_704_164_645_123_456
-COLUMNS = [("no", pgtypes.VARCHAR, True), ("name", pgtypes.VARCHAR, True), ("credit", pgtypes.NUMERIC, True)]
+COLUMNS = [("no", types.VARCHAR, True), ("name", types.VARCHAR, True), ("credit", types.NUMERIC, True)]
 
 
 def assembler(keys: dict | None = None) -> Assembler:
@@ -143,7 +143,7 @@ def test_key_is_the_primary_key_from_the_catalog_not_the_full_replica_identity()
         (100, begin(200, TS, 9)),
         (100, relation(1, "public", "customer", COLUMNS)),
         (100, insert(1, ["C1", "a", "1"])),
-        (101, relation(2, "public", "unchecked", [("id", pgtypes.INT4, True), ("x", pgtypes.TEXT, False)], "d")),
+        (101, relation(2, "public", "unchecked", [("id", types.INT4, True), ("x", types.TEXT, False)], "d")),
         (102, insert(2, ["7", "y"])),
     ])
     assert out[0].key == b'{"no":"C1","name":"a"}'
@@ -208,7 +208,7 @@ def test_a_one_column_key_is_exactly_the_json_object_of_that_column(column: str,
     a = Assembler(encoder=EventEncoder("erp", "cdc.erp", "erp", clock=lambda: 1.0), topic=lambda t: f"cdc.erp.{t}",
                   keys={("public", "t"): (column,)}, origin_prefix="cdc_applier")
     relation_id = 7
-    a.decoder.relations[relation_id] = Relation(relation_id, "public", "t", "f", (Column(column, pgtypes.TEXT),),
+    a.decoder.relations[relation_id] = Relation(relation_id, "public", "t", "f", (Column(column, types.TEXT),),
                                                 (column,), (None,), ((column, None),))
     a.feed(100, begin(200, TS, 9))
     out = a._change("c", a.decoder.relations[relation_id], None, {column: value}, 100)

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cdc.capture import pgtypes
 from cdc.capture.events import EventEncoder, Transaction, event_id, exact_json, image_encoder
+from cdc.values import vocabulary as types
 from schemas.change_event import ChangeEvent, EventDecodeError, decode_key, encode_key
 
 TXN = Transaction(commit_lsn=23_950_184, commit_ts_ms=1_704_164_645_123, xid=771)
@@ -171,11 +171,11 @@ def test_poison_messages_are_event_decode_errors(raw: bytes, fragment: str) -> N
 @given(st.dictionaries(st.text(), st.one_of(st.none(), st.booleans(), st.integers(-2**63, 2**63 - 1), st.text())))
 def test_row_images_of_tables_without_floats_or_json_are_written_byte_for_byte_as_json_does(row: dict) -> None:
     """orjson writes these images (much faster); consumers and the Debezium path see the same bytes as before."""
-    assert image_encoder([pgtypes.VARCHAR, pgtypes.INT8, pgtypes.BOOL, pgtypes.TIMESTAMPTZ, 1009])(row) == \
+    assert image_encoder([types.VARCHAR, types.INT8, types.BOOL, types.TIMESTAMPTZ, 1009])(row) == \
         exact_json(row)
 
 
 def test_tables_with_floats_or_json_keep_json_s_encoder() -> None:
-    for oid in (pgtypes.FLOAT4, pgtypes.FLOAT8, pgtypes.JSON, pgtypes.JSONB):
-        assert image_encoder([pgtypes.INT4, oid]) is exact_json
-    assert image_encoder([pgtypes.FLOAT8])({"x": 1e-7}) == b'{"x":1e-07}'
+    for oid in (types.FLOAT4, types.FLOAT8, types.JSON, types.JSONB):
+        assert image_encoder([types.INT4, oid]) is exact_json
+    assert image_encoder([types.FLOAT8])({"x": 1e-7}) == b'{"x":1e-07}'

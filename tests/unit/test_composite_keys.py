@@ -20,11 +20,11 @@ from cdc.catalog import Column, Table
 from cdc.mapping.load import MappingFileError, load_mapping_file, locator, parse_mapping_text
 from cdc.mapping.model import MappingFile, MatchField, TableMapping
 from cdc.mapping.validate import catalog_problems
+from cdc.values import CoercionError, key_text, key_values
 from consumers.appliers.writer import TableWrite, _set_statement, _statement
 from consumers.decisions.keys import candidate_keys, columns_key
 from consumers.decisions.outcome import Write
 from consumers.decisions.record import Change, Shapes, Situation, decide
-from consumers.decisions.values import CoercionError, key_text, key_values
 from schemas import key_text as text_of_key
 from schemas.change_event import ChangeEvent, notice
 

@@ -19,10 +19,10 @@ from cdc.mapping.load import load_mapping_file, locator
 from cdc.mapping.model import MappingFile, TableMapping
 from cdc.mapping.validate import catalog_problems
 from cdc.orchestrator.verify import compare_pair
+from cdc.values import CoercionError
 from consumers.decisions.fields import lookup_needs, target_values
 from consumers.decisions.outcome import Decision
 from consumers.decisions.record import Change, Shapes, Situation, decide
-from consumers.decisions.values import CoercionError
 from schemas import key_text
 from tests.unit.test_decisions import Col, Coupling, Shape
 

@@ -54,9 +54,9 @@ VIOLATIONS = [
     ("foundation", "cdc/state/jobs.py", "from cdc.orchestrator import plan"),
     ("foundation", "schemas/change_event.py", "import consumers"),
     ("engine", "consumers/batch.py", "from cdc.monitoring import health"),
-    ("decisions", "consumers/decisions/values.py", "import asyncpg.pool"),
+    ("decisions", "consumers/decisions/matching.py", "import asyncpg.pool"),
     ("decisions", "consumers/decisions/record.py", "from consumers import situation"),
-    ("engine-surface", "cdc/orchestrator/verify.py", "from consumers.decisions.values import canonical"),
+    ("engine-surface", "cdc/orchestrator/verify.py", "from consumers.decisions.matching import match_key"),
     ("engine-surface", "cdc/cli/worker.py", "from consumers.worker import run_worker"),
 ]
 
@@ -92,8 +92,8 @@ def test_the_copy_alone_keeps_the_contracts(tree: Path) -> None:
 
 
 def test_the_public_surface_loads_lazily() -> None:
-    """`from consumers import canonical` loads the decision it names, not the worker and its Kafka client."""
-    code = ("import sys, consumers; from consumers import canonical; "
+    """`from consumers import match_key` loads the decision it names, not the worker and its Kafka client."""
+    code = ("import sys, consumers; from consumers import match_key; "
             "print(sorted(m for m in ('consumers.worker', 'consumers.batch', 'aiokafka') if m in sys.modules))")
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60,
                             check=True)
@@ -116,7 +116,7 @@ WORKER_NAMES = {"Worker", "run_worker"}
 def _worker_uses(source: str) -> list[str]:
     """Where a module takes the engine's worker: `from consumers import Worker` (anywhere, even in a function) or
     `consumers.Worker`. import-linter sees modules, not names — to it that import is one more edge to `consumers`,
-    like `from consumers import canonical` — so this rule is checked here."""
+    like `from consumers import match_key` — so this rule is checked here."""
     found = []
     for node in ast.walk(ast.parse(source)):
         if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "consumers":
@@ -136,7 +136,7 @@ def test_the_orchestrator_is_handed_its_worker() -> None:
     assert found == {}
 
 
-@pytest.mark.parametrize("line", ["from consumers import Worker", "from consumers import canonical, run_worker",
+@pytest.mark.parametrize("line", ["from consumers import Worker", "from consumers import match_key, run_worker",
                                   "from consumers.worker import Worker", "import consumers\nconsumers.Worker(s, m)"])
 def test_a_worker_taken_by_the_orchestrator_is_found(line: str) -> None:
     source = (ROOT / "cdc" / "orchestrator" / "workers.py").read_text()

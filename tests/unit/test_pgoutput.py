@@ -6,7 +6,6 @@ import struct
 
 import pytest
 
-from cdc.capture import pgtypes
 from cdc.capture.pgoutput import (
     Begin,
     Commit,
@@ -21,6 +20,8 @@ from cdc.capture.pgoutput import (
     TypeInfo,
     Update,
 )
+from cdc.values import reading
+from cdc.values import vocabulary as types
 from tests.unit.pgoutput_messages import (
     UNCHANGED,
     begin,
@@ -36,12 +37,12 @@ from tests.unit.pgoutput_messages import (
 )
 
 ALL_TYPES = [
-    ("id", pgtypes.INT4, True), ("small", pgtypes.INT2, False), ("big", pgtypes.INT8, False),
-    ("amount", pgtypes.NUMERIC, False), ("ratio", pgtypes.FLOAT8, False), ("ratio4", pgtypes.FLOAT4, False),
-    ("flag", pgtypes.BOOL, False), ("day", pgtypes.DATE, False), ("at", pgtypes.TIMESTAMP, False),
-    ("at_tz", pgtypes.TIMESTAMPTZ, False), ("clock", pgtypes.TIME, False), ("uid", pgtypes.UUID, False),
-    ("doc", pgtypes.JSONB, False), ("doc_json", pgtypes.JSON, False), ("name", pgtypes.VARCHAR, False),
-    ("note", pgtypes.TEXT, False), ("tags", 1009, False),
+    ("id", types.INT4, True), ("small", types.INT2, False), ("big", types.INT8, False),
+    ("amount", types.NUMERIC, False), ("ratio", types.FLOAT8, False), ("ratio4", types.FLOAT4, False),
+    ("flag", types.BOOL, False), ("day", types.DATE, False), ("at", types.TIMESTAMP, False),
+    ("at_tz", types.TIMESTAMPTZ, False), ("clock", types.TIME, False), ("uid", types.UUID, False),
+    ("doc", types.JSONB, False), ("doc_json", types.JSON, False), ("name", types.VARCHAR, False),
+    ("note", types.TEXT, False), ("tags", 1009, False),
 ]
 
 
@@ -73,11 +74,11 @@ def test_relation_is_cached_with_columns_and_identity(decoder: Decoder) -> None:
     assert (rel.schema, rel.table, rel.replica_identity) == ("public", "thing", "f")
     assert rel.names[:3] == ("id", "small", "big")
     assert rel.columns[0].in_identity and not rel.columns[1].in_identity
-    assert rel.columns[0].type_oid == pgtypes.INT4
+    assert rel.columns[0].type_oid == types.INT4
 
 
 def test_relation_in_pg_catalog_has_empty_namespace() -> None:
-    rel = Decoder().decode(relation(1, "", "pg_thing", [("a", pgtypes.TEXT, True)]))
+    rel = Decoder().decode(relation(1, "", "pg_thing", [("a", types.TEXT, True)]))
     assert isinstance(rel, Relation) and rel.schema == "pg_catalog"
 
 
@@ -124,17 +125,17 @@ def test_nulls_and_special_values(decoder: Decoder) -> None:
     ("12024-01-02 03:04:05+00", "12024-01-02T03:04:05+00:00"),
 ])
 def test_timestamptz_text_becomes_iso_with_offset(text: str, iso: str) -> None:
-    assert pgtypes.as_timestamptz(text) == iso
+    assert reading.as_timestamptz(text) == iso
 
 
 def test_timetz_offset_is_normalised() -> None:
-    assert pgtypes.converter(pgtypes.TIMETZ)("03:04:05+02") == "03:04:05+02:00"
+    assert reading.converter(types.TIMETZ)("03:04:05+02") == "03:04:05+02:00"
 
 
 def test_update_with_old_row_and_unchanged_toast_filled_from_old() -> None:
     d = Decoder()
-    d.decode(relation(5, "public", "doc", [("id", pgtypes.INT4, True), ("body", pgtypes.TEXT, True),
-                                           ("n", pgtypes.INT4, True)]))
+    d.decode(relation(5, "public", "doc", [("id", types.INT4, True), ("body", types.TEXT, True),
+                                           ("n", types.INT4, True)]))
     msg = d.decode(update(5, ["1", UNCHANGED, "3"], old=["1", "long text", "2"]))
     assert isinstance(msg, Update)
     assert msg.old_kind == "O"
@@ -145,7 +146,7 @@ def test_update_with_old_row_and_unchanged_toast_filled_from_old() -> None:
 
 def test_update_without_old_row_leaves_unchanged_toast_out() -> None:
     d = Decoder()
-    d.decode(relation(5, "public", "doc", [("id", pgtypes.INT4, True), ("body", pgtypes.TEXT, False)], "d"))
+    d.decode(relation(5, "public", "doc", [("id", types.INT4, True), ("body", types.TEXT, False)], "d"))
     msg = d.decode(update(5, ["1", UNCHANGED]))
     assert isinstance(msg, Update)
     assert msg.old is None and msg.old_kind is None
@@ -155,7 +156,7 @@ def test_update_without_old_row_leaves_unchanged_toast_out() -> None:
 
 def test_update_with_key_tuple_keeps_only_identity_columns() -> None:
     d = Decoder()
-    d.decode(relation(5, "public", "doc", [("id", pgtypes.INT4, True), ("body", pgtypes.TEXT, False)], "d"))
+    d.decode(relation(5, "public", "doc", [("id", types.INT4, True), ("body", types.TEXT, False)], "d"))
     msg = d.decode(update(5, ["2", "x"], old=["1", None], kind=b"K"))
     assert isinstance(msg, Update)
     assert msg.old_kind == "K" and msg.old == {"id": 1}
@@ -164,16 +165,16 @@ def test_update_with_key_tuple_keeps_only_identity_columns() -> None:
 
 def test_delete_with_old_row_and_with_key(decoder: Decoder) -> None:
     d = Decoder()
-    d.decode(relation(5, "public", "doc", [("id", pgtypes.INT4, True), ("body", pgtypes.TEXT, False)], "d"))
+    d.decode(relation(5, "public", "doc", [("id", types.INT4, True), ("body", types.TEXT, False)], "d"))
     msg = d.decode(delete(5, ["1", None], kind=b"K"))
     assert msg == Delete(d.relations[5], {"id": 1}, "K")
-    d.decode(relation(6, "public", "full", [("id", pgtypes.INT4, True), ("body", pgtypes.TEXT, True)], "f"))
+    d.decode(relation(6, "public", "full", [("id", types.INT4, True), ("body", types.TEXT, True)], "f"))
     msg = d.decode(delete(6, ["1", "x"]))
     assert isinstance(msg, Delete) and msg.old == {"id": 1, "body": "x"} and msg.old_kind == "O"
 
 
 def test_truncate_names_cached_relations(decoder: Decoder) -> None:
-    decoder.decode(relation(16385, "crm", "other", [("id", pgtypes.INT4, True)]))
+    decoder.decode(relation(16385, "crm", "other", [("id", types.INT4, True)]))
     msg = decoder.decode(truncate([16384, 16385], options=1))
     assert isinstance(msg, Truncate)
     assert [(r.schema, r.table) for r in msg.relations] == [("public", "thing"), ("crm", "other")]
@@ -200,8 +201,8 @@ def test_unknown_type_oid_is_text() -> None:
 
 def test_relation_message_replaces_cached_relation() -> None:
     d = Decoder()
-    d.decode(relation(9, "public", "t", [("a", pgtypes.INT4, True)]))
-    d.decode(relation(9, "public", "t", [("a", pgtypes.INT4, True), ("b", pgtypes.TEXT, False)]))
+    d.decode(relation(9, "public", "t", [("a", types.INT4, True)]))
+    d.decode(relation(9, "public", "t", [("a", types.INT4, True), ("b", types.TEXT, False)]))
     assert d.decode(insert(9, ["1", "x"])).new == {"a": 1, "b": "x"}
 
 
@@ -216,13 +217,13 @@ def test_relation_message_replaces_cached_relation() -> None:
 ])
 def test_malformed_messages_raise(data: bytes, fragment: str) -> None:
     d = Decoder()
-    d.decode(relation(1, "public", "t", [("a", pgtypes.TEXT, True)]))
+    d.decode(relation(1, "public", "t", [("a", types.TEXT, True)]))
     with pytest.raises(PgOutputError, match=fragment):
         d.decode(data)
 
 
 def test_more_tuple_columns_than_relation_columns_is_an_error() -> None:
     d = Decoder()
-    d.decode(relation(1, "public", "t", [("a", pgtypes.TEXT, True)]))
+    d.decode(relation(1, "public", "t", [("a", types.TEXT, True)]))
     with pytest.raises(PgOutputError, match="known columns"):
         d.decode(insert(1, ["x", "y"]))

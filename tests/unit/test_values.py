@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from consumers.decisions.values import CoercionError, canonical, coerce
+from cdc.values import CoercionError, canonical, coerce, convert
 
 
 @pytest.mark.parametrize("value, type_name", [
@@ -93,3 +93,53 @@ def test_a_value_the_destination_column_cannot_hold_fails_the_record_naming_valu
     message = str(failed.value)
     assert "'credit'" in message and "Infinity" in message and "precision" in message
     assert target_values(mapping(), "erp", erp_row(credit=Decimal("NaN")), scaled, {})[0]["credit"] == "NaN"
+
+
+# One rule for the sync and for the file (cdc/values/__init__.py): `convert` is `coerce` by family.
+@pytest.mark.parametrize("value, type_name, expected", [
+    (True, "text", "true"), (False, "varchar", "false"),  # PostgreSQL's cast from boolean
+    (float("nan"), "text", "NaN"), (float("-inf"), "text", "-Infinity"), (Decimal("1E+2"), "text", "100"),
+    ({"a": [1, None]}, "text", '{"a": [1, null]}'),
+    ("1.0", "int4", 1), ("1e3", "int8", 1000), (Decimal("12.00"), "int2", 12),
+    (dt.datetime(2024, 5, 6), "date", dt.date(2024, 5, 6)), ("2024-05-06T00:00:00", "date", dt.date(2024, 5, 6)),
+    (dt.datetime(2024, 5, 6, 22, tzinfo=dt.timezone(dt.timedelta(hours=-2))), "date", dt.date(2024, 5, 7)),
+    (1, "bool", True), ("ON", "boolean", True),
+    (1_700_000_000_123_456, "timestamptz", dt.datetime(2023, 11, 14, 22, 13, 20, 123_456, tzinfo=dt.UTC)),
+    ("x", "jsonb", '"x"'), ('{"a": 1}', "json", '{"a": 1}'), ([1, 2], "jsonb", "[1, 2]"),
+])
+def test_lossless_conversions_follow_postgresql(value: object, type_name: str, expected: object) -> None:
+    assert coerce(value, type_name) == expected
+    assert canonical(coerce(value, type_name)) == canonical(expected)
+
+
+@pytest.mark.parametrize("value, type_name", [
+    (dt.datetime(2024, 5, 6, 10, 30), "date"), ("2024-05-06 10:30:00", "date"), ("2024-05-06garbage", "date"),
+    (True, "float8"), (True, "numeric"), (True, "date"), (2, "bool"), (Decimal("1"), "bool"), (7, "uuid"),
+    ("1e400", "float8"), ("1e-400", "float8"), ("1e39", "float4"), ("1e-50", "float4"), ("sNaN", "numeric"),
+    ("1e30", "int8"),
+])
+def test_lossy_or_impossible_conversions_are_refused(value: object, type_name: str) -> None:
+    with pytest.raises(CoercionError):
+        coerce(value, type_name)
+
+
+def test_the_file_and_the_sync_convert_by_one_rule() -> None:
+    assert convert(True, "text") == coerce(True, "text") == "true"
+    assert convert("NaN", "numeric").is_nan()
+    with pytest.raises(ValueError, match="is not a valid date value"):
+        convert(dt.datetime(2024, 5, 6, 10, 30), "date")
+    with pytest.raises(ValueError, match="no conversion into 'json' columns"):
+        convert("{}", "json")
+
+
+@given(st.floats(width=32, allow_nan=False))
+def test_float4_values_are_kept_at_single_precision(number: float) -> None:
+    assert coerce(repr(number), "real") == number
+
+
+def test_aliases_take_their_types_rules() -> None:
+    assert coerce("12", "integer") == 12
+    with pytest.raises(CoercionError, match="out of range for int2"):
+        coerce(40000, "smallint")
+    assert coerce("2024-05-06 07:08:09+02", "timestamp with time zone") == dt.datetime(2024, 5, 6, 5, 8, 9,
+                                                                                       tzinfo=dt.UTC)

@@ -1,4 +1,4 @@
-"""PostgreSQL text output → JSON-ready Python values, chosen by type OID.
+"""Reading PostgreSQL's text output (what capture receives) into JSON-ready Python values, chosen by type OID.
 
 Capture connections run with `DateStyle=ISO` and `TimeZone=UTC`, so temporal values arrive as ISO text with a space
 between date and time; they leave as ISO-8601 strings (`T` separator, offsets as `+HH:MM`). Values that have no
@@ -11,27 +11,26 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-Converter = Callable[[str], Any]
+from cdc.values.vocabulary import (
+    BOOL,
+    DATE,
+    FLOAT4,
+    FLOAT8,
+    INT2,
+    INT4,
+    INT8,
+    JSON,
+    JSONB,
+    NUMERIC,
+    OID,
+    TIME,
+    TIMESTAMP,
+    TIMESTAMPTZ,
+    TIMETZ,
+    UUID,
+)
 
-BOOL = 16
-INT8 = 20
-INT2 = 21
-INT4 = 23
-TEXT = 25
-OID = 26
-JSON = 114
-FLOAT4 = 700
-FLOAT8 = 701
-BPCHAR = 1042
-VARCHAR = 1043
-DATE = 1082
-TIME = 1083
-TIMESTAMP = 1114
-TIMESTAMPTZ = 1184
-TIMETZ = 1266
-NUMERIC = 1700
-UUID = 2950
-JSONB = 3802
+Converter = Callable[[str], Any]
 
 
 def as_text(text: str) -> str:
