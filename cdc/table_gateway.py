@@ -205,12 +205,12 @@ def insert(table: TableShape, columns: tuple[str, ...]) -> str:
 
 def update(table: TableShape, columns: tuple[str, ...]) -> str:
     """`columns` of the row with one key. Parameters: their values in their order, then the key's, in its order."""
-    return _update(table.schema, table.name, _key(table), columns)
+    return _update(table.schema, table.name, tuple(table.primary_key), columns)
 
 
 def delete(table: TableShape) -> str:
     """The row with one key. Parameters: the key's values, in its order."""
-    return _delete(table.schema, table.name, _key(table))
+    return _delete(table.schema, table.name, tuple(table.primary_key))
 
 
 @functools.lru_cache(maxsize=4096)
