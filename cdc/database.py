@@ -9,6 +9,10 @@ import asyncpg
 from cdc import temporal
 from cdc.dsn import describe
 from cdc.errors import ServiceUnavailable
+from cdc.table_gateway import qualified, quote_ident
+
+# quote_ident and qualified are the table gateway's, for the statements about the server's own objects (roles,
+# databases, publications); statements against the ERP's and the CRM's tables are built by the gateway itself.
 
 __all__ = ["CONNECTION_LOST", "connect", "describe", "pool", "qualified", "quote_ident"]
 
@@ -55,11 +59,3 @@ def _reason(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     return text
 
-
-def quote_ident(name: str) -> str:
-    """Quote an identifier for SQL. Callers pass only names checked against the catalog."""
-    return '"' + name.replace('"', '""') + '"'
-
-
-def qualified(schema: str, table: str) -> str:
-    return f"{quote_ident(schema)}.{quote_ident(table)}"

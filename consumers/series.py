@@ -26,8 +26,8 @@ import dataclasses
 import asyncpg
 import structlog
 
+from cdc import table_gateway
 from cdc.catalog import Table
-from cdc.database import qualified
 from cdc.mapping.model import TableMapping
 from cdc.pair import System, other
 from cdc.state import intents
@@ -111,16 +111,8 @@ def _creates(mapping: TableMapping, change: Change, situation: Situation, shapes
 async def next_keys(conn: asyncpg.Connection, table: Table, key: str, count: int) -> list[str]:
     """`count` values from the default of the key column `key`, in the order the series gives them (as text, the
     way couplings hold keys)."""
-    column = table.columns[key]
-    if column.default is not None:
-        rows = await conn.fetch(f"SELECT ({column.default})::text AS key FROM generate_series(1, $1) AS n "
-                                "ORDER BY n", count)
-    elif column.identity:
-        rows = await conn.fetch("SELECT nextval(pg_get_serial_sequence($2, $3))::text AS key "
-                                "FROM generate_series(1, $1) AS n ORDER BY n", count,
-                                qualified(table.schema, table.name), key)
-    else:
-        raise ValueError(f"column {key} has no default")
+    sql, args = table_gateway.draw(table, table.columns[key])
+    rows = await conn.fetch(sql, count, *args)
     keys = [row["key"] for row in rows]
     if any(k is None for k in keys):
         raise ValueError(f"the default of {key} made no value")

@@ -8,7 +8,7 @@ from typing import Any
 
 import asyncpg
 
-from cdc.database import qualified, quote_ident
+from cdc import table_gateway
 from cdc.mapping.filters import matches
 from cdc.mapping.model import TableMapping
 from cdc.pair import Pair, System, other
@@ -176,17 +176,7 @@ async def find_candidates(state: asyncpg.Connection, dest: SystemLink, mapping: 
                 wanted.append((i, texts))
         matched: dict[int, list[dict[str, Any]]] = defaultdict(list)
         if wanted:
-            conditions = []
-            for n, m in enumerate(group, start=2):
-                column = quote_ident(m.column(destination))
-                if m.case_sensitive:
-                    conditions.append(f"d.{column}::text = q.v{n}")
-                else:
-                    conditions.append(f"lower(d.{column}::text) = lower(q.v{n})")
-            arrays = ", ".join(f"${n}::text[]" for n in range(2, len(group) + 2))
-            names = ", ".join(f"v{n}" for n in range(2, len(group) + 2))
-            sql = (f"SELECT q.i AS cdc_match_index, d.* FROM unnest($1::int[], {arrays}) AS q(i, {names}) "
-                   f"JOIN {qualified(shape.schema, shape.name)} d ON {' AND '.join(conditions)}")
+            sql = table_gateway.match_candidates(shape, [(m.column(destination), m.case_sensitive) for m in group])
             columns = [[w[1][k] for w in wanted] for k in range(len(group))]
             rows = await dest.reader.fetch(sql, [w[0] for w in wanted], *columns)
             own = {k for ks in own_keys.values() for k in ks}
@@ -201,7 +191,7 @@ async def find_candidates(state: asyncpg.Connection, dest: SystemLink, mapping: 
             coupled |= await intents.taken(state, mapping.name, destination, free)
             for r in rows:
                 row = dict(r)
-                index = row.pop("cdc_match_index")
+                index = row.pop(table_gateway.MATCH_INDEX)
                 key = key_text(row, key_columns)
                 taken = key in coupled and (rematch or {}).get(index) != key  # its own interrupted match is not
                 if taken or not matches(side.filter, row):

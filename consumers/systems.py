@@ -6,8 +6,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from cdc import catalog, database
-from cdc.database import qualified, quote_ident
+from cdc import catalog, database, table_gateway
 from cdc.mapping.model import MappingFile
 from cdc.pair import SYSTEMS, System
 from cdc.settings import Settings
@@ -47,16 +46,12 @@ class SystemLink:
                 continue  # not a value of the key column: no row holds it
         if not typed:
             return {}
-        columns = quote_ident(key_column) if key_only else "*"
-        rows = await self.reader.fetch(
-            f"SELECT {columns} FROM {qualified(shape.schema, shape.name)} WHERE {quote_ident(key_column)} = "
-            f"ANY($1::{type_name}[])", typed)
+        rows = await self.reader.fetch(table_gateway.rows_by_key(shape, key_only=key_only), typed)
         return {str(row[key_column]): dict(row) for row in rows}
 
     async def _by_composite_key(self, shape: catalog.Table, keys: list[str], *,
                                 key_only: bool) -> dict[str, dict]:
-        """`_by_key` for a key of several columns: the key texts' columns as typed arrays, joined column by
-        column."""
+        """`_by_key` for a key of several columns: the key texts' columns as typed arrays."""
         names = shape.primary_key
         types = [shape.columns[c].type_name for c in names]
         typed = []
@@ -67,13 +62,8 @@ class SystemLink:
                 continue  # not a key of this table: no row holds it
         if not typed:
             return {}
-        arrays = ", ".join(f"${n}::{t}[]" for n, t in enumerate(types, start=1))
-        aliases = ", ".join(f"k{n}" for n in range(len(names)))
-        join = " AND ".join(f"t.{quote_ident(c)} = k.k{n}" for n, c in enumerate(names))
-        columns = ", ".join(f"t.{quote_ident(c)}" for c in names) if key_only else "t.*"
-        rows = await self.reader.fetch(
-            f"SELECT {columns} FROM {qualified(shape.schema, shape.name)} AS t "
-            f"JOIN unnest({arrays}) AS k({aliases}) ON {join}", *([row[c] for row in typed] for c in names))
+        rows = await self.reader.fetch(table_gateway.rows_by_key(shape, key_only=key_only),
+                                       *([row[c] for row in typed] for c in names))
         return {key_text(row, names): dict(row) for row in rows}
 
     async def close(self) -> None:

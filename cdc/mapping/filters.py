@@ -16,10 +16,10 @@ import operator
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from cdc.database import quote_ident
 from cdc.errors import ConfigError
 from cdc.mapping import patterns
 from cdc.mapping.model import LIKE_OPS, AllOf, AnyOf, Condition, Filter, Not
+from cdc.table_gateway import quote_ident
 from cdc.values import KINDS, convert, kind_of_value, type_name
 
 

@@ -4,14 +4,14 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
 import asyncpg
 
-from cdc.database import qualified, quote_ident
+from cdc import catalog, table_gateway
 from cdc.mapping.model import MappingFile, Side, TableMapping
 from cdc.monitoring.snapshot import Collector, SectionFailed
 from cdc.pair import System, other
@@ -19,11 +19,6 @@ from cdc.state import couplings, record_log
 from cdc.state.couplings import Coupling
 from cdc.values import key_text as record_key_text
 from schemas import key_text
-
-KEY_TYPE = """
-SELECT format_type(a.atttypid, NULL) FROM pg_catalog.pg_attribute a
-WHERE a.attrelid = to_regclass($1) AND a.attname = $2 AND NOT a.attisdropped
-"""
 
 
 @dataclass(frozen=True)
@@ -70,26 +65,24 @@ def key_label(side: Side) -> str:
 
 
 async def read_row(conn: asyncpg.Connection, system: System, side: Side, key: str) -> RecordRow:
-    """The row of `side`'s table whose key is `key` (`schemas.key_text`; compared as the key columns' types)."""
-    table = qualified(side.schema_, side.table)
+    """The row of `side`'s table whose key is `key` (`schemas.key_text`; compared as the key columns' types in the
+    catalog)."""
     label = key_label(side)
     found = RecordRow(system, side.table, label, key)
-    types = [await conn.fetchval(KEY_TYPE, table, column) for column in side.key_columns]
-    if None in types:
-        return RecordRow(system, side.table, label, key, problem=f"{system} table {side.table} or its key "
-                                                                f"column {label} does not exist")
+    table = (await catalog.read_tables(conn, side.schema_, [side.table])).get(side.table)
+    if table is None or any(column not in table.columns for column in side.key_columns):
+        return replace(found, problem=f"{system} table {side.table} or its key column {label} does not exist")
     try:
-        parts = key_text.decode(key, len(types))
+        parts = key_text.decode(key, len(side.key_columns))
     except key_text.KeyTextError as exc:
-        return RecordRow(system, side.table, label, key, problem=str(exc))
-    where = " AND ".join(f"{quote_ident(column)} = ${n}::text::{type_name}"
-                         for n, (column, type_name) in enumerate(zip(side.key_columns, types, strict=True), start=1))
+        return replace(found, problem=str(exc))
+    keyed = replace(table, primary_key=list(side.key_columns))  # the key the mapping names
     try:
-        row = await conn.fetchrow(f"SELECT * FROM {table} WHERE {where}", *parts)
+        row = await conn.fetchrow(table_gateway.row_by_key_text(keyed), *parts)
     except (asyncpg.DataError, asyncpg.InvalidTextRepresentationError):
-        return RecordRow(system, side.table, label, key,
-                         problem=f"{key!r} is not a valid {', '.join(types)} key")  # type: ignore[arg-type]
-    return found if row is None else RecordRow(system, side.table, label, key, row=dict(row))
+        types = ", ".join(table.columns[column].type_name for column in side.key_columns)
+        return replace(found, problem=f"{key!r} is not a valid {types} key")
+    return found if row is None else replace(found, row=dict(row))
 
 
 async def lookup(collector: Collector, mapping_file: MappingFile, system: System, key: str,

@@ -27,13 +27,13 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from cdc.database import qualified, quote_ident
+from cdc import table_gateway
 from cdc.mapping.model import MappingFile, TableMapping
 from cdc.orchestrator.duplicates import LikelyDuplicate, NearIndex
 from cdc.orchestrator.links import ReadOnly, read_only
 from cdc.orchestrator.plan import Step, select, steps_of
 from cdc.orchestrator.progress import plain
-from cdc.orchestrator.sources import CHUNK, DEPTH, SideRows
+from cdc.orchestrator.sources import CHUNK, SideRows
 from cdc.pair import Pair, System, other
 from cdc.settings import Settings
 from cdc.values import INTEGER_TYPES, CoercionError, key_text
@@ -267,7 +267,7 @@ def _levels(rows: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
     decided, and in the overlay, before their children look them up."""
     levels: dict[Any, list[dict[str, Any]]] = {}
     for row in rows:
-        levels.setdefault(row.pop(DEPTH), []).append(row)
+        levels.setdefault(row.pop(table_gateway.DEPTH), []).append(row)
     return list(levels.values())
 
 
@@ -389,16 +389,14 @@ async def _likely_duplicates(ro: ReadOnly, mapping: TableMapping, step: Step,
     dest_rows = SideRows(mapping, destination, ro.table(mapping, destination))
     fields = [(m.column(source), m.column(destination)) for m in mapping.match_on]
     columns = list(dict.fromkeys([*dest_rows.key_columns, *(d for _, d in fields)]))
-    condition, params = dest_rows.where()
-    table = dest_rows.table
+    sql, params = dest_rows.select(columns)
     coupled_column = f"{destination}_key"
     taken = {row[0] for row in await ro.state.fetch(
         f"SELECT {coupled_column} FROM cdc.couplings WHERE mapping = $1", mapping.name)}
     taken |= set(overlay.keys(mapping.name, destination))
     index = NearIndex(fields)
     async with ro.links[destination].reader.acquire() as conn:
-        for row in await conn.fetch(f"SELECT {', '.join(quote_ident(c) for c in columns)} FROM "
-                                    f"{qualified(table.schema, table.name)} WHERE {condition}", *params):
+        for row in await conn.fetch(sql, *params):
             key = dest_rows.key_of(row)
             if key not in taken:
                 index.add(key, dict(row))

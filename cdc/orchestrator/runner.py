@@ -20,7 +20,7 @@ from uuid import UUID
 
 import asyncpg
 
-from cdc import catalog, database
+from cdc import catalog, database, table_gateway
 from cdc.database import describe
 from cdc.errors import CdcError
 from cdc.mapping.model import MappingFile, TableMapping
@@ -28,7 +28,7 @@ from cdc.orchestrator import runs, watermarks
 from cdc.orchestrator.plan import Step, select, steps_of
 from cdc.orchestrator.progress import Reporter
 from cdc.orchestrator.replay import Publisher, ReplayTarget, wait_processed
-from cdc.orchestrator.sources import CHUNK, DEPTH, SideRows
+from cdc.orchestrator.sources import CHUNK, SideRows
 from cdc.orchestrator.workers import WorkerFactory, WorkerHost
 from cdc.pair import SYSTEMS, System
 from cdc.settings import Settings
@@ -203,7 +203,7 @@ def _waves(rows: list[dict[str, Any]]) -> list[tuple[Any, list[dict[str, Any]]]]
     """Consecutive runs of rows of one hierarchy depth (rows come ordered by depth), without the depth column."""
     waves: list[tuple[Any, list[dict[str, Any]]]] = []
     for row in rows:
-        depth = row.pop(DEPTH)
+        depth = row.pop(table_gateway.DEPTH)
         if not waves or waves[-1][0] != depth:
             waves.append((depth, []))
         waves[-1][1].append(row)

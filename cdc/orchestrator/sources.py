@@ -14,8 +14,8 @@ from typing import Any
 
 import asyncpg
 
+from cdc import table_gateway
 from cdc.catalog import Table
-from cdc.database import qualified, quote_ident
 from cdc.errors import ConfigError
 from cdc.mapping.filters import to_sql
 from cdc.mapping.model import Side, TableMapping
@@ -23,9 +23,6 @@ from cdc.pair import System
 from cdc.values import key_text
 
 CHUNK = 5000
-DEPTH = "cdc_hierarchy_depth"
-"""The extra column a hierarchy's rows carry: how many ancestors (of the same table) stand above the row."""
-MAX_DEPTH = 1000
 
 
 @dataclass(frozen=True)
@@ -58,14 +55,13 @@ class SideRows:
             if self.side.modified_on not in columns:
                 raise ConfigError(f"{self.system} table {self.table.name} has no column {self.side.modified_on}")
             params.append(since)
-            condition = (f"({condition}) AND {quote_ident(self.side.modified_on)} > "
-                         f"${first_param + len(params) - 1}::timestamptz")
+            condition = (f"({condition}) AND "
+                         f"{table_gateway.modified_after(self.side.modified_on, first_param + len(params) - 1)}")
         return condition, params
 
     def select(self, columns: list[str] | None = None, since: datetime | None = None) -> tuple[str, list[Any]]:
-        names = "*" if columns is None else ", ".join(quote_ident(c) for c in columns)
         condition, params = self.where(since)
-        return f"SELECT {names} FROM {qualified(self.table.schema, self.table.name)} WHERE {condition}", params
+        return table_gateway.select(self.table, columns, condition), params
 
     @property
     def parent_columns(self) -> list[tuple[str, ...]]:
@@ -78,41 +74,18 @@ class SideRows:
     def select_by_depth(self, since: datetime | None = None) -> tuple[str, list[Any]]:
         """The rows of a hierarchy, parents before children: each with its depth (the longest chain of ancestors
         in the table; NULL for rows in a cycle, which come last). Keys of several columns are compared as rows."""
-        table = qualified(self.table.schema, self.table.name)
-        keys = [quote_ident(c) for c in self.key_columns]
-        tree = [f"cdc_k{n}" for n in range(len(keys))]
-
-        def row(alias: str, names: list[str]) -> str:
-            return f"({', '.join(f'{alias}.{n}' for n in names)})" if len(names) > 1 else f"{alias}.{names[0]}"
-
-        references = [[quote_ident(c) for c in columns] for columns in self.parent_columns]
-        roots = " AND ".join(
-            f"({' OR '.join(f't.{c} IS NULL' for c in ref)} OR {row('t', ref)} = {row('t', keys)} OR NOT EXISTS "
-            f"(SELECT 1 FROM {table} a WHERE {row('a', keys)} = {row('t', ref)}))" for ref in references)
-        below = " OR ".join(f"{row('c', ref)} = {row('cdc_tree', tree)}" for ref in references)
         condition, params = self.where(since)
-        sql = (f"WITH RECURSIVE cdc_tree({', '.join(tree)}, cdc_depth) AS ("
-               f"SELECT {', '.join(f't.{k}' for k in keys)}, 0 FROM {table} t WHERE {roots} "
-               f"UNION SELECT {', '.join(f'c.{k}' for k in keys)}, cdc_tree.cdc_depth + 1 FROM cdc_tree "
-               f"JOIN {table} c ON ({below}) AND {row('c', keys)} <> {row('cdc_tree', tree)} "
-               f"WHERE cdc_tree.cdc_depth < {MAX_DEPTH}), "
-               f"cdc_depths AS (SELECT {', '.join(tree)}, max(cdc_depth) AS cdc_depth FROM cdc_tree "
-               f"GROUP BY {', '.join(tree)}) "
-               f"SELECT r.*, d.cdc_depth AS {DEPTH} FROM {table} r LEFT JOIN cdc_depths d ON "
-               f"{row('d', tree)} = {row('r', keys)} "
-               f"WHERE {condition} ORDER BY d.cdc_depth NULLS LAST, {', '.join(f'r.{k}' for k in keys)}")
-        return sql, params
+        return table_gateway.select_by_depth(self.table, self.parent_columns, condition), params
 
     @asynccontextmanager
     async def snapshot(self, conn: asyncpg.Connection, since: datetime | None = None, chunk: int = CHUNK,
                        columns: list[str] | None = None, *, by_depth: bool = False
                        ) -> AsyncIterator[tuple[int, AsyncIterator[list[dict]]]]:
         """(how many rows, an iterator of row chunks), both from one read-only snapshot. `by_depth`: a hierarchy's
-        rows parents first, each with its depth in the column `DEPTH`."""
+        rows parents first, each with its depth in the column `table_gateway.DEPTH`."""
         condition, params = self.where(since)
         async with conn.transaction(isolation="repeatable_read", readonly=True):
-            total = await conn.fetchval(
-                f"SELECT count(*) FROM {qualified(self.table.schema, self.table.name)} WHERE {condition}", *params)
+            total = await conn.fetchval(table_gateway.count(self.table, condition), *params)
             sql, params = self.select_by_depth(since) if by_depth else self.select(columns, since)
 
             async def chunks() -> AsyncIterator[list[dict]]:

@@ -28,7 +28,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from cdc.database import qualified, quote_ident
 from cdc.mapping.filters import FilterValueError, matches
 from cdc.mapping.model import MappingFile, MatchField, TableMapping
 from cdc.orchestrator import runs
@@ -349,9 +348,7 @@ async def _missing(ro: ReadOnly, mapping: TableMapping, system: System, only_cou
 async def _match_rows(ro: ReadOnly, mapping: TableMapping, system: System) -> list[tuple[str, dict[str, Any]]]:
     rows_of = SideRows(mapping, system, ro.table(mapping, system))
     columns = list(dict.fromkeys([*rows_of.key_columns, *(f.column(system) for f in mapping.match_on)]))
-    condition, params = rows_of.where()
-    table = rows_of.table
+    sql, params = rows_of.select(columns)
     async with ro.links[system].reader.acquire() as conn:
-        rows = await conn.fetch(f"SELECT {', '.join(quote_ident(c) for c in columns)} FROM "
-                                f"{qualified(table.schema, table.name)} WHERE {condition}", *params)
+        rows = await conn.fetch(sql, *params)
     return [(rows_of.key_of(row), dict(row)) for row in rows]

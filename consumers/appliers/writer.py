@@ -8,7 +8,6 @@ record is retried in its own savepoint so one bad record fails alone.
 
 from __future__ import annotations
 
-import functools
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -16,7 +15,7 @@ from typing import Any, Protocol
 
 import asyncpg
 
-from cdc.database import qualified, quote_ident
+from cdc import table_gateway
 from cdc.values import CoercionError, coerce, key_values
 from consumers.decisions.outcome import Write
 from consumers.decisions.plan import ColumnShape
@@ -56,28 +55,14 @@ def _statement(tw: TableWrite) -> tuple[str, tuple[Any, ...], tuple[str, ...]]:
     key_column = table.primary_key[0]
     key = coerce(write.key, table.columns[key_column].type_name)
     if write.kind == "delete":
-        return _sql(table.schema, table.name, key_column, "delete", ()), (key,), (key_column,)
+        return table_gateway.delete(table), (key,), (key_column,)
     values = _typed(table, write.values)
     if write.kind == "insert":
         values[key_column] = key
         columns = tuple(values)
-        return _sql(table.schema, table.name, key_column, "insert", columns), tuple(values.values()), columns
+        return table_gateway.insert(table, columns), tuple(values.values()), columns
     columns = tuple(values)
-    return (_sql(table.schema, table.name, key_column, "update", columns), (*values.values(), key),
-            (*columns, key_column))
-
-
-@functools.lru_cache(maxsize=4096)
-def _sql(schema: str, table: str, key_column: str, kind: str, columns: tuple[str, ...]) -> str:
-    """The statement of one write shape, built once (identifiers quoted; every value a parameter)."""
-    name = qualified(schema, table)
-    if kind == "delete":
-        return f"DELETE FROM {name} WHERE {quote_ident(key_column)} = $1"
-    if kind == "insert":
-        placeholders = ", ".join(f"${i}" for i in range(1, len(columns) + 1))
-        return f"INSERT INTO {name} ({', '.join(quote_ident(c) for c in columns)}) VALUES ({placeholders})"
-    sets = ", ".join(f"{quote_ident(c)} = ${i}" for i, c in enumerate(columns, start=1))
-    return f"UPDATE {name} SET {sets} WHERE {quote_ident(key_column)} = ${len(columns) + 1}"
+    return table_gateway.update(table, columns), (*values.values(), key), (*columns, key_column)
 
 
 def _composite_statement(tw: TableWrite) -> tuple[str, tuple[Any, ...], tuple[str, ...]]:
@@ -87,30 +72,15 @@ def _composite_statement(tw: TableWrite) -> tuple[str, tuple[Any, ...], tuple[st
     names = tuple(table.primary_key)
     key = key_values(write.key, names, [table.columns[c].type_name for c in names])
     if write.kind == "delete":
-        return _composite_sql(table.schema, table.name, names, "delete", ()), tuple(key.values()), names
+        return table_gateway.delete(table), tuple(key.values()), names
     values = _typed(table, write.values)
     if write.kind == "insert":
         values.update(key)
         columns = tuple(values)
-        return (_composite_sql(table.schema, table.name, names, "insert", columns), tuple(values.values()),
-                columns)
+        return table_gateway.insert(table, columns), tuple(values.values()), columns
     columns = tuple(c for c in values if c not in key)
-    return (_composite_sql(table.schema, table.name, names, "update", columns),
-            (*(values[c] for c in columns), *key.values()), (*columns, *names))
-
-
-@functools.lru_cache(maxsize=1024)
-def _composite_sql(schema: str, table: str, key_columns: tuple[str, ...], kind: str,
-                   columns: tuple[str, ...]) -> str:
-    if kind == "insert":
-        return _sql(schema, table, key_columns[0], kind, columns)
-    name = qualified(schema, table)
-    first = len(columns) + 1
-    where = " AND ".join(f"{quote_ident(c)} = ${n}" for n, c in enumerate(key_columns, start=first))
-    if kind == "delete":
-        return f"DELETE FROM {name} WHERE {where}"
-    sets = ", ".join(f"{quote_ident(c)} = ${i}" for i, c in enumerate(columns, start=1))
-    return f"UPDATE {name} SET {sets} WHERE {where}"
+    return (table_gateway.update(table, columns), (*(values[c] for c in columns), *key.values()),
+            (*columns, *names))
 
 
 def _nothing_to_write(tw: TableWrite) -> bool:
@@ -125,13 +95,6 @@ async def _write_one(conn: asyncpg.Connection, tw: TableWrite) -> None:
         return
     sql, args, _ = _statement(tw)
     await conn.execute(sql, *args)
-
-
-SET_TYPES = frozenset({"text", "varchar", "bpchar", "name", "citext", "int2", "int4", "int8", "numeric", "float4",
-                       "float8", "bool", "date", "time", "timetz", "timestamp", "timestamptz", "uuid", "json",
-                       "jsonb", "bytea"})
-"""Column types written set-based (one statement per batch and shape, values as typed arrays). A column of any
-other type (an enum, a composite) is written one statement per row."""
 
 
 async def _write_bulk(conn: asyncpg.Connection, writes: list[TableWrite]) -> None:
@@ -153,54 +116,19 @@ async def _write_bulk(conn: asyncpg.Connection, writes: list[TableWrite]) -> Non
 
 def _set_statement(tw: TableWrite, columns: tuple[str, ...], rows: list[tuple[Any, ...]]) -> str | None:
     """The set-based statement for these writes of one shape, or None when one statement per row must do: a single
-    row, a record written twice, a column type without array parameters here."""
+    row, a record written twice, a column type without array parameters (`cdc.table_gateway.SET_TYPES`).
+    `columns`: for an update the columns set, then the key's; for an insert every column; for a delete the key's."""
     if len(rows) < 2:
         return None
     table, kind = tw.table, tw.write.kind
     width = len(table.primary_key)
     if kind != "insert" and len({row[-1] if width == 1 else row[-width:] for row in rows}) < len(rows):
         return None
-    types = tuple(table.columns[c].type_name for c in columns)
-    if any(t not in SET_TYPES for t in types):
-        return None
-    if width > 1:
-        return _composite_set_sql(table.schema, table.name, width, kind, columns, types)
-    return _set_sql(table.schema, table.name, table.primary_key[0], kind, columns, types)
-
-
-@functools.lru_cache(maxsize=1024)
-def _set_sql(schema: str, table: str, key_column: str, kind: str, columns: tuple[str, ...],
-             types: tuple[str, ...]) -> str:
-    """`columns`: for an update the columns set, then the key; for an insert every column; for a delete the key."""
-    name = qualified(schema, table)
-    arrays = ", ".join(f"${i}::{t}[]" for i, t in enumerate(types, start=1))
-    if kind == "delete":
-        return f"DELETE FROM {name} WHERE {quote_ident(key_column)} = ANY($1::{types[0]}[])"
     if kind == "insert":
-        return f"INSERT INTO {name} ({', '.join(quote_ident(c) for c in columns)}) SELECT * FROM unnest({arrays})"
-    aliases = [f"v{i}" for i in range(len(columns))]
-    sets = ", ".join(f"{quote_ident(c)} = u.{a}" for c, a in zip(columns[:-1], aliases, strict=False))
-    return (f"UPDATE {name} AS t SET {sets} FROM unnest({arrays}) AS u({', '.join(aliases)}) "
-            f"WHERE t.{quote_ident(key_column)} = u.{aliases[-1]}")
-
-
-@functools.lru_cache(maxsize=1024)
-def _composite_set_sql(schema: str, table: str, width: int, kind: str, columns: tuple[str, ...],
-                       types: tuple[str, ...]) -> str:
-    """`_set_sql` for a key of `width` columns, the last ones of `columns`: joined column by column with the
-    arrays' rows."""
-    if kind == "insert":
-        return _set_sql(schema, table, columns[0], kind, columns, types)
-    name = qualified(schema, table)
-    arrays = ", ".join(f"${i}::{t}[]" for i, t in enumerate(types, start=1))
-    aliases = [f"v{i}" for i in range(len(columns))]
-    keys = zip(columns[-width:], aliases[-width:], strict=True)
-    where = " AND ".join(f"t.{quote_ident(c)} = u.{a}" for c, a in keys)
-    rows = f"unnest({arrays}) AS u({', '.join(aliases)})"
+        return table_gateway.insert_set(table, columns)
     if kind == "delete":
-        return f"DELETE FROM {name} AS t USING {rows} WHERE {where}"
-    sets = ", ".join(f"{quote_ident(c)} = u.{a}" for c, a in zip(columns[:-width], aliases, strict=False))
-    return f"UPDATE {name} AS t SET {sets} FROM {rows} WHERE {where}"
+        return table_gateway.delete_set(table)
+    return table_gateway.update_set(table, columns[:-width])
 
 
 @dataclass(frozen=True)
