@@ -160,23 +160,29 @@ def select_by_depth(table: TableShape, references: Sequence[Sequence[str]], cond
             f"WHERE {condition} ORDER BY d.cdc_depth NULLS LAST, {', '.join(f'r.{k}' for k in keys)}")
 
 
-def match_candidates(table: TableShape, columns: Sequence[tuple[str, bool]]) -> str:
-    """The rows whose `columns` (name, compared case sensitively?) hold, as text, one set of wanted values; each
-    row with the index of the set in the column `MATCH_INDEX`. Parameters: the sets' indexes (int[]), then one
-    text array per column (the n-th items of the arrays make the n-th set)."""
-    return _match_candidates(table.schema, table.name, tuple(columns))
+def match_candidates(table: TableShape, columns: Sequence[tuple[str, bool, bool]]) -> str:
+    """The rows whose `columns` (name, compared case sensitively?, compared as text?) hold one set of wanted values;
+    each row with the index of the set in the column `MATCH_INDEX`. A column compared as text compares its text
+    (`lower()` on both sides where case is ignored); another compares values of its own type. Parameters: the sets'
+    indexes (int[]), then one array per column, text[] or of the column's type (the n-th items of the arrays make
+    the n-th set)."""
+    typed = tuple((name, case_sensitive, None if as_text else table.columns[name].type_name)
+                  for name, case_sensitive, as_text in columns)
+    return _match_candidates(table.schema, table.name, typed)
 
 
 @functools.lru_cache(maxsize=256)
-def _match_candidates(schema: str, name: str, columns: tuple[tuple[str, bool], ...]) -> str:
+def _match_candidates(schema: str, name: str, columns: tuple[tuple[str, bool, str | None], ...]) -> str:
     conditions = []
-    for n, (column, case_sensitive) in enumerate(columns, start=2):
+    for n, (column, case_sensitive, type_name) in enumerate(columns, start=2):
         quoted = quote_ident(column)
-        if case_sensitive:
+        if type_name is not None:
+            conditions.append(f"d.{quoted} = q.v{n}")
+        elif case_sensitive:
             conditions.append(f"d.{quoted}::text = q.v{n}")
         else:
             conditions.append(f"lower(d.{quoted}::text) = lower(q.v{n})")
-    arrays = ", ".join(f"${n}::text[]" for n in range(2, len(columns) + 2))
+    arrays = ", ".join(f"${n}::{'text' if c[2] is None else c[2]}[]" for n, c in enumerate(columns, start=2))
     names = ", ".join(f"v{n}" for n in range(2, len(columns) + 2))
     return (f"SELECT q.i AS {MATCH_INDEX}, d.* FROM unnest($1::int[], {arrays}) AS q(i, {names}) "
             f"JOIN {qualified(schema, name)} d ON {' AND '.join(conditions)}")

@@ -17,7 +17,7 @@ from cdc.state import intents
 from cdc.values import CoercionError, key_text
 from consumers.decisions.fields import LookupKey, lookup_needs, target_values
 from consumers.decisions.keys import candidate_keys, columns_key
-from consumers.decisions.matching import match_texts
+from consumers.decisions.matching import looked_up_as_text, match_key, match_values
 from consumers.decisions.record import Change, Situation
 from consumers.locks import lock_id, lock_records
 from consumers.recovery import Recovery, recover_interrupted
@@ -169,14 +169,17 @@ async def find_candidates(state: asyncpg.Connection, dest: SystemLink, mapping: 
     result: dict[int, list[tuple[dict[str, Any], ...]]] = {i: [] for i in indexes}
     for priority in priorities:
         group = [m for m in mapping.match_on if m.priority == priority]
-        wanted: list[tuple[int, tuple[str, ...]]] = []
+        types = [shape.columns[m.column(destination)].type_name for m in group]
+        wanted: list[tuple[int, tuple[Any, ...]]] = []
         for i in indexes:
-            texts = match_texts(group, source, changes[i].row)
-            if texts is not None:
-                wanted.append((i, texts))
+            values = match_values(group, source, changes[i].row, types)
+            if values is not None:
+                wanted.append((i, values))
         matched: dict[int, list[dict[str, Any]]] = defaultdict(list)
         if wanted:
-            sql = table_gateway.match_candidates(shape, [(m.column(destination), m.case_sensitive) for m in group])
+            compared = [(m.column(destination), m.case_sensitive, looked_up_as_text(t))
+                        for m, t in zip(group, types, strict=True)]
+            sql = table_gateway.match_candidates(shape, compared)
             columns = [[w[1][k] for w in wanted] for k in range(len(group))]
             rows = await dest.reader.fetch(sql, [w[0] for w in wanted], *columns)
             own = {k for ks in own_keys.values() for k in ks}
@@ -194,7 +197,10 @@ async def find_candidates(state: asyncpg.Connection, dest: SystemLink, mapping: 
                 index = row.pop(table_gateway.MATCH_INDEX)
                 key = key_text(row, key_columns)
                 taken = key in coupled and (rematch or {}).get(index) != key  # its own interrupted match is not
-                if taken or not matches(side.filter, row):
+                # PostgreSQL's lower() may fold a character Python's does not, or not fold it (a C locale): the match
+                # rule is match_key's, the one cdc verify applies
+                if taken or not matches(side.filter, row) or (
+                        match_key(group, destination, row) != match_key(group, source, changes[index].row)):
                     continue
                 matched[index].append(row)
         for i in indexes:

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from cdc.mapping.model import MatchField
 from consumers import MATCH_SEPARATOR, match_key, match_texts
+from consumers.decisions.matching import match_values
 
 TEXT = st.text(st.characters(blacklist_characters=MATCH_SEPARATOR, blacklist_categories=("Cs",)), max_size=8)
 VALUES = st.one_of(st.none(), TEXT, st.integers(), st.booleans(), st.dates(),
@@ -67,3 +68,20 @@ def test_verify_groups_two_records_together_exactly_when_the_worker_would_match_
     worker = _worker_agrees(match_on, match_texts(match_on, "erp", erp), match_texts(match_on, "crm", crm))
     assert (erp_key is not None and erp_key == crm_key) == worker
     assert (erp_key is None) == (match_texts(match_on, "erp", erp) is None)
+
+
+def test_a_column_matched_by_value_gets_the_value_of_its_type() -> None:
+    amount = MatchField(erp="amount", crm="amount")
+    moment = dt.datetime(2024, 3, 1, 8, tzinfo=dt.UTC)
+    assert match_values([amount], "erp", {"amount": Decimal("1.5")}, ["numeric"]) == (Decimal("1.5"),)
+    assert match_values([MatchField(erp="t", crm="t")], "erp", {"t": moment}, ["timestamptz"]) == (moment,)
+    assert match_values([amount], "erp", {"amount": Decimal("1.5")}, ["text"]) == ("1.5",)  # text: the text
+
+
+def test_a_text_that_is_no_value_of_the_same_canonical_text_matches_nothing() -> None:
+    """`match_key` compares canonical texts: '01' is not 1, '1.5' is not an integer — no look-up finds them."""
+    no = MatchField(erp="no", crm="no", case_sensitive=True)
+    assert match_values([no], "erp", {"no": "01"}, ["int4"]) is None
+    assert match_values([no], "erp", {"no": "1.5"}, ["int4"]) is None
+    assert match_values([no], "erp", {"no": "1"}, ["int4"]) == (1,)
+    assert match_values([no], "erp", {"no": ""}, ["int4"]) is None

@@ -92,9 +92,16 @@ def test_a_composite_hierarchy_compares_keys_as_rows() -> None:
 
 
 def test_match_candidates_take_the_indexes_then_one_text_array_per_column() -> None:
-    assert gw.match_candidates(CUSTOMER, [("Name", False), ("No.", True)]) == (
+    assert gw.match_candidates(CUSTOMER, [("Name", False, True), ("No.", True, True)]) == (
         f'SELECT q.i AS {gw.MATCH_INDEX}, d.* FROM unnest($1::int[], $2::text[], $3::text[]) AS q(i, v2, v3) '
         'JOIN "erp"."Customer" d ON lower(d."Name"::text) = lower(q.v2) AND d."No."::text = q.v3')
+
+
+def test_a_column_matched_by_value_takes_an_array_of_its_own_type() -> None:
+    """A numeric or timestamp column's text is not the canonical text (1.50, '2024-01-01 10:00:00+00'): values."""
+    assert gw.match_candidates(CUSTOMER, [("blocked", True, False), ("Name", False, True)]) == (
+        f'SELECT q.i AS {gw.MATCH_INDEX}, d.* FROM unnest($1::int[], $2::bool[], $3::text[]) AS q(i, v2, v3) '
+        'JOIN "erp"."Customer" d ON d."blocked" = q.v2 AND lower(d."Name"::text) = lower(q.v3)')
 
 
 def test_drawing_a_default_takes_the_count_first() -> None:
@@ -156,4 +163,5 @@ def test_statements_of_one_shape_are_built_once() -> None:
     assert gw.update(PRICES, ("unit_price",)) is gw.update(PRICES, ("unit_price",))
     assert gw.update_set(PRICES, ("unit_price",)) is gw.update_set(PRICES, ("unit_price",))
     assert gw.rows_by_key(PRICES) is gw.rows_by_key(PRICES)
-    assert gw.match_candidates(CUSTOMER, [("Name", True)]) is gw.match_candidates(CUSTOMER, [("Name", True)])
+    assert gw.match_candidates(CUSTOMER, [("Name", True, True)]) is gw.match_candidates(CUSTOMER,
+                                                                                        [("Name", True, True)])
