@@ -158,6 +158,7 @@ class Engine:
             replay = f.item.event.replay
             create_flags[n] = (not replay.create) if replay is not None else only_coupled.get(mapping.name, True)
         locked = await lock_situations(state, self.links, mapping, source, changes, sync_only_coupled=create_flags)
+        # recovered only now, under the locks, and before anything is read for the decisions
         recovered = await recover(state, self.links, self.mapping_file, mapping, source, changes, recovery)
         shapes = self.shapes(mapping.name)
         await situate(state, self.links, mapping, source, live, changes, create_flags, locked, recovered, shapes)

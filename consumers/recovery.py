@@ -65,7 +65,7 @@ class Recovery:
 
 @dataclass(frozen=True)
 class Recovered:
-    """What recovering a group found that its decisions need (the restored couplings they read as stored ones)."""
+    """What recovering a group leaves to its decisions (a restored coupling is stored, and loaded as any other)."""
 
     reusable: dict[str, str] = field(default_factory=dict)
     """Creations announced but never written (no destination record): source key -> the announced key, which the
@@ -79,7 +79,10 @@ async def recover(state: asyncpg.Connection, links: dict[System, SystemLink], ma
                   mapping: TableMapping, source: System, changes: list[Change], recovery: Recovery) -> Recovered:
     """The batch's recover stage, for a group of `source` changes whose records it has locked, before their
     situations are loaded: the fingerprints of every interrupted batch's updates (`recover_updates`), then the
-    couplings of the creations and matches interrupted around these records (`recover_interrupted`)."""
+    couplings of the creations and matches interrupted around these records (`recover_interrupted`).
+
+    After the locks: a batch that died holding one of these records has ended by then (its locks are ours), so its
+    announced updates are free to recover — before the locks, its backend may still hold them."""
     await recover_updates(state, links, mapping_file)
     if not recovery.possible:
         return Recovered()
