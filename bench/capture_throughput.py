@@ -47,33 +47,53 @@ from cdc.mapping.load import load_mapping_file
 from cdc.settings import Settings
 from cdc.stack.kafka import LocalKafka
 from cdc.topics.admin import ensure_topics
+from cdc.topics.partitioner import partition_for
 from cdc.topics.producer import start_producer
 
 
 class TimedPublisher(Publisher):
     """Knows when a given number of events has been acknowledged and, while `recording`, the time from each event's
-    commit to the broker's acknowledgement of its batch (recording costs a little per event: off for throughput)."""
+    commit to the broker's acknowledgement of its batch (recording costs a little per event: off for throughput).
+
+    Each recorded event is tied to the record batch it was appended to: an event `publish` appends after submitting
+    a full batch belongs to the next one, an event appended just before `publish` submits every open batch (the
+    limit of unacknowledged events) to the one submitted. Acknowledgements of batches submitted before `expect` or
+    a `reset` are not counted."""
 
     def __init__(self, producer, capture_ref: list, **options) -> None:
         super().__init__(producer, **options)
         self.capture_ref = capture_ref
         self.latencies_us: list[float] = []
+        self.timings: list[tuple[int, float, float, float]] = []  # per event: commit, read, submitted, acked (µs)
         self.recording = False
         self.last_ack = 0.0
         self._until = 0
         self._want: int | None = None
         self.all_acked = asyncio.Event()
-        self._commits: dict[tuple[str, int], list[int]] = {}
+        self._commits: dict[tuple[str, int], list[tuple[int, float]]] = {}  # open batch -> (commit, read) per event
+        self._pending: tuple[str, bytes, tuple[int, float]] | None = None  # the event `publish` is appending
+        self._generation = 0
 
     def expect(self, events: int, *, record: bool, since: int | None = None) -> None:
         """Set `all_acked` once `events` more events than `since` (default: now) have been acknowledged
         (`record`: and their latencies recorded)."""
-        self.latencies_us.clear()
+        self._forget()
         self.recording = record
         self.all_acked.clear()
         self._until = (self.acknowledged if since is None else since) + events
         self._want = events if record else None
         self._check()
+
+    def reset(self, acks) -> None:
+        super().reset(acks)
+        self._forget()
+
+    def _forget(self) -> None:
+        self.latencies_us.clear()
+        self.timings.clear()
+        self._commits.clear()
+        self._pending = None
+        self._generation += 1
 
     def _check(self) -> None:
         done = len(self.latencies_us) >= self._want if self._want is not None else self.acknowledged >= self._until
@@ -81,29 +101,53 @@ class TimedPublisher(Publisher):
             self.last_ack = time.time()
             self.all_acked.set()
 
+    def _event(self) -> tuple[int, float]:
+        return self.capture_ref[0].assembler.commit_ts, time.time() * 1e6
+
     def add(self, topic: str, key: bytes, value: bytes) -> tuple[str, int] | None:
         where = super().add(topic, key, value)
         if where is not None and self.recording:
-            self._commits.setdefault(where, []).append(self.capture_ref[0].assembler.commit_ts)
+            self._commits.setdefault(where, []).append(self._event())
         return where
 
     async def _publish_waiting(self, topic: str, key: bytes, value: bytes) -> tuple[str, int]:
-        where = await super()._publish_waiting(topic, key, value)
-        if self.recording:
-            self._commits.setdefault(where, []).append(self.capture_ref[0].assembler.commit_ts)
+        if not self.recording:
+            return await super()._publish_waiting(topic, key, value)
+        self._pending = (topic, key, self._event())
+        try:
+            where = await super()._publish_waiting(topic, key, value)
+        except BaseException:
+            self._pending = None
+            raise
+        self._appended()
         return where
 
+    def _appended(self) -> None:
+        """The pending event is in its partition's open batch now."""
+        if self._pending is not None:
+            topic, key, event = self._pending
+            self._pending = None
+            self._commits.setdefault((topic, partition_for(key, self._partitions[topic])), []).append(event)
+
+    async def submit(self) -> None:
+        self._appended()  # `publish` submits every open batch only once its event is appended
+        await super().submit()
+
     async def _submit(self, where: tuple[str, int]) -> asyncio.Future:
-        commits = self._commits.pop(where, [])
+        commits = self._commits.pop(where, None)
+        generation = self._generation
+        submitted = time.time() * 1e6
         future = await super()._submit(where)
         if commits:
-            future.add_done_callback(lambda f, c=commits: self._timed(f, c))
+            future.add_done_callback(lambda f: self._timed(f, commits, submitted, generation))
         return future
 
-    def _timed(self, future: asyncio.Future, commits: list[int]) -> None:
-        if not future.cancelled() and future.exception() is None:
+    def _timed(self, future: asyncio.Future, commits: list[tuple[int, float]], submitted: float,
+               generation: int) -> None:
+        if generation == self._generation and not future.cancelled() and future.exception() is None:
             now = time.time() * 1e6
-            self.latencies_us.extend(now - c for c in commits)
+            self.latencies_us.extend(now - commit for commit, _ in commits)
+            self.timings.extend((commit, read, submitted, now) for commit, read in commits)
             self._check()
 
     def _settled(self, future: asyncio.Future, acks, number: int, events: int) -> None:
@@ -254,8 +298,9 @@ def pct(values: list[float], q: float) -> float:
 
 
 async def latency(admin, publisher: TimedPublisher, runner: asyncio.Task, dsn: str, rate: int,
-                  seconds: float) -> tuple[list[float], float]:
-    """Latencies (ms) of `rate` changes/s for `seconds` (after 2 s of warm-up), and the cluster's WAL rate meanwhile."""
+                  seconds: float) -> tuple[list[float], float, tuple[int, float, float, float]]:
+    """Latencies (ms) of `rate` changes/s for `seconds` (after 2 s of warm-up), the cluster's WAL rate meanwhile,
+    and the slowest event's commit, read, submitted and acknowledged times (µs)."""
     tag = secrets.token_hex(3)
     before = publisher.acknowledged
     publisher.expect(await steady_load(dsn, rate, 2.0, f"{tag}w"), record=False, since=before)  # warm-up
@@ -267,13 +312,18 @@ async def latency(admin, publisher: TimedPublisher, runner: asyncio.Task, dsn: s
     publisher._want = sent
     publisher._check()
     await until_acked(publisher, runner)
-    return [v / 1000 for v in publisher.latencies_us[:sent]], wal_rate
+    timings = publisher.timings[:sent]
+    return [v / 1000 for v in publisher.latencies_us[:sent]], wal_rate, max(timings, key=lambda t: t[3] - t[0])
 
 
-def report_latency(label: str, lat_ms: list[float], rate: int, seconds: float, wal_rate: float) -> None:
+def report_latency(label: str, lat_ms: list[float], rate: int, seconds: float, wal_rate: float,
+                   slowest: tuple[int, float, float, float]) -> None:
     print(f"latency {label} at {rate:,} changes/s for {seconds:.0f} s ({len(lat_ms):,} events): "
           f"p50 {pct(lat_ms, 0.50):.1f} ms, p99 {pct(lat_ms, 0.99):.1f} ms, max {max(lat_ms):.1f} ms "
           f"(cluster-wide WAL meanwhile: {wal_rate:.1f} MB/s; load average {os.getloadavg()[0]:.1f})")
+    commit, read, submitted, acked = slowest
+    print(f"  the max: commit to read by capture {(read - commit) / 1000:.1f} ms, read to batch submitted "
+          f"{(submitted - read) / 1000:.1f} ms, submitted to acknowledged {(acked - submitted) / 1000:.1f} ms")
 
 
 def report_cpu(label: str, used: dict[str, float], wall: float) -> None:
@@ -358,16 +408,16 @@ async def main(args: argparse.Namespace) -> None:
                 break
             await wait(stop, 0.5)
         print(f"restart point past the backlog after {time.perf_counter() - settle:.1f} s")
-        lat_ms, wal_rate = await latency(admin, publisher, runner, dsn, args.rate, args.seconds)
-        report_latency("(quiet cluster)", lat_ms, args.rate, args.seconds, wal_rate)
+        lat_ms, wal_rate, slowest = await latency(admin, publisher, runner, dsn, args.rate, args.seconds)
+        report_latency("(quiet cluster)", lat_ms, args.rate, args.seconds, wal_rate, slowest)
 
         # 3. the same while another database writes WAL
         if args.noise_mbps > 0:
             noise_proc = start_noise(dsn_for(base.dsn("erp"), noise_db), args.noise_mbps, args.noise_commits)
             await asyncio.sleep(5)  # the writer finds its pace
-            lat_ms, wal_rate = await latency(admin, publisher, runner, dsn, args.rate, args.seconds)
+            lat_ms, wal_rate, slowest = await latency(admin, publisher, runner, dsn, args.rate, args.seconds)
             report_latency(f"(other database writing {args.noise_mbps:g} MB/s)", lat_ms, args.rate, args.seconds,
-                           wal_rate)
+                           wal_rate, slowest)
 
         # 4. idle: nothing to capture, the other database still writing
         if args.idle_seconds > 0:
