@@ -11,11 +11,19 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 
+import hypothesis
 import pytest
 
 from cdc.settings import Settings
 
 BACKEND = os.environ.get("CDC_TEST_BACKEND", "local")
+
+# The machine is shared (CI and benchmarks run beside other work): how fast examples are generated is no property
+# of the code. Explicit per-test settings still apply on top of this profile.
+hypothesis.settings.register_profile(
+    "shared-machine", deadline=None,
+    suppress_health_check=[hypothesis.HealthCheck.too_slow, hypothesis.HealthCheck.data_too_large])
+hypothesis.settings.load_profile("shared-machine")
 
 # Fixtures shared across test folders, registered once here (a test module takes them by name, without importing).
 pytest_plugins = [
