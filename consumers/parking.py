@@ -5,11 +5,10 @@ The whole life of a parked change, in the order it happens (the SQL is in `cdc.s
   delete the destination refuses while another record still refers to the one to delete (`refused`). A later change
   of a record that has a parked change parks behind it (`behind`), so a record's changes apply in order.
 - **not parking.** A change whose lookup its own sync never couples fails at once, saying why, instead of waiting
-  for ever (`never_coupled`, `record_failure`): the looked-up record lies outside its mapping's direction (an ERP
+  for ever (`fail_never_coupled`, `never_coupled`): the looked-up record lies outside its mapping's direction (an ERP
   salesperson, while SALESPEOPLE carries CRM users to the ERP only) or outside that mapping's filter on its side (a
-  contact's customer that is blocked). A replay never parks (`replay_failure`): the orchestrator replays the
-  mappings it looks up first, so waiting would not help. The batch applies both where it settles its decisions
-  (`consumers.stages.settle`).
+  contact's customer that is blocked). A replay never parks (`unpark_replays`): the orchestrator replays the
+  mappings it looks up first, so waiting would not help.
 - **recording.** The batch stores a new parked change, due after `park_delay(0)` (`park`), its parked error naming
   what it waits for (`record_parked_error`), and closes the parked error of a record no longer waiting
   (`close_parked_errors`); a record whose pair settled from the other side while failing is queued to be decided
@@ -118,13 +117,40 @@ async def never_coupled_of(links: Mapping[System, SystemLink], mapping_file: Map
 # ------------------------------------------------------------------ deciding: park, or fail instead
 
 
-async def behind(state: asyncpg.Connection, mapping_name: str, source: System, items: list[Incoming]) -> set[str]:
-    """The keys of the changes among `items` whose record has a parked change: they park behind it (a retried parked
-    change is that change itself, and is decided)."""
-    fresh = [item.change.key for item in items if not item.parked_id]
+async def behind(state: asyncpg.Connection, items: list[Incoming], mapping_name: str, source: System,
+                 indexes: list[int]) -> dict[int, Decision]:
+    """The changes among `indexes` whose record has a parked change: they park behind it (a retried parked change
+    is that change itself, and is decided)."""
+    fresh = [items[i].change.key for i in indexes if not items[i].parked_id]
     if not fresh:
-        return set()
-    return await store.is_parked(state, mapping_name, source, fresh)
+        return {}
+    waiting = await store.is_parked(state, mapping_name, source, fresh)
+    return {i: Decision("parked", BEHIND) for i in indexes
+            if not items[i].parked_id and items[i].change.key in waiting}
+
+
+async def fail_never_coupled(links: Mapping[System, SystemLink], mapping_file: MappingFile, items: list[Incoming],
+                             mapping_name: str, decided: dict[int, Decision]) -> None:
+    """A change waiting for a lookup that its own sync will never couple (outside that mapping's direction or
+    filter) fails at once, saying why, instead of being parked for ever."""
+    waits = {w for d in decided.values() if d.verdict == "parked" for w in d.waiting}
+    if not waits:
+        return
+    never = await never_coupled_of(links, mapping_file, waits)
+    for i, decision in decided.items():
+        reasons = [never[w] for w in decision.waiting if w in never]
+        if decision.verdict == "parked" and reasons:
+            decided[i] = record_failure(mapping_file, mapping_name, items[i].change, reasons, decision.waiting)
+
+
+def unpark_replays(mapping_file: MappingFile, items: list[Incoming], mapping_name: str,
+                   decided: dict[int, Decision]) -> None:
+    """A replay is never parked: the orchestrator replays a mapping only after the mappings it looks up (and a
+    hierarchy parents first), so a lookup still not coupled will not become coupled by waiting. The replay
+    fails, with the reason on its job."""
+    for i, decision in decided.items():
+        if decision.verdict == "parked" and items[i].event.replay is not None:
+            decided[i] = replay_failure(mapping_file, mapping_name, items[i].change, decision)
 
 
 def refused(decision: Decision, refusal: Refusal) -> Decision:

@@ -65,9 +65,9 @@ class Recovery:
 
 @dataclass(frozen=True)
 class Recovered:
-    """What recovering a group leaves to its decisions (a restored coupling is stored, and loaded as any other)."""
-
-    reusable: dict[str, str] = field(default_factory=dict)
+    couplings: dict[str, Coupling]
+    """Restored couplings, by the key of the records being decided."""
+    reusable: dict[str, str]
     """Creations announced but never written (no destination record): source key -> the announced key, which the
     creation reuses."""
     rematch: dict[str, str] = field(default_factory=dict)
@@ -75,28 +75,12 @@ class Recovered:
     candidate for that record (and only for it) while it is decided again."""
 
 
-async def recover(state: asyncpg.Connection, links: dict[System, SystemLink], mapping_file: MappingFile,
-                  mapping: TableMapping, source: System, changes: list[Change], recovery: Recovery) -> Recovered:
-    """The batch's recover stage, for a group of `source` changes whose records it has locked, before their
-    situations are loaded: the fingerprints of every interrupted batch's updates (`recover_updates`), then the
-    couplings of the creations and matches interrupted around these records (`recover_interrupted`).
-
-    After the locks: a batch that died holding one of these records has ended by then (its locks are ours), so its
-    announced updates are free to recover — before the locks, its backend may still hold them."""
-    await recover_updates(state, links, mapping_file)
-    if not recovery.possible:
-        return Recovered()
-    coupled = await coupling_store.partners_by_keys(state, mapping.name, source, [c.key for c in changes])
-    return await recover_interrupted(state, links, mapping, source, [c for c in changes if c.key not in coupled],
-                                     recovery)
-
-
 async def recover_interrupted(state: asyncpg.Connection, links: dict[System, SystemLink], mapping: TableMapping,
                               source: System, uncoupled: list[Change], recovery: Recovery) -> Recovered:
     """For uncoupled `source` records: restore the coupling of a creation they announced (when it was written),
     or of the creation they are (when they were created by the sync)."""
     if not uncoupled or not recovery.possible:
-        return Recovered()
+        return Recovered({}, {})
     destination = other(source)
     keys = [c.key for c in uncoupled]
     announced = {k: i for k, i in (await intents.couplings_by_source(state, mapping.name, source, keys)).items()
@@ -105,7 +89,7 @@ async def recover_interrupted(state: asyncpg.Connection, links: dict[System, Sys
                                                                            keys)).items()
                     if recovery.dangling(i)}
     if not announced and not created_here:
-        return Recovered()
+        return Recovered({}, {})
     await lock_keys(state, mapping.name, destination, [i.destination_key for i in announced.values()]
                     + [i.source_key for i in created_here.values()])
     chosen: list[Intent] = []
@@ -151,14 +135,14 @@ async def recover_interrupted(state: asyncpg.Connection, links: dict[System, Sys
         crm_taken.add(intent.crm_key)
         restored[(intent.erp_key, intent.crm_key)] = intent
     if not restored:
-        return Recovered(reusable, rematch)
+        return Recovered({}, reusable, rematch)
     await coupling_store.upsert_many(state, [_coupling(i) for i in restored.values()])
     for intent in restored.values():
         recovery.restore(intent)
     mine = [intent.keys[source] for intent in restored.values()]
     log.warning("restored couplings of creations interrupted by a crash", mapping=mapping.name, system=source,
                 keys=mine[:10], count=len(mine))
-    return Recovered(reusable, rematch)
+    return Recovered(await coupling_store.fetch_by_keys(state, mapping.name, source, mine), reusable, rematch)
 
 
 def _coupling(intent: Intent) -> Coupling:

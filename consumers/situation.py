@@ -1,17 +1,14 @@
-"""What a group of decisions needs, for the batch's lock and situate stages (`consumers.batch`): the records locked
-(`lock_situations`), then, in bulk, their couplings, partner rows, lookups and match candidates (`load_situations`,
-which only reads: what a crashed batch left behind is restored in between, `consumers.recovery.recover`)."""
+"""Loading, in bulk, everything a batch of decisions needs: couplings, partner rows, lookups, match candidates."""
 
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import asyncpg
 
 from cdc import table_gateway
-from cdc.catalog import Column
 from cdc.mapping.filters import matches
 from cdc.mapping.model import TableMapping
 from cdc.pair import Pair, System, other
@@ -23,51 +20,20 @@ from consumers.decisions.keys import candidate_keys, columns_key
 from consumers.decisions.matching import looked_up_as_text, match_key, match_values
 from consumers.decisions.record import Change, Situation
 from consumers.locks import lock_id, lock_records
-from consumers.recovery import Recovered
+from consumers.recovery import Recovery, recover_interrupted
 from consumers.systems import SystemLink
-
-
-@dataclass(frozen=True)
-class Locked:
-    """A group's records locked for deciding (`lock_situations`)."""
-
-    may_create: list[int]
-    """The changes (by index) whose decision may create a record."""
-    own_keys: dict[int, list[str]]
-    """For those not coupled then, the keys a creation could take, locked too."""
-
-
-async def lock_situations(state: asyncpg.Connection, links: dict[System, SystemLink], mapping: TableMapping,
-                          source: System, changes: list[Change], *, sync_only_coupled: dict[int, bool]) -> Locked:
-    """Lock the records of `changes`, and the keys a creation may take, so a worker deciding about a record another
-    one is creating waits for that coupling. `sync_only_coupled` is per change index."""
-    destination = other(source)
-    keys = [c.key for c in changes]
-    may_create = [i for i, c in enumerate(changes)
-                  if c.op != "d" and not sync_only_coupled[i] and mapping.allows(source)]
-    # a coupled pair is locked by its ERP key: an ERP record's own key already (its partner is needed only to know
-    # whether it may be created); a CRM record's partner must be looked up
-    paired = await coupling_store.partners_by_keys(
-        state, mapping.name, source, keys if source == "crm" else [changes[i].key for i in may_create])
-    key_column = _key_column(links, mapping, destination)
-    own_keys = {i: _own_keys(mapping, destination, key_column, changes[i]) for i in may_create
-                if changes[i].key not in paired}
-    locks = {lock_id(mapping.name, "erp", Pair.oriented(source, key, partner).erp) for key, partner in paired.items()}
-    locks |= {lock_id(mapping.name, source, c.key) for c in changes if c.key not in paired}
-    locks |= {lock_id(mapping.name, destination, k) for ks in own_keys.values() for k in ks}
-    await lock_records(state, locks)
-    return Locked(may_create, own_keys)
 
 
 async def load_situations(state: asyncpg.Connection, links: dict[System, SystemLink], mapping: TableMapping,
                           source: System, changes: list[Change], *, sync_only_coupled: dict[int, bool],
-                          locked: Locked | None = None, recovered: Recovered | None = None) -> list[Situation]:
-    """One Situation per change (same order); reads only. `sync_only_coupled` is per change index.
+                          recovery: Recovery | None = None,
+                          recover_updates: Callable[[asyncpg.Connection], Awaitable[None]] | None = None,
+                          ) -> list[Situation]:
+    """One Situation per change (same order). `sync_only_coupled` is per change index.
 
-    `locked`: what `lock_situations` returned, when the caller took the locks first (the batch does, to recover in
-    between); without it the locks are taken here, before the reads. `recovered`: what recovering interrupted
-    batches found for these records (`consumers.recovery.recover`): creations to make again on their announced
-    keys, matches to try again with their announced partners.
+    Locks first (the records, and the keys a creation may take, so a worker deciding about a record another one
+    is creating waits for that coupling), then reads. With `recovery`, creations a crash left uncoupled are
+    coupled again from their intents before anything is decided (`consumers.recovery`).
     """
     destination = other(source)
     keys = [c.key for c in changes]
@@ -77,14 +43,33 @@ async def load_situations(state: asyncpg.Connection, links: dict[System, SystemL
     key_column = dest_shape.columns[dest_shape.primary_key[0]]
 
     def own_keys_of(change: Change, alternatives: bool = False) -> list[str]:
-        return _own_keys(mapping, destination, key_column, change, alternatives)
+        return candidate_keys(mapping, mapping.side(destination), key_column.type_name, key_column.max_length,
+                              change.key, change.row, alternatives=alternatives)
 
-    if locked is None:
-        locked = await lock_situations(state, links, mapping, source, changes, sync_only_coupled=sync_only_coupled)
-    may_create, own_keys = locked.may_create, dict(locked.own_keys)
+    may_create = [i for i, c in enumerate(changes)
+                  if c.op != "d" and not sync_only_coupled[i] and mapping.allows(source)]
+    # a coupled pair is locked by its ERP key: an ERP record's own key already (its partner is needed only to know
+    # whether it may be created); a CRM record's partner must be looked up
+    paired = await coupling_store.partners_by_keys(
+        state, mapping.name, source, keys if source == "crm" else [changes[i].key for i in may_create])
+    own_keys = {i: own_keys_of(changes[i]) for i in may_create if changes[i].key not in paired}
+    locks = {lock_id(mapping.name, "erp", Pair.oriented(source, key, partner).erp) for key, partner in paired.items()}
+    locks |= {lock_id(mapping.name, source, c.key) for c in changes if c.key not in paired}
+    locks |= {lock_id(mapping.name, destination, k) for ks in own_keys.values() for k in ks}
+    await lock_records(state, locks)
+    if recover_updates is not None:
+        # after the locks: a batch that died holding one of these records has ended by now (its locks are ours), so
+        # its announced updates are free to recover — before the locks, they may still be held by its backend
+        await recover_updates(state)
     found = await coupling_store.fetch_by_keys(state, mapping.name, source, keys)
-    reusable = recovered.reusable if recovered is not None else {}
-    rematch = recovered.rematch if recovered is not None else {}
+    reusable: dict[str, str] = {}
+    rematch: dict[str, str] = {}
+    if recovery is not None:
+        recovered = await recover_interrupted(state, links, mapping, source,
+                                              [c for c in changes if c.key not in found], recovery)
+        found.update(recovered.couplings)
+        reusable = recovered.reusable
+        rematch = recovered.rematch
 
     partner_keys = sorted({cp.key(destination) for cp in found.values()})
     partners = await dest_link.rows_by_key(dest_table, partner_keys)
@@ -140,18 +125,6 @@ async def load_situations(state: asyncpg.Connection, links: dict[System, SystemL
                                     lookups=lookups, sync_only_coupled=sync_only_coupled[i],
                                     taken_keys=frozenset(taken), intent=reusable.get(c.key)))
     return situations
-
-
-def _key_column(links: dict[System, SystemLink], mapping: TableMapping, destination: System) -> Column:
-    shape = links[destination].tables[mapping.side(destination).table]
-    return shape.columns[shape.primary_key[0]]
-
-
-def _own_keys(mapping: TableMapping, destination: System, key_column: Column, change: Change,
-              alternatives: bool = False) -> list[str]:
-    """The keys a creation of `change`'s record in `destination` takes, in order of preference."""
-    return candidate_keys(mapping, mapping.side(destination), key_column.type_name, key_column.max_length,
-                          change.key, change.row, alternatives=alternatives)
 
 
 def _columns_keys(mapping: TableMapping, change: Change, dest_shape: Any,

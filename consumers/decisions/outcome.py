@@ -14,7 +14,7 @@ Verdict = Literal["applied", "unchanged", "ignored", "skipped", "parked", "confl
 
 @dataclass(frozen=True)
 class Write:
-    """One row to write into a system table; values are canonical (see `cdc.values`)."""
+    """One row to write into a system table; values are canonical (see decisions.values)."""
 
     system: System
     kind: Literal["insert", "update", "delete"]

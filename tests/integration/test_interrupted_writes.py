@@ -12,7 +12,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-import consumers.stages.write
+import consumers.batch
 from cdc.settings import Settings
 from consumers.appliers import origin
 from consumers.appliers.writer import TableWrite
@@ -33,13 +33,14 @@ class Interruption:
         original = Engine._record
         interruption = self
 
-        async def record(engine: Engine, state, flights) -> None:  # type: ignore[no-untyped-def]
-            for f in flights:
-                if interruption.created is None and f.key == str(key) and f.decision.verdict == verdict:
-                    interruption.created = f.decision.partner_key
-                    await meanwhile(f.decision.partner_key)
+        async def record(engine: Engine, state, items, decided) -> None:  # type: ignore[no-untyped-def]
+            for i, decision in decided.items():
+                if (interruption.created is None and items[i].change.key == str(key)
+                        and decision.verdict == verdict):
+                    interruption.created = decision.partner_key
+                    await meanwhile(decision.partner_key)
                     raise ConnectionResetError("simulated crash between the destination write and the state commit")
-            await original(engine, state, flights)
+            await original(engine, state, items, decided)
 
         monkeypatch.setattr(Engine, "_record", record)
 
@@ -50,7 +51,7 @@ class WriteCrash:
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch, ours: Callable[[TableWrite], bool], at: int) -> None:
         self.calls: list[str] = []
-        original = consumers.stages.write.apply
+        original = consumers.batch.apply
 
         async def apply(conn, writes: list[TableWrite]) -> dict[int, str]:  # type: ignore[no-untyped-def]
             if any(ours(tw) for tw in writes):
@@ -59,7 +60,7 @@ class WriteCrash:
                     raise ConnectionResetError("simulated crash inside the writes")
             return await original(conn, writes)
 
-        monkeypatch.setattr(consumers.stages.write, "apply", apply)
+        monkeypatch.setattr(consumers.batch, "apply", apply)
 
 
 async def _create_account(live: LiveSync, crash: Interruption, account: uuid.UUID) -> None:
@@ -246,13 +247,14 @@ class Interruptions:
         original = Engine._record
         interruptions = self
 
-        async def record(engine: Engine, state, flights) -> None:  # type: ignore[no-untyped-def]
-            for f in flights:
-                if interruptions.fired < len(steps) and f.key == key and f.decision.verdict == verdict:
+        async def record(engine: Engine, state, items, decided) -> None:  # type: ignore[no-untyped-def]
+            for i, decision in decided.items():
+                if (interruptions.fired < len(steps) and items[i].change.key == key
+                        and decision.verdict == verdict):
                     await steps[interruptions.fired]()
                     interruptions.fired += 1
                     raise ConnectionResetError("simulated crash between the destination write and the state commit")
-            await original(engine, state, flights)
+            await original(engine, state, items, decided)
 
         monkeypatch.setattr(Engine, "_record", record)
 
